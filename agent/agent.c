@@ -1,0 +1,540 @@
+/*
+ * The restore agent: a static, freestanding program that turns itself
+ * into the checkpointed process.
+ *
+ * The monitor execs it, traced, with the image's page data, the argument
+ * block (abi.h) and the resuming esky's stdio at fd numbers the image does
+ * not use. It clears the address space, creates every mapping of the image
+ * at its address and fills the saved pages, moves this kernel's vDSO and
+ * vvar where the image had them, restores the kernel state it can, and
+ * stops on a breakpoint. The monitor then sets the registers, removes the
+ * agent's own mappings and lets the program go.
+ *
+ * Errors: the agent writes a struct ea_report to report_fd and exits with
+ * status 125; the monitor turns the report into a message.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asm/signal.h>
+#include <linux/fcntl.h>
+#include <linux/mman.h>
+#include <linux/prctl.h>
+#include <linux/time.h>
+
+#include "abi.h"
+#include "syscall.h"
+
+#define PAGE_SIZE 4096UL
+#define AGENT_EXIT_FAILED 125
+
+/* Not in every linux/ header of Debian 12 (6.1). */
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+#ifndef MREMAP_MAYMOVE
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED 2
+#endif
+#define AGENT_SIG_SETMASK 2
+#define AGENT_SS_ONSTACK 1
+#define AGENT_SS_DISABLE 2
+
+/* The agent's stack; entry.S starts at its end (AGENT_STACK_SIZE there too). */
+char agent_stack[256 * 1024] __attribute__((aligned(16)));
+static char maps_buf[64 * 1024];
+
+static struct ea_args *args;
+
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+void agent_main(uint64_t *sp);
+
+/* gcc may emit calls to these even in freestanding code. */
+void *memset(void *d, int c, size_t n)
+{
+	unsigned char *p = d;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+	unsigned char *p = d;
+	const unsigned char *q = s;
+
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+static __attribute__((noreturn)) void fail(uint32_t step, long err, uint64_t addr, uint32_t index)
+{
+	struct ea_report r = {
+		.magic = ESKY_AGENT_MAGIC,
+		.step = step,
+		.err = err,
+		.addr = addr,
+		.index = index,
+	};
+
+	if (args)
+		sys_call(__NR_write, args->report_fd, &r, sizeof(r), 0, 0, 0);
+	for (;;)
+		sys_call(__NR_exit_group, AGENT_EXIT_FAILED, 0, 0, 0, 0, 0);
+}
+
+static const char *str_at(uint32_t off)
+{
+	return (const char *)args + args->strings_off + off;
+}
+
+static const void *array_at(uint32_t off)
+{
+	return (const char *)args + off;
+}
+
+static long parse_dec(const char *s)
+{
+	long v = 0;
+
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (*s++ - '0');
+	return v;
+}
+
+static const char *parse_hex(const char *p, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (;; p++) {
+		char c = *p;
+
+		if (c >= '0' && c <= '9')
+			x = x << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			x = x << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			break;
+	}
+	*v = x;
+	return p;
+}
+
+static void map_args(int fd, long size)
+{
+	long r = sys_call(__NR_mmap, ESKY_AGENT_ARGS_ADDR, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
+
+	if (r != (long)ESKY_AGENT_ARGS_ADDR)
+		fail(EA_STEP_ARGS, r, ESKY_AGENT_ARGS_ADDR, 0);
+	args = (struct ea_args *)ESKY_AGENT_ARGS_ADDR;
+	if (args->magic != ESKY_AGENT_MAGIC || args->version != ESKY_AGENT_VERSION ||
+	    args->size != (uint64_t)size) {
+		struct ea_args *bad = args;
+
+		args = NULL;
+		(void)bad;
+		fail(EA_STEP_ARGS, -22, 0, 0);
+	}
+	sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
+}
+
+/* Where the kernel's special mappings of this process were parked. */
+static uint64_t park_of(const char *name, uint64_t *len)
+{
+	/* Parked at fixed slots in the order vvar, vvar_vclock, vdso; *len filled. */
+	uint64_t slot = str_eq(name, "[vvar]") ? 0 : str_eq(name, "[vvar_vclock]") ? 1 : 2;
+	(void)len;
+	return ESKY_AGENT_PARK_ADDR + slot * 0x1000000ULL;
+}
+
+static uint64_t parked_len[3];
+
+/*
+ * Make the address space ours: move this kernel's vDSO and vvar into the
+ * agent's zone, and unmap everything else outside it (the initial stack).
+ *
+ *   before:  [agent zone] ...        [stack] [vvar][vvar_vclock][vdso]
+ *   after:   [agent zone|vvar|vvar_vclock|vdso parked]   (nothing else)
+ */
+static void clear_address_space(void)
+{
+	long fd = sys_call(__NR_open, "/proc/self/maps", O_RDONLY, 0, 0, 0, 0);
+	size_t len = 0;
+	char *p;
+
+	if (fd < 0)
+		fail(EA_STEP_CLEAR, fd, 0, 0);
+	for (;;) {
+		long n = sys_call(__NR_read, fd, maps_buf + len, sizeof(maps_buf) - 1 - len, 0, 0, 0);
+
+		if (n < 0)
+			fail(EA_STEP_CLEAR, n, 0, 1);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len >= sizeof(maps_buf) - 1)
+			fail(EA_STEP_CLEAR, -7 /* E2BIG */, 0, 2);
+	}
+	maps_buf[len] = '\0';
+	sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
+
+	/* The buffer is parsed completely before anything moves. */
+	for (p = maps_buf; *p;) {
+		uint64_t start, end;
+		const char *name = NULL;
+		char *eol = p, *q;
+		long r;
+
+		while (*eol && *eol != '\n')
+			eol++;
+		q = (char *)parse_hex(p, &start);
+		q = (char *)parse_hex(q + 1, &end);
+		for (char *s = q; s < eol; s++)
+			if (*s == '[' || *s == '/') {
+				name = s;
+				break;
+			}
+		if (*eol)
+			*eol++ = '\0';
+		p = eol;
+		if (start >= ESKY_AGENT_BASE && end <= ESKY_AGENT_ZONE_END)
+			continue;
+		if (name && str_eq(name, "[vsyscall]"))
+			continue;
+		if (name && (str_eq(name, "[vdso]") || str_eq(name, "[vvar]") ||
+			     str_eq(name, "[vvar_vclock]"))) {
+			uint64_t to = park_of(name, NULL);
+			int slot = (int)((to - ESKY_AGENT_PARK_ADDR) / 0x1000000ULL);
+
+			r = sys_call(__NR_mremap, start, end - start, end - start,
+				     MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
+			if (r != (long)to)
+				fail(EA_STEP_CLEAR, r, start, 3);
+			parked_len[slot] = end - start;
+			continue;
+		}
+		r = sys_call(__NR_munmap, start, end - start, 0, 0, 0, 0);
+		if (r)
+			fail(EA_STEP_CLEAR, r, start, 4);
+	}
+}
+
+static void fill_pages(const struct ea_run *runs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct ea_run *r = &runs[i];
+		uint64_t done = 0;
+
+		while (done < r->len) {
+			long got = sys_call(__NR_pread64, args->src_fds[r->src], r->addr + done,
+					    r->len - done, r->off + done, 0, 0);
+
+			if (got < 0)
+				fail(EA_STEP_PAGES, got, r->addr + done, i);
+			if (got == 0)
+				fail(EA_STEP_PAGES, -5 /* EIO: image shorter than said */, r->addr + done, i);
+			done += (uint64_t)got;
+		}
+	}
+}
+
+static void move_special(const struct ea_vma *v, uint32_t index)
+{
+	int slot = v->kind == EA_VMA_VVAR ? 0 : v->kind == EA_VMA_VVAR_VCLOCK ? 1 : 2;
+	uint64_t from = ESKY_AGENT_PARK_ADDR + (uint64_t)slot * 0x1000000ULL;
+	long r;
+
+	if (parked_len[slot] != v->end - v->start)
+		fail(EA_STEP_VDSO, -18 /* EXDEV: another kernel's layout */, v->start, index);
+	r = sys_call(__NR_mremap, from, parked_len[slot], parked_len[slot],
+		     MREMAP_MAYMOVE | MREMAP_FIXED, v->start, 0);
+	if (r != (long)v->start)
+		fail(EA_STEP_VDSO, r, v->start, index);
+	parked_len[slot] = 0;
+}
+
+static void advise(const struct ea_vma *v, uint32_t index)
+{
+	static const struct {
+		uint32_t flag;
+		int advice;
+	} adv[] = {
+		{ EA_VMAF_DONTFORK, MADV_DONTFORK },
+		{ EA_VMAF_WIPEONFORK, MADV_WIPEONFORK },
+		{ EA_VMAF_DONTDUMP, MADV_DONTDUMP },
+		{ EA_VMAF_HUGEPAGE, MADV_HUGEPAGE },
+		{ EA_VMAF_NOHUGEPAGE, MADV_NOHUGEPAGE },
+	};
+
+	for (size_t i = 0; i < sizeof(adv) / sizeof(adv[0]); i++) {
+		if (!(v->flags & adv[i].flag))
+			continue;
+		/* THP advice fails where THP is compiled out: not fatal. */
+		sys_call(__NR_madvise, v->start, v->end - v->start, adv[i].advice, 0, 0, 0);
+	}
+	if (v->name_off)
+		sys_call(__NR_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, v->start, v->end - v->start,
+			 str_at(v->name_off), 0);
+	(void)index;
+}
+
+static void create_vmas(void)
+{
+	const struct ea_vma *vmas = array_at(args->vma_off);
+	const struct ea_run *runs = array_at(args->run_off);
+	uint32_t r = 0;
+
+	for (uint32_t i = 0; i < args->vma_n; i++) {
+		const struct ea_vma *v = &vmas[i];
+		uint64_t len = v->end - v->start;
+		int prot = (int)v->prot, fill_prot = prot;
+		long fd = -1, ret, flags = MAP_FIXED;
+		uint32_t first_run;
+
+		if (v->kind == EA_VMA_VDSO || v->kind == EA_VMA_VVAR || v->kind == EA_VMA_VVAR_VCLOCK) {
+			move_special(v, i);
+			continue;
+		}
+		if (v->flags & EA_VMAF_HAS_PAGES)
+			fill_prot = PROT_READ | PROT_WRITE;
+		switch (v->kind) {
+		case EA_VMA_ANON:
+			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+			if (v->flags & EA_VMAF_GROWSDOWN)
+				flags |= MAP_GROWSDOWN;
+			break;
+		case EA_VMA_SHARED_ANON:
+			flags |= MAP_SHARED | MAP_ANONYMOUS;
+			break;
+		case EA_VMA_FILE_PRIVATE:
+		case EA_VMA_FILE_SHARED:
+			fd = sys_call(__NR_open, str_at(v->path_off),
+				      (v->flags & EA_VMAF_WRITE_FILE ? O_RDWR : O_RDONLY) | O_CLOEXEC,
+				      0, 0, 0, 0);
+			if (fd < 0)
+				fail(EA_STEP_VMA, fd, v->start, i);
+			flags |= v->kind == EA_VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
+			break;
+		default:
+			fail(EA_STEP_VMA, -22, v->start, i);
+		}
+		ret = sys_call(__NR_mmap, v->start, len, fill_prot, flags, fd, v->pgoff);
+		if (fd >= 0)
+			sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
+		if (ret != (long)v->start)
+			fail(EA_STEP_VMA, ret < 0 ? ret : -17 /* EEXIST */, v->start, i);
+
+		/* Runs are sorted by address, like the mappings. */
+		while (r < args->run_n && runs[r].addr < v->start)
+			r++;
+		first_run = r;
+		while (r < args->run_n && runs[r].addr < v->end)
+			r++;
+		fill_pages(runs + first_run, r - first_run);
+		if (fill_prot != prot) {
+			ret = sys_call(__NR_mprotect, v->start, len, prot, 0, 0, 0);
+			if (ret)
+				fail(EA_STEP_VMA, ret, v->start, i);
+		}
+		advise(v, i);
+	}
+}
+
+static bool is_transport_fd(int fd)
+{
+	for (uint32_t i = 0; i < args->src_fd_n; i++)
+		if (args->src_fds[i] == fd)
+			return true;
+	for (int i = 0; i < 3; i++)
+		if (args->stdio_fds[i] == fd)
+			return true;
+	return (uint32_t)fd == args->report_fd;
+}
+
+static void restore_fds(void)
+{
+	const struct ea_fd *fds = array_at(args->fd_off);
+
+	/* Only the transport fds are open now (the monitor closed the rest). */
+	for (uint32_t i = 0; i < args->fd_n; i++) {
+		const struct ea_fd *f = &fds[i];
+		long fd, r;
+
+		if (is_transport_fd(f->fd))
+			fail(EA_STEP_FDS, -16 /* EBUSY */, (uint64_t)f->fd, i);
+		switch (f->kind) {
+		case EA_FD_FILE:
+			fd = sys_call(__NR_open, str_at(f->path_off), f->open_flags & ~O_CLOEXEC, 0,
+				      0, 0, 0);
+			break;
+		case EA_FD_STDIO:
+			fd = f->stdio_src >= 0 && f->stdio_src < 3 ? args->stdio_fds[f->stdio_src]
+								  : -9 /* EBADF */;
+			if (fd >= 0)
+				fd = sys_call(__NR_dup, fd, 0, 0, 0, 0, 0);
+			break;
+		case EA_FD_DUP:
+			fd = sys_call(__NR_dup, f->dup_of, 0, 0, 0, 0, 0);
+			break;
+		default:
+			fd = -22;
+		}
+		if (fd < 0)
+			fail(EA_STEP_FDS, fd, (uint64_t)f->fd, i);
+		if (fd != f->fd) {
+			r = sys_call(__NR_dup2, fd, f->fd, 0, 0, 0, 0);
+			sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
+			if (r < 0)
+				fail(EA_STEP_FDS, r, (uint64_t)f->fd, i);
+		}
+		if (f->kind == EA_FD_FILE && f->pos) {
+			r = sys_call(__NR_lseek, f->fd, f->pos, 0 /* SEEK_SET */, 0, 0, 0);
+			/* Pipes and character devices do not seek: nothing to restore. */
+			if (r < 0 && r != -29 /* ESPIPE */)
+				fail(EA_STEP_FDS, r, (uint64_t)f->fd, i);
+		}
+		if (f->cloexec)
+			sys_call(__NR_fcntl, f->fd, F_SETFD, FD_CLOEXEC, 0, 0, 0);
+	}
+}
+
+static void restore_misc(void)
+{
+	long r;
+
+	if (args->cwd_off) {
+		r = sys_call(__NR_chdir, str_at(args->cwd_off), 0, 0, 0, 0, 0);
+		if (r)
+			fail(EA_STEP_CWD, r, 0, 0);
+	}
+	sys_call(__NR_umask, args->umask, 0, 0, 0, 0, 0);
+	sys_call(__NR_personality, args->personality, 0, 0, 0, 0, 0);
+	if (args->comm_off)
+		sys_call(__NR_prctl, PR_SET_NAME, str_at(args->comm_off), 0, 0, 0, 0);
+	if (args->robust_list) {
+		r = sys_call(__NR_set_robust_list, args->robust_list, args->robust_len, 0, 0, 0, 0);
+		if (r)
+			fail(EA_STEP_MISC, r, args->robust_list, 0);
+	}
+	if (args->clear_child_tid)
+		sys_call(__NR_set_tid_address, args->clear_child_tid, 0, 0, 0, 0, 0);
+	if (args->rseq_len) {
+		r = sys_call(__NR_rseq, args->rseq_ptr, args->rseq_len, 0, args->rseq_sig, 0, 0);
+		if (r)
+			fail(EA_STEP_RSEQ, r, args->rseq_ptr, 0);
+	}
+	args->mm.auxv = (uint64_t)(uintptr_t)args->auxv;
+	args->mm.exe_fd = (uint32_t)-1;
+	r = sys_call(__NR_prctl, PR_SET_MM, PR_SET_MM_MAP, &args->mm, sizeof(args->mm), 0, 0);
+	if (r)
+		fail(EA_STEP_MM, r, args->mm.start_brk, 0);
+}
+
+static void restore_signals(void)
+{
+	const struct ea_siginfo *pend = array_at(args->sig_off);
+	long pid = sys_call(__NR_getpid, 0, 0, 0, 0, 0, 0);
+	long tid = sys_call(__NR_gettid, 0, 0, 0, 0, 0, 0);
+
+	for (int sig = 1; sig <= 64; sig++) {
+		long r;
+
+		if (!(args->sigaction_valid & (1ULL << (sig - 1))))
+			continue;
+		r = sys_call(__NR_rt_sigaction, sig, &args->sigactions[sig - 1], 0, 8, 0, 0);
+		if (r)
+			fail(EA_STEP_SIGNALS, r, (uint64_t)sig, 0);
+	}
+	if (!(args->altstack_flags & AGENT_SS_DISABLE) && args->altstack_size) {
+		struct {
+			uint64_t sp;
+			int32_t flags;
+			int32_t pad;
+			uint64_t size;
+		} ss = { args->altstack_sp, (int32_t)(args->altstack_flags & ~AGENT_SS_ONSTACK), 0,
+			 args->altstack_size };
+		long r = sys_call(__NR_sigaltstack, &ss, 0, 0, 0, 0, 0);
+
+		if (r)
+			fail(EA_STEP_SIGNALS, r, args->altstack_sp, 1);
+	}
+	/* All signals are blocked: queued ones stay pending until the monitor sets the mask. */
+	for (uint32_t i = 0; i < args->sig_n; i++) {
+		const struct ea_siginfo *s = &pend[i];
+		int sig = *(const int32_t *)s->info;
+		long r;
+
+		if (s->shared)
+			r = sys_call(__NR_rt_sigqueueinfo, pid, sig, s->info, 0, 0, 0);
+		else
+			r = sys_call(__NR_rt_tgsigqueueinfo, pid, tid, sig, s->info, 0, 0);
+		if (r)
+			fail(EA_STEP_SIGNALS, r, (uint64_t)sig, 2 + i);
+	}
+}
+
+static void restore_timers(void)
+{
+	for (int which = 0; which < 3; which++) {
+		const struct ea_itimer *it = &args->itimers[which];
+		long r;
+
+		if (!it->value_sec && !it->value_usec)
+			continue;
+		r = sys_call(__NR_setitimer, which, it, 0, 0, 0, 0);
+		if (r)
+			fail(EA_STEP_TIMERS, r, (uint64_t)which, 0);
+	}
+}
+
+static void close_transports(void)
+{
+	for (uint32_t i = 0; i < args->src_fd_n; i++)
+		sys_call(__NR_close, args->src_fds[i], 0, 0, 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		if (args->stdio_fds[i] >= 0)
+			sys_call(__NR_close, args->stdio_fds[i], 0, 0, 0, 0, 0);
+	sys_call(__NR_close, args->report_fd, 0, 0, 0, 0, 0);
+}
+
+void agent_main(uint64_t *sp)
+{
+	uint64_t all = ~0ULL;
+	char **argv = (char **)(sp + 1);
+
+	if (sp[0] < 3)
+		fail(EA_STEP_ARGS, -22, 0, 0);
+	/* Nothing may interrupt us half-way: block every signal first. */
+	sys_call(__NR_rt_sigprocmask, AGENT_SIG_SETMASK, &all, 0, 8, 0, 0);
+	map_args((int)parse_dec(argv[1]), parse_dec(argv[2]));
+	clear_address_space();
+	create_vmas();
+	restore_fds();
+	restore_misc();
+	restore_signals();
+	close_transports();
+	/* Timers last: the less time between them and the program, the better. */
+	restore_timers();
+	arch_breakpoint();
+	/* The monitor never resumes us here; if it does, do no harm. */
+	for (;;)
+		sys_call(__NR_exit_group, AGENT_EXIT_FAILED, 0, 0, 0, 0, 0);
+}

@@ -1,0 +1,50 @@
+/* x86-64 registers and syscall conventions, see arch.h. */
+#include "arch.h"
+
+#include <errno.h>
+
+/* Kernel-internal restart codes (include/linux/errno.h), never seen by programs. */
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+void arch_regs_set_syscall(esky_regs_t *r, uint64_t ip, long nr, const long args[6])
+{
+	r->rip = ip;
+	r->rax = (unsigned long)nr;
+	r->orig_rax = (unsigned long)-1L;
+	r->rdi = (unsigned long)args[0];
+	r->rsi = (unsigned long)args[1];
+	r->rdx = (unsigned long)args[2];
+	r->r10 = (unsigned long)args[3];
+	r->r8 = (unsigned long)args[4];
+	r->r9 = (unsigned long)args[5];
+}
+
+bool arch_regs_fixup_restart(esky_regs_t *r)
+{
+	if ((long)r->orig_rax < 0)
+		return false;
+	switch ((long)r->rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		r->rax = r->orig_rax;
+		r->rip -= ARCH_SYSCALL_INSN_LEN;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		r->rax = (unsigned long)-EINTR;
+		break;
+	default:
+		return false;
+	}
+	r->orig_rax = (unsigned long)-1L;
+	return true;
+}
+
+bool arch_regs_valid(const esky_regs_t *r)
+{
+	/* __USER_CS and __USER_DS of x86-64 Linux. */
+	return r->cs == 0x33 && r->ss == 0x2b && r->rip < 0x800000000000ULL;
+}

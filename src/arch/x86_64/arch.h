@@ -1,0 +1,63 @@
+/*
+ * x86-64 knowledge of libesky: the register set, the syscall and
+ * breakpoint instructions, and the kernel's syscall-restart convention.
+ *
+ * ABI relied on (x86-64 Linux): the syscall number goes in rax, arguments
+ * in rdi, rsi, rdx, r10, r8, r9; `syscall` (0f 05) returns in rax and
+ * clobbers rcx and r11. `int3` (cc) raises SIGTRAP with si_code SI_KERNEL
+ * and leaves rip just past itself. The register set seen by ptrace is
+ * struct user_regs_struct; orig_rax holds the number of the syscall the
+ * task stopped in (or -1), and rax the kernel's -ERESTART* code when a
+ * signal or a ptrace stop interrupted it.
+ */
+#ifndef ESKY_ARCH_H
+#define ESKY_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/user.h>
+
+typedef struct user_regs_struct esky_regs_t;
+
+#define ARCH_NAME "x86_64"
+#define ARCH_SYSCALL_INSN_LEN 2
+#define ARCH_BREAKPOINT_LEN 1
+#define ARCH_BREAKPOINT_BYTE 0xcc
+/* The regset of the whole x87/SSE/AVX state (elf.h's NT_X86_XSTATE). */
+#define ARCH_NT_XSTATE 0x202
+/* Largest xstate buffer asked for; the kernel says how much it used. */
+#define ARCH_XSTATE_MAX (64 * 1024)
+/* Userspace ends here with 4-level paging (47 bits, minus the guard page). */
+#define ARCH_TASK_SIZE 0x7ffffffff000ULL
+/* The legacy vsyscall page: fixed, the same in every process, not saved. */
+#define ARCH_VSYSCALL_ADDR 0xffffffffff600000ULL
+
+static inline uint64_t arch_regs_ip(const esky_regs_t *r) { return r->rip; }
+static inline void arch_regs_set_ip(esky_regs_t *r, uint64_t ip) { r->rip = ip; }
+static inline uint64_t arch_regs_sp(const esky_regs_t *r) { return r->rsp; }
+static inline long arch_regs_syscall_ret(const esky_regs_t *r) { return (long)r->rax; }
+/* The number of the syscall the task is in, or -1. */
+static inline long arch_regs_syscall_nr(const esky_regs_t *r) { return (long)r->orig_rax; }
+
+/*
+ * Make r execute syscall nr with args at the instruction at ip. orig_rax is
+ * set to -1 so that the kernel's restart logic leaves the injected call
+ * alone when the task was stopped inside another syscall.
+ */
+void arch_regs_set_syscall(esky_regs_t *r, uint64_t ip, long nr, const long args[6]);
+
+/*
+ * Rewrite the registers of a task stopped inside an interrupted syscall so
+ * that a fresh process started from them behaves as the kernel's restart
+ * would have: -ERESTARTSYS, -ERESTARTNOINTR and -ERESTARTNOHAND re-execute
+ * the syscall; -ERESTART_RESTARTBLOCK (nanosleep, poll with a timeout...)
+ * cannot be restarted in another process, whose kernel has no restart
+ * block, and returns -EINTR (the remaining time is in the caller's memory
+ * for nanosleep). Returns true if r was changed.
+ */
+bool arch_regs_fixup_restart(esky_regs_t *r);
+
+/* True if the register set is a sane 64-bit user context (cs, ss). */
+bool arch_regs_valid(const esky_regs_t *r);
+
+#endif

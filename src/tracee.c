@@ -1,0 +1,731 @@
+/* ptrace control of one process, see tracee.h. The only caller of ptrace(2). */
+#include "tracee.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct esky_tracee {
+	pid_t pid;
+	bool gone;
+	int mem_fd;            /* /proc/PID/mem, opened on first need */
+	uint64_t syscall_insn; /* address of a `syscall` instruction, 0 if unknown */
+	/* remote syscall state */
+	bool injecting;
+	int injected;          /* syscalls run since inject_begin */
+	esky_regs_t saved_regs;
+	uint64_t saved_mask;
+	pid_t syscall_child;
+	int deferred_sig;      /* an unblockable stop signal seen while injecting */
+};
+
+#define ESKY_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)
+
+static struct esky_tracee *tracee_new(pid_t pid)
+{
+	struct esky_tracee *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->pid = pid;
+	t->mem_fd = -1;
+	return t;
+}
+
+pid_t esky_tracee_pid(const struct esky_tracee *t)
+{
+	return t->pid;
+}
+
+bool esky_tracee_gone(const struct esky_tracee *t)
+{
+	return t->gone;
+}
+
+void esky_tracee_free(struct esky_tracee *t)
+{
+	if (!t)
+		return;
+	if (t->mem_fd >= 0)
+		close(t->mem_fd);
+	free(t);
+}
+
+/*
+ * In the child, before exec: put fd_src[i] at fd_dst[i]. Sources are first
+ * copied above every number involved, so that a dup2 never overwrites a
+ * source that is still to be placed. *keep is an fd that must survive (the
+ * exec-error pipe); it is moved up too.
+ */
+static int place_fds(const struct esky_spawn *sp, int *keep)
+{
+	int base = 3, tmp[256];
+	size_t i;
+
+	if (sp->fd_n > ESKY_ARRAY_SIZE(tmp))
+		return -E2BIG;
+	for (i = 0; i < sp->fd_n; i++) {
+		if (sp->fd_dst[i] >= base)
+			base = sp->fd_dst[i] + 1;
+		if (sp->fd_src[i] >= base)
+			base = sp->fd_src[i] + 1;
+	}
+	if (*keep >= base)
+		base = *keep + 1;
+	for (i = 0; i < sp->fd_n; i++) {
+		tmp[i] = fcntl(sp->fd_src[i], F_DUPFD_CLOEXEC, base);
+		if (tmp[i] < 0)
+			return -errno;
+	}
+	*keep = fcntl(*keep, F_DUPFD_CLOEXEC, base);
+	if (*keep < 0)
+		return -errno;
+	for (i = 0; i < sp->fd_n; i++)
+		if (dup2(tmp[i], sp->fd_dst[i]) < 0)
+			return -errno;
+	if (sp->close_others) {
+		/* Close every fd that is neither a destination nor *keep. */
+		int lo = 0;
+
+		for (int fd = 0; fd <= *keep; fd++) {
+			bool wanted = fd == *keep;
+
+			for (i = 0; i < sp->fd_n && !wanted; i++)
+				wanted = sp->fd_dst[i] == fd;
+			if (wanted) {
+				if (fd > lo)
+					syscall(SYS_close_range, lo, fd - 1, 0);
+				lo = fd + 1;
+			}
+		}
+		syscall(SYS_close_range, lo, ~0U, 0);
+	}
+	return 0;
+}
+
+static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
+{
+	sigset_t empty;
+	char c;
+	int err;
+
+	/* Wait until the parent has seized us. */
+	while (read(gate, &c, 1) < 0 && errno == EINTR)
+		;
+	close(gate);
+	if (sp->new_pgrp)
+		setpgid(0, 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&empty);
+	sigprocmask(SIG_SETMASK, sp->sigmask ? sp->sigmask : &empty, NULL);
+	err = place_fds(sp, &errfd);
+	if (!err) {
+		if (sp->envp)
+			execvpe(sp->path, sp->argv, sp->envp);
+		else
+			execvp(sp->path, sp->argv);
+		err = -errno;
+	}
+	err = -err;
+	if (write(errfd, &err, sizeof(err)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out)
+{
+	struct esky_tracee *t;
+	struct esky_stop st;
+	int gate[2], errp[2], ret, child_err = 0;
+	pid_t pid;
+
+	if (pipe2(gate, O_CLOEXEC) < 0)
+		return esky_error(-errno, "pipe: %s", strerror(errno));
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out_close_gate;
+	}
+	pid = fork();
+	if (pid < 0) {
+		ret = esky_error(-errno, "cannot run %s: fork: %s", sp->path, strerror(errno));
+		goto out_close_err;
+	}
+	if (pid == 0) {
+		close(gate[1]);
+		close(errp[0]);
+		spawn_child(sp, gate[0], errp[1]);
+	}
+	close(gate[0]);
+	close(errp[1]);
+	gate[0] = errp[1] = -1;
+	t = tracee_new(pid);
+	if (!t || ptrace(PTRACE_SEIZE, pid, 0, ESKY_PTRACE_OPTIONS) < 0) {
+		ret = t ? -errno : -ENOMEM;
+		esky_error(ret, "cannot trace %s: %s", sp->path, strerror(-ret));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, __WALL);
+		esky_tracee_free(t);
+		goto out_close_err;
+	}
+	close(gate[1]);
+	gate[1] = -1;
+	for (;;) {
+		ret = esky_tracee_wait(t, &st, false);
+		if (ret)
+			break;
+		if (st.kind == ESKY_STOP_EXEC)
+			break;
+		if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED) {
+			ret = -ECHILD;
+			break;
+		}
+		/* A signal before exec (SIGCONT, a terminal signal): deliver it. */
+		esky_tracee_cont(t, st.kind == ESKY_STOP_SIGNAL ? st.sig : 0);
+	}
+	if (read(errp[0], &child_err, sizeof(child_err)) == sizeof(child_err) && child_err) {
+		ret = esky_error(-child_err, "cannot run %s: %s", sp->path, strerror(child_err));
+	} else if (ret) {
+		esky_error(ret, "cannot run %s: the program ended before it started", sp->path);
+	}
+	if (ret) {
+		esky_tracee_kill(t);
+		esky_tracee_free(t);
+		goto out_close_err;
+	}
+	*out = t;
+	ret = 0;
+
+out_close_err:
+	if (errp[0] >= 0)
+		close(errp[0]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+out_close_gate:
+	if (gate[0] >= 0)
+		close(gate[0]);
+	if (gate[1] >= 0)
+		close(gate[1]);
+	return ret;
+}
+
+int esky_tracee_attach(pid_t pid, struct esky_tracee **out)
+{
+	struct esky_tracee *t = tracee_new(pid);
+	struct esky_stop st;
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	if (ptrace(PTRACE_SEIZE, pid, 0, ESKY_PTRACE_OPTIONS & ~PTRACE_O_EXITKILL) < 0) {
+		ret = -errno;
+		esky_tracee_free(t);
+		if (ret == -EPERM)
+			return esky_error(ret, "cannot attach to pid %d: not permitted (another "
+					  "user's process, already traced, or ptrace_scope "
+					  "forbids it)", pid);
+		return esky_error(ret, "cannot attach to pid %d: %s", pid, strerror(-ret));
+	}
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0) {
+		ret = esky_error(-errno, "cannot stop pid %d: %s", pid, strerror(errno));
+		goto out_detach;
+	}
+	for (;;) {
+		ret = esky_tracee_wait(t, &st, false);
+		if (ret)
+			goto out_detach;
+		if (st.kind == ESKY_STOP_INTERRUPT || st.kind == ESKY_STOP_GROUP)
+			break;
+		if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED) {
+			ret = esky_error(-ESRCH, "pid %d ended while esky attached", pid);
+			esky_tracee_free(t);
+			return ret;
+		}
+		/* A signal arrived first: deliver it, the interrupt stop follows. */
+		if (ptrace(PTRACE_CONT, pid, 0, st.kind == ESKY_STOP_SIGNAL ? st.sig : 0) < 0) {
+			ret = -errno;
+			goto out_detach;
+		}
+	}
+	*out = t;
+	return 0;
+
+out_detach:
+	ptrace(PTRACE_DETACH, pid, 0, 0);
+	esky_tracee_free(t);
+	return ret;
+}
+
+int esky_tracee_adopt(pid_t pid, struct esky_tracee **out)
+{
+	*out = tracee_new(pid);
+	return *out ? 0 : -ENOMEM;
+}
+
+int esky_tracee_detach(struct esky_tracee *t, int sig)
+{
+	if (ptrace(PTRACE_DETACH, t->pid, 0, sig) < 0)
+		return -errno;
+	return 0;
+}
+
+void esky_tracee_kill(struct esky_tracee *t)
+{
+	struct esky_stop st;
+
+	if (t->gone)
+		return;
+	kill(t->pid, SIGKILL);
+	while (!t->gone && esky_tracee_wait(t, &st, false) == 0)
+		;
+}
+
+int esky_tracee_set_options(struct esky_tracee *t, unsigned extra)
+{
+	if (ptrace(PTRACE_SETOPTIONS, t->pid, 0, ESKY_PTRACE_OPTIONS | extra) < 0)
+		return -errno;
+	return 0;
+}
+
+int esky_tracee_cont(struct esky_tracee *t, int sig)
+{
+	return ptrace(PTRACE_CONT, t->pid, 0, sig) < 0 ? -errno : 0;
+}
+
+int esky_tracee_step(struct esky_tracee *t, int sig)
+{
+	return ptrace(PTRACE_SINGLESTEP, t->pid, 0, sig) < 0 ? -errno : 0;
+}
+
+int esky_tracee_listen(struct esky_tracee *t)
+{
+	return ptrace(PTRACE_LISTEN, t->pid, 0, 0) < 0 ? -errno : 0;
+}
+
+int esky_tracee_interrupt(struct esky_tracee *t)
+{
+	return ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0 ? -errno : 0;
+}
+
+static void decode_status(struct esky_tracee *t, int status, struct esky_stop *st)
+{
+	int event = (unsigned)status >> 16, sig;
+
+	memset(st, 0, sizeof(*st));
+	if (WIFEXITED(status)) {
+		st->kind = ESKY_STOP_EXITED;
+		st->status = WEXITSTATUS(status);
+		t->gone = true;
+		return;
+	}
+	if (WIFSIGNALED(status)) {
+		st->kind = ESKY_STOP_KILLED;
+		st->sig = WTERMSIG(status);
+		st->core = WCOREDUMP(status);
+		t->gone = true;
+		return;
+	}
+	sig = WSTOPSIG(status);
+	switch (event) {
+	case PTRACE_EVENT_STOP:
+		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+			st->kind = ESKY_STOP_GROUP;
+			st->sig = sig;
+		} else {
+			st->kind = ESKY_STOP_INTERRUPT;
+		}
+		return;
+	case PTRACE_EVENT_EXEC:
+		st->kind = ESKY_STOP_EXEC;
+		return;
+	case PTRACE_EVENT_CLONE:
+	case PTRACE_EVENT_FORK:
+	case PTRACE_EVENT_VFORK: {
+		unsigned long msg = 0;
+
+		ptrace(PTRACE_GETEVENTMSG, t->pid, 0, &msg);
+		st->kind = ESKY_STOP_CLONE;
+		st->new_pid = (pid_t)msg;
+		return;
+	}
+	case PTRACE_EVENT_EXIT: {
+		unsigned long msg = 0;
+
+		ptrace(PTRACE_GETEVENTMSG, t->pid, 0, &msg);
+		st->kind = ESKY_STOP_EXIT_EVENT;
+		st->status = (int)msg;
+		return;
+	}
+	default:
+		break;
+	}
+	if (sig == (SIGTRAP | 0x80)) {
+		st->kind = ESKY_STOP_SYSCALL;
+		return;
+	}
+	st->kind = ESKY_STOP_SIGNAL;
+	st->sig = sig;
+	if (sig == SIGTRAP) {
+		siginfo_t si;
+
+		if (ptrace(PTRACE_GETSIGINFO, t->pid, 0, &si) == 0)
+			st->si_code = si.si_code;
+	}
+}
+
+int esky_tracee_wait(struct esky_tracee *t, struct esky_stop *st, bool nohang)
+{
+	int status;
+	pid_t r;
+
+	if (t->gone)
+		return -ECHILD;
+	do
+		r = waitpid(t->pid, &status, __WALL | (nohang ? WNOHANG : 0));
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == ECHILD)
+			t->gone = true;
+		return -errno;
+	}
+	if (r == 0)
+		return -EAGAIN;
+	decode_status(t, status, st);
+	return 0;
+}
+
+int esky_tracee_get_regs(struct esky_tracee *t, esky_regs_t *regs)
+{
+	return ptrace(PTRACE_GETREGS, t->pid, 0, regs) < 0 ? -errno : 0;
+}
+
+int esky_tracee_set_regs(struct esky_tracee *t, const esky_regs_t *regs)
+{
+	return ptrace(PTRACE_SETREGS, t->pid, 0, regs) < 0 ? -errno : 0;
+}
+
+int esky_tracee_get_xstate(struct esky_tracee *t, void **buf, size_t *len)
+{
+	struct iovec iov;
+	void *b = malloc(ARCH_XSTATE_MAX), *nb;
+
+	if (!b)
+		return -ENOMEM;
+	memset(b, 0, ARCH_XSTATE_MAX);
+	iov.iov_base = b;
+	iov.iov_len = ARCH_XSTATE_MAX;
+	if (ptrace(PTRACE_GETREGSET, t->pid, ARCH_NT_XSTATE, &iov) < 0) {
+		int err = -errno;
+
+		free(b);
+		return err;
+	}
+	nb = realloc(b, iov.iov_len);
+	*buf = nb ? nb : b;
+	*len = iov.iov_len;
+	return 0;
+}
+
+int esky_tracee_set_xstate(struct esky_tracee *t, const void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	return ptrace(PTRACE_SETREGSET, t->pid, ARCH_NT_XSTATE, &iov) < 0 ? -errno : 0;
+}
+
+int esky_tracee_get_sigmask(struct esky_tracee *t, uint64_t *mask)
+{
+	return ptrace(PTRACE_GETSIGMASK, t->pid, sizeof(*mask), mask) < 0 ? -errno : 0;
+}
+
+int esky_tracee_set_sigmask(struct esky_tracee *t, uint64_t mask)
+{
+	return ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(mask), &mask) < 0 ? -errno : 0;
+}
+
+int esky_tracee_get_siginfo(struct esky_tracee *t, siginfo_t *si)
+{
+	return ptrace(PTRACE_GETSIGINFO, t->pid, 0, si) < 0 ? -errno : 0;
+}
+
+int esky_tracee_get_rseq(struct esky_tracee *t, struct esky_rseq_conf *conf)
+{
+	struct __ptrace_rseq_configuration c;
+	long n;
+
+	memset(conf, 0, sizeof(*conf));
+	memset(&c, 0, sizeof(c));
+	n = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->pid, sizeof(c), &c);
+	if (n < 0)
+		return errno == EIO || errno == EINVAL ? 0 : -errno;
+	conf->ptr = c.rseq_abi_pointer;
+	conf->len = c.rseq_abi_size;
+	conf->flags = c.flags;
+	conf->sig = c.signature;
+	return 0;
+}
+
+int esky_tracee_peek_siginfo(struct esky_tracee *t, bool shared, siginfo_t **out, size_t *nout)
+{
+	siginfo_t *all = NULL;
+	size_t n = 0;
+
+	for (;;) {
+		struct __ptrace_peeksiginfo_args args = {
+			.off = n,
+			.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
+			.nr = 32,
+		};
+		siginfo_t *na = realloc(all, (n + 32) * sizeof(*all));
+		long got;
+
+		if (!na) {
+			free(all);
+			return -ENOMEM;
+		}
+		all = na;
+		got = ptrace(PTRACE_PEEKSIGINFO, t->pid, &args, all + n);
+		if (got < 0) {
+			int err = -errno;
+
+			free(all);
+			return err;
+		}
+		n += (size_t)got;
+		if (got < 32)
+			break;
+	}
+	*out = all;
+	*nout = n;
+	return 0;
+}
+
+static int mem_fd(struct esky_tracee *t)
+{
+	char path[64];
+
+	if (t->mem_fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+		t->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (t->mem_fd < 0)
+			t->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	return t->mem_fd < 0 ? -errno : t->mem_fd;
+}
+
+int esky_tracee_read_mem(struct esky_tracee *t, uint64_t addr, void *buf, size_t len)
+{
+	size_t done = 0;
+	int fd;
+
+	while (done < len) {
+		struct iovec local = { (char *)buf + done, len - done };
+		struct iovec remote = { (void *)(uintptr_t)(addr + done), len - done };
+		ssize_t n = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
+
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	if (done == len)
+		return 0;
+	/* PROT_NONE or write-only pages: /proc/PID/mem reads them (FOLL_FORCE). */
+	fd = mem_fd(t);
+	if (fd < 0)
+		return fd;
+	return esky_pread_all(fd, (char *)buf + done, len - done, (off_t)(addr + done)) ? -EFAULT
+											   : 0;
+}
+
+int esky_tracee_write_mem(struct esky_tracee *t, uint64_t addr, const void *buf, size_t len)
+{
+	int fd = mem_fd(t);
+
+	if (fd < 0)
+		return fd;
+	return esky_pwrite_all(fd, buf, len, (off_t)addr) ? -EFAULT : 0;
+}
+
+int esky_tracee_find_syscall_insn(struct esky_tracee *t)
+{
+	static const unsigned char insn[2] = { 0x0f, 0x05 };
+	struct esky_vma *vmas;
+	size_t n, pass;
+	int ret;
+
+	t->syscall_insn = 0;
+	ret = esky_proc_read_maps(t->pid, false, &vmas, &n);
+	if (ret)
+		return ret;
+	/* The vDSO first (never written by the program), then any code. */
+	for (pass = 0; pass < 2 && !t->syscall_insn; pass++) {
+		for (size_t i = 0; i < n && !t->syscall_insn; i++) {
+			struct esky_vma *v = &vmas[i];
+			size_t len = (size_t)(v->end - v->start);
+			unsigned char *buf;
+			void *hit;
+
+			if (!(v->prot & PROT_EXEC) || v->start >= ARCH_TASK_SIZE)
+				continue;
+			if ((pass == 0) != (v->path && !strcmp(v->path, "[vdso]")))
+				continue;
+			if (len > (1u << 20))
+				len = 1u << 20;
+			buf = malloc(len);
+			if (!buf)
+				break;
+			if (!esky_tracee_read_mem(t, v->start, buf, len)) {
+				hit = memmem(buf, len, insn, sizeof(insn));
+				if (hit)
+					t->syscall_insn = v->start + (uint64_t)((unsigned char *)hit - buf);
+			}
+			free(buf);
+		}
+	}
+	esky_vmas_free(vmas, n);
+	return t->syscall_insn ? 0 : -ENOENT;
+}
+
+int esky_tracee_inject_begin(struct esky_tracee *t)
+{
+	int ret;
+
+	if (!t->syscall_insn) {
+		ret = esky_tracee_find_syscall_insn(t);
+		if (ret)
+			return esky_error(ret, "pid %d: no syscall instruction found to run "
+					  "syscalls in it", t->pid);
+	}
+	ret = esky_tracee_get_regs(t, &t->saved_regs);
+	if (!ret)
+		ret = esky_tracee_get_sigmask(t, &t->saved_mask);
+	/* Block every signal so that none is delivered in the middle. */
+	if (!ret)
+		ret = esky_tracee_set_sigmask(t, ~0ULL);
+	if (ret)
+		return ret;
+	t->injecting = true;
+	t->injected = 0;
+	t->syscall_child = 0;
+	t->deferred_sig = 0;
+	return 0;
+}
+
+pid_t esky_tracee_syscall_child(struct esky_tracee *t)
+{
+	return t->syscall_child;
+}
+
+/* Resume with PTRACE_SYSCALL until the next syscall stop, noting clones. */
+static int run_to_syscall_stop(struct esky_tracee *t)
+{
+	struct esky_stop st;
+	int ret;
+
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
+			return -errno;
+		ret = esky_tracee_wait(t, &st, false);
+		if (ret)
+			return ret;
+		switch (st.kind) {
+		case ESKY_STOP_SYSCALL:
+			return 0;
+		case ESKY_STOP_CLONE:
+			t->syscall_child = st.new_pid;
+			break;
+		case ESKY_STOP_EXITED:
+		case ESKY_STOP_KILLED:
+			return -ESRCH;
+		case ESKY_STOP_SIGNAL:
+		case ESKY_STOP_GROUP:
+			/* Only SIGSTOP gets through a full mask: send it again later. */
+			t->deferred_sig = st.sig;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int esky_tracee_syscall(struct esky_tracee *t, long *ret, long nr, long a0, long a1, long a2,
+			long a3, long a4, long a5)
+{
+	const long args[6] = { a0, a1, a2, a3, a4, a5 };
+	esky_regs_t regs = t->saved_regs;
+	int err;
+
+	if (!t->injecting)
+		return -EINVAL;
+	arch_regs_set_syscall(&regs, t->syscall_insn, nr, args);
+	err = esky_tracee_set_regs(t, &regs);
+	if (err)
+		return err;
+	t->injected++;
+	err = run_to_syscall_stop(t); /* enter */
+	if (!err)
+		err = run_to_syscall_stop(t); /* exit */
+	if (!err)
+		err = esky_tracee_get_regs(t, &regs);
+	if (err)
+		return err;
+	if (regs.rip != t->syscall_insn + ARCH_SYSCALL_INSN_LEN)
+		return -EPROTO;
+	*ret = arch_regs_syscall_ret(&regs);
+	return 0;
+}
+
+int esky_tracee_inject_end(struct esky_tracee *t)
+{
+	struct esky_stop st;
+	int ret;
+
+	if (!t->injecting)
+		return -EINVAL;
+	t->injecting = false;
+	ret = esky_tracee_set_regs(t, &t->saved_regs);
+	if (ret)
+		return ret;
+	if (t->injected) {
+		/*
+		 * We are in the syscall-exit stop of the last injected call.
+		 * Resuming from here would return to user space without the
+		 * kernel's restart of the syscall the tracee was stopped in
+		 * (that fix-up only runs on the signal path): a program blocked
+		 * in read() would see -ERESTARTSYS (-512). Trap once more on
+		 * the signal path instead; resuming from that stop restarts.
+		 */
+		ret = esky_tracee_interrupt(t);
+		if (!ret)
+			ret = esky_tracee_cont(t, 0);
+		while (!ret) {
+			ret = esky_tracee_wait(t, &st, false);
+			if (ret || st.kind == ESKY_STOP_INTERRUPT || st.kind == ESKY_STOP_GROUP)
+				break;
+			if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED)
+				return -ESRCH;
+			ret = esky_tracee_cont(t, 0);
+		}
+		if (ret)
+			return ret;
+	}
+	ret = esky_tracee_set_sigmask(t, t->saved_mask);
+	if (t->deferred_sig)
+		kill(t->pid, t->deferred_sig);
+	return ret;
+}

@@ -1,0 +1,163 @@
+/*
+ * Control of one traced process: the only module of esky that calls
+ * ptrace(2). Everything else asks it.
+ *
+ * A tracee is seized (PTRACE_SEIZE), so that PTRACE_INTERRUPT and
+ * PTRACE_LISTEN work and group-stops are told apart from other stops.
+ * Remote syscalls run a syscall instruction found in the tracee's own
+ * executable memory (its vDSO has several) between syscall-enter and
+ * syscall-exit stops, so no memory of the tracee is modified.
+ */
+#ifndef ESKY_TRACEE_H
+#define ESKY_TRACEE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arch.h"
+
+struct esky_tracee;
+
+/* Why a tracee stopped, or how it ended. */
+enum esky_stop_kind {
+	ESKY_STOP_NONE = 0,
+	ESKY_STOP_EXITED,    /* exited: status */
+	ESKY_STOP_KILLED,    /* killed by sig (core: dumped) */
+	ESKY_STOP_SIGNAL,    /* signal-delivery-stop of sig (SIGTRAP from int3 included) */
+	ESKY_STOP_GROUP,     /* group-stop by sig (SIGSTOP, SIGTSTP, ...) */
+	ESKY_STOP_INTERRUPT, /* PTRACE_EVENT_STOP after PTRACE_INTERRUPT or a seize */
+	ESKY_STOP_EXEC,      /* PTRACE_EVENT_EXEC */
+	ESKY_STOP_SYSCALL,   /* syscall-enter or -exit stop */
+	ESKY_STOP_CLONE,     /* PTRACE_EVENT_CLONE/FORK/VFORK: new_pid */
+	ESKY_STOP_EXIT_EVENT, /* PTRACE_EVENT_EXIT (about to exit: status) */
+};
+
+struct esky_stop {
+	enum esky_stop_kind kind;
+	int sig;     /* SIGNAL, GROUP, KILLED */
+	int status;  /* EXITED, EXIT_EVENT */
+	bool core;   /* KILLED with a core dump */
+	pid_t new_pid; /* CLONE */
+	int si_code; /* SIGNAL: siginfo's si_code (SI_KERNEL for int3, TRAP_TRACE for a step) */
+};
+
+/* How to start a program under ptrace. */
+struct esky_spawn {
+	const char *path;      /* searched in PATH if it has no slash */
+	char *const *argv;
+	char *const *envp;     /* NULL: the current environment */
+	/* fds placed in the child: fd_src[i] becomes fd_dst[i] (before exec) */
+	const int *fd_src, *fd_dst;
+	size_t fd_n;
+	bool close_others;     /* close every fd not in fd_dst (and not 0-2 unless listed) */
+	const sigset_t *sigmask; /* signal mask of the child (NULL: empty) */
+	bool new_pgrp;         /* put the child in a process group of its own */
+};
+
+/*
+ * Fork and exec a program, traced from its first instruction: on success
+ * the tracee is in ESKY_STOP_EXEC. Signal dispositions that esky changed
+ * are reset in the child. On exec failure returns -errno (the child's)
+ * with esky_error() naming the program and the cause.
+ */
+int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out);
+
+/*
+ * Seize a running process and stop it (ESKY_STOP_INTERRUPT). 0 or -errno
+ * with esky_error() ("cannot attach to pid 123: Operation not permitted").
+ */
+int esky_tracee_attach(pid_t pid, struct esky_tracee **out);
+
+/*
+ * Make a tracee of a process that is already traced by us (the child of a
+ * fork the tracee made under PTRACE_O_TRACECLONE). Does not wait.
+ */
+int esky_tracee_adopt(pid_t pid, struct esky_tracee **out);
+
+/* Detach, leaving the process running (or delivering sig). */
+int esky_tracee_detach(struct esky_tracee *t, int sig);
+
+/* SIGKILL the process and reap it. */
+void esky_tracee_kill(struct esky_tracee *t);
+
+/* Free the handle (does not kill or detach). */
+void esky_tracee_free(struct esky_tracee *t);
+
+pid_t esky_tracee_pid(const struct esky_tracee *t);
+/* True once the process exited or was killed (and reaped). */
+bool esky_tracee_gone(const struct esky_tracee *t);
+
+/* PTRACE_O_* options (TRACESYSGOOD and EXITKILL are always on). */
+int esky_tracee_set_options(struct esky_tracee *t, unsigned extra);
+
+/* Resume: run, single-step, syscall-step, listen (group-stop), with a signal to deliver or 0. */
+int esky_tracee_cont(struct esky_tracee *t, int sig);
+int esky_tracee_step(struct esky_tracee *t, int sig);
+int esky_tracee_listen(struct esky_tracee *t);
+/* Ask a running tracee to stop (ESKY_STOP_INTERRUPT follows). */
+int esky_tracee_interrupt(struct esky_tracee *t);
+
+/*
+ * Wait for the next stop of this tracee and decode it. With nohang,
+ * returns -EAGAIN if nothing happened. 0 or -errno (-ECHILD: gone).
+ */
+int esky_tracee_wait(struct esky_tracee *t, struct esky_stop *st, bool nohang);
+
+/* Registers and other per-task state (the tracee must be stopped). */
+int esky_tracee_get_regs(struct esky_tracee *t, esky_regs_t *regs);
+int esky_tracee_set_regs(struct esky_tracee *t, const esky_regs_t *regs);
+/* The whole x87/SSE/AVX state (NT_X86_XSTATE); *buf malloc'd. */
+int esky_tracee_get_xstate(struct esky_tracee *t, void **buf, size_t *len);
+int esky_tracee_set_xstate(struct esky_tracee *t, const void *buf, size_t len);
+int esky_tracee_get_sigmask(struct esky_tracee *t, uint64_t *mask);
+int esky_tracee_set_sigmask(struct esky_tracee *t, uint64_t mask);
+int esky_tracee_get_siginfo(struct esky_tracee *t, siginfo_t *si);
+
+/* rseq registration (PTRACE_GET_RSEQ_CONFIGURATION); len 0 if none. */
+struct esky_rseq_conf {
+	uint64_t ptr;
+	uint32_t len;
+	uint32_t flags;
+	uint32_t sig;
+};
+int esky_tracee_get_rseq(struct esky_tracee *t, struct esky_rseq_conf *conf);
+
+/* Pending signals with their siginfo: per-thread or shared queue. *out malloc'd. */
+int esky_tracee_peek_siginfo(struct esky_tracee *t, bool shared, siginfo_t **out, size_t *n);
+
+/*
+ * Memory of the tracee. read_mem uses process_vm_readv and falls back to
+ * /proc/PID/mem for pages the tracee itself may not read (PROT_NONE);
+ * write_mem goes through /proc/PID/mem, which may write read-only text
+ * (breakpoints). 0 or -errno (-EFAULT if part is unmapped).
+ */
+int esky_tracee_read_mem(struct esky_tracee *t, uint64_t addr, void *buf, size_t len);
+int esky_tracee_write_mem(struct esky_tracee *t, uint64_t addr, const void *buf, size_t len);
+
+/*
+ * Remote syscalls. esky_tracee_inject_begin saves the registers and signal
+ * mask of a stopped tracee and blocks all its signals; each
+ * esky_tracee_syscall runs one syscall in it: the return value is 0 or
+ * -errno for the injection itself and *ret holds the syscall's result;
+ * esky_tracee_inject_end puts the saved state back and leaves the tracee
+ * in an interrupt stop (ESKY_STOP_INTERRUPT), from which the kernel will
+ * restart an interrupted syscall when it is resumed.
+ * A clone/fork made by an injected syscall is reported in *child_pid of
+ * esky_tracee_syscall_child (stopped, traced by us, not waited for).
+ */
+int esky_tracee_inject_begin(struct esky_tracee *t);
+int esky_tracee_syscall(struct esky_tracee *t, long *ret, long nr, long a0, long a1,
+			long a2, long a3, long a4, long a5);
+pid_t esky_tracee_syscall_child(struct esky_tracee *t);
+int esky_tracee_inject_end(struct esky_tracee *t);
+
+/*
+ * Find a syscall instruction for remote syscalls again (after the vDSO or
+ * the text moved, as after a restore). 0 or -ENOENT.
+ */
+int esky_tracee_find_syscall_insn(struct esky_tracee *t);
+
+#endif

@@ -1,0 +1,349 @@
+/* Small helpers shared by the modules of libesky. */
+
+#include "util.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int esky_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int esky_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int esky_pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_fd_all(int fd, char **out, size_t *lenp)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap + 1);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			int err = -errno;
+
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return err;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	if (lenp)
+		*lenp = len;
+	return 0;
+}
+
+int esky_read_file_at(int dirfd, const char *path, char **out, size_t *len)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = read_fd_all(fd, out, len);
+	close(fd);
+	return ret;
+}
+
+int esky_read_file(const char *path, char **out, size_t *len)
+{
+	return esky_read_file_at(AT_FDCWD, path, out, len);
+}
+
+int esky_buf_reserve(struct esky_buf *b, size_t n)
+{
+	size_t cap;
+	char *nd;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + n)
+		cap *= 2;
+	nd = realloc(b->data, cap);
+	if (!nd)
+		return -ENOMEM;
+	b->data = nd;
+	b->cap = cap;
+	return 0;
+}
+
+int esky_buf_append(struct esky_buf *b, const void *p, size_t n)
+{
+	int ret = esky_buf_reserve(b, n);
+
+	if (ret)
+		return ret;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int esky_buf_printf(struct esky_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, ret;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	ret = esky_buf_reserve(b, (size_t)n + 1);
+	if (ret)
+		return ret;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int esky_buf_pad(struct esky_buf *b, size_t align)
+{
+	size_t pad = (align - b->len % align) % align;
+	int ret = esky_buf_reserve(b, pad);
+
+	if (ret)
+		return ret;
+	memset(b->data + b->len, 0, pad);
+	b->len += pad;
+	return 0;
+}
+
+void esky_buf_free(struct esky_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+int esky_outfile_open(struct esky_outfile *of, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char *dir;
+	int ret;
+
+	of->fd = -1;
+	of->path = strdup(path);
+	dir = dir_of(path);
+	base = base ? base + 1 : path;
+	if (!of->path || !dir || !*base) {
+		free(dir);
+		free(of->path);
+		of->path = NULL;
+		return esky_error(-EINVAL, "%s: not a file name", path);
+	}
+	if (asprintf(&of->tmp_path, "%s/.%s.esky-tmp.XXXXXX", dir, base) < 0) {
+		free(dir);
+		free(of->path);
+		of->path = NULL;
+		return -ENOMEM;
+	}
+	free(dir);
+	of->fd = mkostemp(of->tmp_path, O_CLOEXEC);
+	if (of->fd < 0) {
+		ret = -errno;
+		esky_error(ret, "cannot write %s: %s", path, strerror(-ret));
+		free(of->tmp_path);
+		free(of->path);
+		of->tmp_path = of->path = NULL;
+		return ret;
+	}
+	/* mkostemp creates 0600 already; say it anyway against odd umasks. */
+	fchmod(of->fd, 0600);
+	return 0;
+}
+
+int esky_outfile_commit(struct esky_outfile *of)
+{
+	char *dir;
+	int dfd, ret = 0;
+
+	if (fsync(of->fd) < 0) {
+		ret = -errno;
+		esky_error(ret, "cannot write %s: fsync: %s", of->path, strerror(-ret));
+		goto out_abort;
+	}
+	if (close(of->fd) < 0) {
+		of->fd = -1;
+		ret = -errno;
+		esky_error(ret, "cannot write %s: close: %s", of->path, strerror(-ret));
+		goto out_abort;
+	}
+	of->fd = -1;
+	if (rename(of->tmp_path, of->path) < 0) {
+		ret = -errno;
+		esky_error(ret, "cannot write %s: rename: %s", of->path, strerror(-ret));
+		goto out_abort;
+	}
+	dir = dir_of(of->path);
+	if (dir) {
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	free(of->tmp_path);
+	free(of->path);
+	of->tmp_path = of->path = NULL;
+	return 0;
+
+out_abort:
+	esky_outfile_abort(of);
+	return ret;
+}
+
+void esky_outfile_abort(struct esky_outfile *of)
+{
+	if (of->fd >= 0)
+		close(of->fd);
+	of->fd = -1;
+	if (of->tmp_path)
+		unlink(of->tmp_path);
+	free(of->tmp_path);
+	free(of->path);
+	of->tmp_path = of->path = NULL;
+}
+
+uint64_t esky_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t esky_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int esky_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+char *esky_fmt_size(uint64_t bytes, char *buf, size_t n)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < ESKY_ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%" PRIu64 " B", bytes);
+	else
+		snprintf(buf, n, "%.1f %s", v, units[u]);
+	return buf;
+}
