@@ -14,6 +14,9 @@
  * Deterministic: its own PRNG, no clock. --slow makes each step take about
  * 50 ms, for timer snapshots.
  */
+/* nanosleep() under -std=c11 */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -9,6 +9,9 @@
  * A resumed counter carries on from the number where it was frozen, which
  * is the whole point of the example.
  */
+/* nanosleep() under -std=c11 */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,6 +14,9 @@
  * The unit test of the location naming (testsuite/unit/debuginfo_test.c)
  * resolves every line of this file: it needs no change when this file does.
  */
+/* nanosleep() under -std=c11 */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
