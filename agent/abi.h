@@ -29,6 +29,12 @@
 #define ESKY_AGENT_PARK_ADDR 0x3e5c80000000ULL
 #define ESKY_AGENT_ZONE_END 0x3e5cc0000000ULL
 
+/* True if [start, end) meets the agent's zone. */
+static inline int ea_zone_overlaps(uint64_t start, uint64_t end)
+{
+	return start < ESKY_AGENT_ZONE_END && end > ESKY_AGENT_BASE;
+}
+
 /* "EAGA" (Esky AGent Args), little-endian. */
 #define ESKY_AGENT_MAGIC 0x41474145u
 #define ESKY_AGENT_VERSION 1u
@@ -122,7 +128,8 @@ struct ea_mm_map {
 };
 
 #define EA_AUXV_MAX 64      /* u64 words */
-#define EA_MAX_SRC_FDS 64
+#define EA_MAX_SRC_FDS 512
+#define EA_SRC_ZERO 0xffffffffu /* ea_run.src: fill with zeros */
 
 struct ea_args {
 	uint32_t magic;
@@ -130,9 +137,10 @@ struct ea_args {
 	uint32_t size;          /* of the whole block */
 	uint32_t report_fd;     /* agent -> monitor: struct ea_report on failure */
 
-	uint32_t src_fd_n;      /* page data sources: fds at these numbers */
-	int32_t src_fds[EA_MAX_SRC_FDS];
+	uint32_t src_fd_off, src_fd_n; /* page data sources: int32_t fd numbers */
 	int32_t stdio_fds[3];   /* the resuming esky's stdin/out/err, parked here */
+	uint32_t argv_off, argv_len; /* new command line (NUL-separated) in strings, or 0 */
+	uint32_t exe_off;       /* the executable's path in strings (used by the monitor) */
 
 	uint32_t vma_off, vma_n;
 	uint32_t run_off, run_n;

@@ -239,12 +239,18 @@ static void clear_address_space(void)
 
 static void fill_pages(const struct ea_run *runs, uint32_t n)
 {
+	const int32_t *src_fds = array_at(args->src_fd_off);
+
 	for (uint32_t i = 0; i < n; i++) {
 		const struct ea_run *r = &runs[i];
 		uint64_t done = 0;
 
+		if (r->src == EA_SRC_ZERO) {
+			memset((void *)(uintptr_t)r->addr, 0, r->len);
+			continue;
+		}
 		while (done < r->len) {
-			long got = sys_call(__NR_pread64, args->src_fds[r->src], r->addr + done,
+			long got = sys_call(__NR_pread64, src_fds[r->src], r->addr + done,
 					    r->len - done, r->off + done, 0, 0);
 
 			if (got < 0)
@@ -360,8 +366,10 @@ static void create_vmas(void)
 
 static bool is_transport_fd(int fd)
 {
+	const int32_t *src_fds = array_at(args->src_fd_off);
+
 	for (uint32_t i = 0; i < args->src_fd_n; i++)
-		if (args->src_fds[i] == fd)
+		if (src_fds[i] == fd)
 			return true;
 	for (int i = 0; i < 3; i++)
 		if (args->stdio_fds[i] == fd)
@@ -441,6 +449,18 @@ static void restore_misc(void)
 		if (r)
 			fail(EA_STEP_RSEQ, r, args->rseq_ptr, 0);
 	}
+	if (args->argv_len) {
+		/* What ps shows: a page of its own, since the stack's copy is the program's. */
+		uint64_t len = (args->argv_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		long a = sys_call(__NR_mmap, 0, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (a < 0 && a > -4096)
+			fail(EA_STEP_MM, a, 0, 1);
+		memcpy((void *)a, str_at(args->argv_off), args->argv_len);
+		args->mm.arg_start = (uint64_t)a;
+		args->mm.arg_end = (uint64_t)a + args->argv_len;
+	}
 	args->mm.auxv = (uint64_t)(uintptr_t)args->auxv;
 	args->mm.exe_fd = (uint32_t)-1;
 	r = sys_call(__NR_prctl, PR_SET_MM, PR_SET_MM_MAP, &args->mm, sizeof(args->mm), 0, 0);
@@ -507,8 +527,10 @@ static void restore_timers(void)
 
 static void close_transports(void)
 {
+	const int32_t *src_fds = array_at(args->src_fd_off);
+
 	for (uint32_t i = 0; i < args->src_fd_n; i++)
-		sys_call(__NR_close, args->src_fds[i], 0, 0, 0, 0, 0);
+		sys_call(__NR_close, src_fds[i], 0, 0, 0, 0, 0);
 	for (int i = 0; i < 3; i++)
 		if (args->stdio_fds[i] >= 0)
 			sys_call(__NR_close, args->stdio_fds[i], 0, 0, 0, 0, 0);

@@ -2,6 +2,7 @@
 #include "arch.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 /* Kernel-internal restart codes (include/linux/errno.h), never seen by programs. */
 #define ERESTARTSYS 512
@@ -47,4 +48,10 @@ bool arch_regs_valid(const esky_regs_t *r)
 {
 	/* __USER_CS and __USER_DS of x86-64 Linux. */
 	return r->cs == 0x33 && r->ss == 0x2b && r->rip < 0x800000000000ULL;
+}
+
+void arch_regs_summary(const esky_regs_t *r, char *buf, size_t n)
+{
+	snprintf(buf, n, "rip 0x%llx rsp 0x%llx fs_base 0x%llx", (unsigned long long)r->rip,
+		 (unsigned long long)r->rsp, (unsigned long long)r->fs_base);
 }

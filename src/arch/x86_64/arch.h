@@ -14,6 +14,7 @@
 #define ESKY_ARCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/user.h>
 
@@ -56,6 +57,9 @@ void arch_regs_set_syscall(esky_regs_t *r, uint64_t ip, long nr, const long args
  * for nanosleep). Returns true if r was changed.
  */
 bool arch_regs_fixup_restart(esky_regs_t *r);
+
+/* A one-line summary of the registers people look at first ("rip 0x... rsp 0x..."). */
+void arch_regs_summary(const esky_regs_t *r, char *buf, size_t n);
 
 /* True if the register set is a sane 64-bit user context (cs, ss). */
 bool arch_regs_valid(const esky_regs_t *r);

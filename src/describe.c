@@ -1,0 +1,200 @@
+/* What `esky info` prints, see describe.h. */
+#include "describe.h"
+#include "arch.h"
+#include "fileid.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+const char *esky_describe_prot(uint32_t prot, bool shared, char buf[5])
+{
+	buf[0] = prot & PROT_READ ? 'r' : '-';
+	buf[1] = prot & PROT_WRITE ? 'w' : '-';
+	buf[2] = prot & PROT_EXEC ? 'x' : '-';
+	buf[3] = shared ? 's' : 'p';
+	buf[4] = '\0';
+	return buf;
+}
+
+static const char *vma_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case ESKY_IMG_VMA_ANON:
+		return "anonymous";
+	case ESKY_IMG_VMA_FILE_PRIVATE:
+		return "file";
+	case ESKY_IMG_VMA_FILE_SHARED:
+		return "shared file";
+	case ESKY_IMG_VMA_SHARED_ANON:
+		return "shared anonymous";
+	case ESKY_IMG_VMA_VDSO:
+		return "[vdso]";
+	case ESKY_IMG_VMA_VVAR:
+		return "[vvar]";
+	default:
+		return "[vvar_vclock]";
+	}
+}
+
+/* Stored and referenced pages of [start, end). */
+static void count_pages(const struct esky_image_view *v, uint64_t start, uint64_t end,
+			uint64_t *stored, uint64_t *parent)
+{
+	*stored = *parent = 0;
+	for (size_t i = 0; i < v->run_n; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+
+		if (r->vaddr < start || r->vaddr >= end)
+			continue;
+		if (r->kind == ESKY_IMG_PAGES_DATA)
+			*stored += r->npages;
+		else if (r->kind == ESKY_IMG_PAGES_PARENT)
+			*parent += r->npages;
+	}
+}
+
+static void flags_text(unsigned flags, char *buf, size_t n)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ O_APPEND, "O_APPEND" }, { O_NONBLOCK, "O_NONBLOCK" }, { O_CLOEXEC, "O_CLOEXEC" },
+		{ O_DIRECTORY, "O_DIRECTORY" }, { O_SYNC, "O_SYNC" }, { O_DIRECT, "O_DIRECT" },
+		{ O_PATH, "O_PATH" }, { O_NOATIME, "O_NOATIME" },
+	};
+	const char *acc = (flags & O_ACCMODE) == O_RDONLY ? "O_RDONLY"
+			  : (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
+							    : "O_RDWR";
+
+	snprintf(buf, n, "%s", acc);
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(names); i++)
+		if ((flags & names[i].bit) == names[i].bit && names[i].bit != O_SYNC - O_DSYNC)
+			snprintf(buf + strlen(buf), n - strlen(buf), "|%s", names[i].name);
+}
+
+void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+	const struct esky_img_core *c = v->core;
+	const esky_regs_t *regs = (const esky_regs_t *)c->regs;
+	char when[64], size[32], prot[5], *host, *kernel, *ver;
+	time_t secs = (time_t)(v->hdr->created_ns / 1000000000ULL);
+	uint64_t stored = 0, parent = 0, anon = 0, file = 0, shared = 0, special = 0;
+	struct tm tm;
+	int handlers = 0, nsig = 0;
+
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	host = esky_image_meta(img, "hostname");
+	kernel = esky_image_meta(img, "kernel");
+	ver = esky_image_meta(img, "esky");
+	fprintf(out, "checkpoint  %s (%s, format %u%s%s)\n", v->path,
+		esky_fmt_size(v->file_size, size, sizeof(size)), v->hdr->version,
+		ver ? ", esky " : "", ver ? ver : "");
+	fprintf(out, "program     %s (pid %u, %s)\n",
+		c->exe_file != UINT32_MAX ? esky_image_str(img, v->files[c->exe_file].path) : "?",
+		c->pid, c->comm);
+	fprintf(out, "command     %s\n", esky_image_str(img, c->cmdline));
+	fprintf(out, "taken       %s%s%s%s%s, after %.3f s of run time\n", when, host ? " on " : "",
+		host ? host : "", kernel ? ", kernel " : "", kernel ? kernel : "",
+		(double)c->run_ns / 1e9);
+	if (v->hdr->flags & ESKY_IMGF_INCREMENTAL)
+		fprintf(out, "parent      %s (pages it shares with this one are stored there)\n",
+			esky_image_str(img, v->hdr->parent_hint));
+	fprintf(out, "directory   %s\n", esky_image_str(img, c->cwd));
+	arch_regs_summary(regs, when, sizeof(when));
+	fprintf(out, "registers   %s\n", when);
+	for (size_t i = 0; i < v->vma_n; i++) {
+		const struct esky_img_vma *m = &v->vmas[i];
+
+		if (m->kind == ESKY_IMG_VMA_ANON)
+			anon++;
+		else if (m->kind == ESKY_IMG_VMA_FILE_PRIVATE)
+			file++;
+		else if (m->kind == ESKY_IMG_VMA_FILE_SHARED || m->kind == ESKY_IMG_VMA_SHARED_ANON)
+			shared++;
+		else
+			special++;
+	}
+	count_pages(v, 0, UINT64_MAX, &stored, &parent);
+	fprintf(out, "memory      %s stored in %" PRIu64 " pages", esky_fmt_size(stored * 4096, size,
+		sizeof(size)), stored);
+	if (parent)
+		fprintf(out, ", %" PRIu64 " pages from the parent", parent);
+	fprintf(out, "\n");
+	fprintf(out, "mappings    %zu (%" PRIu64 " anonymous, %" PRIu64 " file, %" PRIu64 " shared, %"
+		PRIu64 " kernel)\n", v->vma_n, anon, file, shared, special);
+	for (size_t i = 0; verbose && i < v->vma_n; i++) {
+		const struct esky_img_vma *m = &v->vmas[i];
+		uint64_t s, p;
+		const char *what = m->file >= 0 ? esky_image_str(img, v->files[m->file].path)
+			: m->flags & ESKY_IMG_VMAF_HEAP ? "[heap]"
+			: m->flags & ESKY_IMG_VMAF_STACK ? "[stack]"
+			: vma_kind_name(m->kind);
+
+		count_pages(v, m->start, m->end, &s, &p);
+		fprintf(out, "  %012" PRIx64 "-%012" PRIx64 " %s %8" PRIx64 " %-40s %" PRIu64 " pages saved",
+			m->start, m->end,
+			esky_describe_prot(m->prot, m->kind == ESKY_IMG_VMA_FILE_SHARED ||
+						    m->kind == ESKY_IMG_VMA_SHARED_ANON, prot),
+			m->pgoff, what, s);
+		if (p)
+			fprintf(out, ", %" PRIu64 " from parent", p);
+		fprintf(out, "\n");
+	}
+	fprintf(out, "open files  %zu\n", v->fd_n);
+	for (size_t i = 0; i < v->fd_n; i++) {
+		const struct esky_img_fd *f = &v->fds[i];
+		char fl[128];
+		static const char *const stdio_names[] = { "stdin", "stdout", "stderr" };
+
+		flags_text(f->flags, fl, sizeof(fl));
+		if (f->kind == ESKY_IMG_FD_STDIO)
+			fprintf(out, "  fd %-3d esky's %s\n", f->fd, stdio_names[f->stdio_src]);
+		else if (f->kind == ESKY_IMG_FD_DUP)
+			fprintf(out, "  fd %-3d same open file as fd %d\n", f->fd, f->dup_of);
+		else
+			fprintf(out, "  fd %-3d %s  %s  pos %" PRIu64 "\n", f->fd,
+				esky_image_str(img, v->files[f->file].path), fl, f->pos);
+	}
+	if (verbose) {
+		fprintf(out, "depends on  %zu files\n", v->file_n);
+		for (size_t i = 0; i < v->file_n; i++) {
+			const struct esky_img_file *f = &v->files[i];
+			char id[72];
+
+			fprintf(out, "  %s  size %" PRIu64, esky_image_str(img, f->path), f->size);
+			if (!esky_fileid_build_id_hex(f, id, sizeof(id)))
+				fprintf(out, "  build-id %s", id);
+			if (f->flags & ESKY_IMG_FILEF_WRITTEN)
+				fprintf(out, "  (written by the program)");
+			fprintf(out, "\n");
+		}
+	}
+	for (int s = 1; s <= 64; s++)
+		if (c->sigaction_valid & (1ULL << (s - 1)) && c->sigactions[s - 1].handler > 1)
+			handlers++;
+	for (size_t i = 0; i < v->sig_n; i++)
+		nsig++;
+	fprintf(out, "signals     %d handler%s, blocked 0x%" PRIx64 ", %d pending\n", handlers,
+		handlers == 1 ? "" : "s", c->sig_blocked, nsig);
+	for (int w = 0; w < 3; w++) {
+		static const char *const names[] = { "ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF" };
+		const struct esky_img_itimer *it = &c->itimers[w];
+
+		if (it->value_sec || it->value_usec)
+			fprintf(out, "timer       %s in %" PRIu64 ".%06" PRIu64 " s, every %" PRIu64
+				".%06" PRIu64 " s\n", names[w], it->value_sec, it->value_usec,
+				it->interval_sec, it->interval_usec);
+	}
+	free(host);
+	free(kernel);
+	free(ver);
+}

@@ -1,0 +1,955 @@
+/* Freezing a traced process into an image, see dump.h. */
+#include "dump.h"
+#include "abi.h"
+#include "fileid.h"
+#include "hash.h"
+#include "image.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/kcmp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* /proc/PID/pagemap bits (Documentation/admin-guide/mm/pagemap.rst). */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+
+#define CHUNK_PAGES 1024u /* 4 MiB of memory read at a time */
+
+/* Which pages of a mapping go into the image. */
+enum page_mode {
+	PAGES_NONE,       /* shared file mappings, vDSO: none */
+	PAGES_ANON,       /* present or swapped */
+	PAGES_COW,        /* private file mapping: copied-on-write pages only */
+	PAGES_ALL,        /* shared anonymous memory: every page */
+};
+
+struct dvma {
+	struct esky_img_vma img;
+	enum page_mode mode;
+	bool zero_holes;
+	bool from_original;   /* fork_copy: read from the original during prepare */
+	char *content;        /* ... and kept here (whole mapping) */
+};
+
+struct esky_dump {
+	struct esky_tracee *t;
+	struct esky_tracee *copy;   /* fork_copy: the frozen copy, or NULL */
+	struct esky_image_writer *w;
+	struct esky_dump_opts opts;
+	struct dvma *vmas;
+	size_t vma_n;
+	struct esky_img_file *files; /* FILES records, added at the end of prepare */
+	char **file_paths;           /* their paths, to find them again */
+	size_t file_n;
+	uint64_t prepare_ns;
+	uint8_t id[16];
+	char *path;
+};
+
+static int writer_string(struct esky_dump *d, const char *s, uint32_t *off)
+{
+	int err = 0;
+
+	*off = esky_image_add_string(d->w, s, &err);
+	return err;
+}
+
+/*
+ * The FILES index of path, reading its identity if it is new. Records are
+ * kept here and added to the image at the end of prepare, so that a file
+ * first seen mapped read-only and then open for writing ends up marked as
+ * written.
+ */
+static int file_index(struct esky_dump *d, const char *path, uint32_t flags, int32_t *index)
+{
+	struct esky_img_file *nf;
+	char **np;
+	int ret;
+
+	for (size_t i = 0; i < d->file_n; i++) {
+		if (!strcmp(d->file_paths[i], path)) {
+			d->files[i].flags |= flags;
+			*index = (int32_t)i;
+			return 0;
+		}
+	}
+	np = realloc(d->file_paths, (d->file_n + 1) * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	d->file_paths = np;
+	nf = realloc(d->files, (d->file_n + 1) * sizeof(*nf));
+	if (!nf)
+		return -ENOMEM;
+	d->files = nf;
+	nf = &d->files[d->file_n];
+	memset(nf, 0, sizeof(*nf));
+	nf->flags = flags;
+	ret = esky_fileid_read(path, nf);
+	if (ret)
+		return esky_error(ret, "%s: %s", path, strerror(-ret));
+	ret = writer_string(d, path, &nf->path);
+	if (ret)
+		return ret;
+	d->file_paths[d->file_n] = strdup(path);
+	if (!d->file_paths[d->file_n])
+		return -ENOMEM;
+	*index = (int32_t)d->file_n++;
+	return 0;
+}
+
+static int add_files(struct esky_dump *d)
+{
+	for (size_t i = 0; i < d->file_n; i++) {
+		uint32_t idx;
+		int ret = esky_image_add_file(d->w, &d->files[i], &idx);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Files written later in the checkpoint (an fd opened for writing) are marked after the fact. */
+static bool fd_writable(unsigned flags)
+{
+	return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+}
+
+static int check_process(pid_t pid, struct esky_proc_status *status)
+{
+	int *kids, ntimers, ret;
+	size_t nkids;
+
+	ret = esky_proc_read_status(pid, status);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot read its status: %s", pid, strerror(-ret));
+	if (status->threads > 1)
+		return esky_error(-EOPNOTSUPP, "pid %d has %d threads: esky checkpoints "
+				  "single-threaded programs only", pid, status->threads);
+	if (status->seccomp == 2)
+		return esky_error(-EOPNOTSUPP, "pid %d runs under a seccomp filter, which esky "
+				  "cannot restore", pid);
+	ret = esky_proc_children(pid, &kids, &nkids);
+	if (!ret && nkids) {
+		ret = esky_error(-EOPNOTSUPP, "pid %d has %zu child process%s (pid %d%s): esky "
+				 "cannot save child processes", pid, nkids, nkids > 1 ? "es" : "",
+				 kids[0], nkids > 1 ? ", ..." : "");
+		free(kids);
+		return ret;
+	}
+	if (!ret)
+		free(kids);
+	ret = esky_proc_count_timers(pid, &ntimers);
+	if (!ret && ntimers)
+		return esky_error(-EOPNOTSUPP, "pid %d has %d POSIX timer%s (timer_create): esky "
+				  "cannot save them", pid, ntimers, ntimers > 1 ? "s" : "");
+	return 0;
+}
+
+static bool is_special(const char *path, const char *name)
+{
+	return path && !strcmp(path, name);
+}
+
+static uint32_t vmflags_to_img(uint32_t vmf)
+{
+	uint32_t f = 0;
+
+	if (vmf & ESKY_VMF_GROWSDOWN)
+		f |= ESKY_IMG_VMAF_GROWSDOWN;
+	if (vmf & ESKY_VMF_DONTFORK)
+		f |= ESKY_IMG_VMAF_DONTFORK;
+	if (vmf & ESKY_VMF_WIPEONFORK)
+		f |= ESKY_IMG_VMAF_WIPEONFORK;
+	if (vmf & ESKY_VMF_DONTDUMP)
+		f |= ESKY_IMG_VMAF_DONTDUMP;
+	if (vmf & ESKY_VMF_HUGEPAGE)
+		f |= ESKY_IMG_VMAF_HUGEPAGE;
+	if (vmf & ESKY_VMF_NOHUGEPAGE)
+		f |= ESKY_IMG_VMAF_NOHUGEPAGE;
+	return f;
+}
+
+/* Decide how to save one mapping; refuse what cannot be saved. */
+static int classify_vma(struct esky_dump *d, const struct esky_vma *v, struct dvma *out, bool *skip)
+{
+	struct esky_img_vma *m = &out->img;
+	const char *path = v->path;
+	char range[48];
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	*skip = false;
+	snprintf(range, sizeof(range), "0x%" PRIx64 "-0x%" PRIx64, v->start, v->end);
+	m->start = v->start;
+	m->end = v->end;
+	m->prot = (uint32_t)v->prot;
+	m->flags = vmflags_to_img(v->vmflags);
+	m->file = -1;
+	if (v->start >= ARCH_TASK_SIZE || is_special(path, "[vsyscall]")) {
+		*skip = true;
+		return 0;
+	}
+	if (ea_zone_overlaps(v->start, v->end))
+		return esky_error(-EOPNOTSUPP, "mapping %s overlaps the address range esky's restore "
+				  "agent needs (0x%llx-0x%llx)", range, ESKY_AGENT_BASE,
+				  ESKY_AGENT_ZONE_END);
+	if (is_special(path, "[vdso]") || is_special(path, "[vvar]") ||
+	    is_special(path, "[vvar_vclock]")) {
+		m->kind = is_special(path, "[vdso]") ? ESKY_IMG_VMA_VDSO
+			  : is_special(path, "[vvar]") ? ESKY_IMG_VMA_VVAR
+						       : ESKY_IMG_VMA_VVAR_VCLOCK;
+		out->mode = PAGES_NONE;
+		return 0;
+	}
+	if (v->vmflags & ESKY_VMF_IO)
+		return esky_error(-EOPNOTSUPP, "mapping %s is device memory (%s): esky cannot save it",
+				  range, path ? path : "anonymous");
+	if (v->vmflags & ESKY_VMF_SHADOW_STACK)
+		return esky_error(-EOPNOTSUPP, "mapping %s is a shadow stack: esky cannot save it",
+				  range);
+	if (!path || is_special(path, "[heap]") || is_special(path, "[stack]") ||
+	    !strncmp(path, "[anon:", 6)) {
+		if (v->shared)
+			return esky_error(-EOPNOTSUPP, "mapping %s is shared memory of unknown kind",
+					  range);
+		m->kind = ESKY_IMG_VMA_ANON;
+		if (is_special(path, "[heap]"))
+			m->flags |= ESKY_IMG_VMAF_HEAP;
+		if (is_special(path, "[stack]"))
+			m->flags |= ESKY_IMG_VMAF_STACK;
+		if (path && !strncmp(path, "[anon:", 6)) {
+			char *name = strndup(path + 6, strlen(path + 6) - 1);
+
+			ret = name ? writer_string(d, name, &m->name) : -ENOMEM;
+			free(name);
+			if (ret)
+				return ret;
+		}
+		out->mode = PAGES_ANON;
+		out->zero_holes = true;
+		return 0;
+	}
+	if (path[0] == '[') {
+		if (!strncmp(path, "[anon_shmem:", 12) && v->shared) {
+			m->kind = ESKY_IMG_VMA_SHARED_ANON;
+			out->mode = PAGES_ALL;
+			out->zero_holes = true;
+			return 0;
+		}
+		return esky_error(-EOPNOTSUPP, "mapping %s is %s: esky cannot save it", range, path);
+	}
+	if (v->shared && v->deleted && !strcmp(path, "/dev/zero")) {
+		m->kind = ESKY_IMG_VMA_SHARED_ANON;
+		out->mode = PAGES_ALL;
+		out->zero_holes = true;
+		return 0;
+	}
+	if (!strncmp(path, "/SYSV", 5) && v->deleted)
+		return esky_error(-EOPNOTSUPP, "mapping %s is System V shared memory: esky cannot "
+				  "save it", range);
+	if (!strncmp(path, "/memfd:", 7))
+		return esky_error(-EOPNOTSUPP, "mapping %s is a memfd (%s): esky cannot save it yet",
+				  range, path + 1);
+	if (v->deleted)
+		return esky_error(-EOPNOTSUPP, "mapping %s is %s, which was deleted: esky cannot "
+				  "save deleted files", range, path);
+	m->kind = v->shared ? ESKY_IMG_VMA_FILE_SHARED : ESKY_IMG_VMA_FILE_PRIVATE;
+	m->pgoff = v->pgoff;
+	ret = file_index(d, path, v->shared && (v->prot & PROT_WRITE) ? ESKY_IMG_FILEF_WRITTEN : 0,
+			 &m->file);
+	if (ret)
+		return ret;
+	out->mode = v->shared ? PAGES_NONE : PAGES_COW;
+	out->zero_holes = false;
+	return 0;
+}
+
+static int collect_vmas(struct esky_dump *d, pid_t pid)
+{
+	struct esky_vma *vmas;
+	size_t n;
+	int ret;
+
+	ret = esky_proc_read_maps(pid, true, &vmas, &n);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot read its memory map: %s", pid, strerror(-ret));
+	d->vmas = calloc(n ? n : 1, sizeof(*d->vmas));
+	if (!d->vmas) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool skip;
+
+		ret = classify_vma(d, &vmas[i], &d->vmas[d->vma_n], &skip);
+		if (ret)
+			goto out_free;
+		if (!skip)
+			d->vma_n++;
+	}
+out_free:
+	esky_vmas_free(vmas, n);
+	return ret;
+}
+
+static long sys_kcmp(pid_t p1, pid_t p2, int type, unsigned long a, unsigned long b)
+{
+	return syscall(SYS_kcmp, p1, p2, type, a, b);
+}
+
+/* A character device a fresh open gives back in the same state. */
+static bool stateless_device(dev_t rdev)
+{
+	unsigned maj = major(rdev), min = minor(rdev);
+
+	/* mem: null 3, zero 5, full 7, random 8, urandom 9; tty: /dev/tty 5:0. */
+	if (maj == 1)
+		return min == 3 || min == 5 || min == 7 || min == 8 || min == 9;
+	return maj == 5 && min == 0;
+}
+
+struct fdrec {
+	int fd;
+	struct stat st;
+	struct esky_img_fd img;
+};
+
+static int collect_fds(struct esky_dump *d, pid_t pid)
+{
+	struct fdrec *recs = NULL;
+	int *fds = NULL, ret;
+	size_t n = 0;
+
+	ret = esky_proc_list_fds(pid, &fds, &n);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot list its open files: %s", pid, strerror(-ret));
+	recs = calloc(n ? n : 1, sizeof(*recs));
+	if (!recs) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct fdrec *r = &recs[i];
+		struct esky_img_fd *f = &r->img;
+		struct esky_fdinfo fi;
+		char what[32], *link = NULL, procpath[64];
+
+		r->fd = fds[i];
+		f->fd = fds[i];
+		f->file = -1;
+		f->dup_of = -1;
+		f->stdio_src = -1;
+		snprintf(what, sizeof(what), "fd/%d", r->fd);
+		snprintf(procpath, sizeof(procpath), "/proc/%d/fd/%d", pid, r->fd);
+		if (esky_proc_readlink(pid, what, &link) || stat(procpath, &r->st) < 0 ||
+		    esky_proc_read_fdinfo(pid, r->fd, &fi)) {
+			/* Closed while we looked: the process is stopped, so it was never there. */
+			free(link);
+			r->fd = -1;
+			continue;
+		}
+		f->flags = fi.flags;
+		f->pos = fi.pos;
+		if (r->fd <= 2) {
+			f->kind = ESKY_IMG_FD_STDIO;
+			f->stdio_src = r->fd;
+			free(link);
+			continue;
+		}
+		/* An fd that shares the open file of fd 0-2 follows the stdio. */
+		for (int k = 0; k <= 2 && !f->kind; k++) {
+			if (sys_kcmp(pid, pid, KCMP_FILE, (unsigned long)r->fd, (unsigned long)k) == 0) {
+				f->kind = ESKY_IMG_FD_STDIO;
+				f->stdio_src = k;
+			}
+		}
+		/* An fd that shares the open file of an earlier fd is a dup of it. */
+		for (size_t j = 0; j < i && !f->kind; j++) {
+			if (recs[j].fd < 3 || recs[j].st.st_ino != r->st.st_ino ||
+			    recs[j].st.st_dev != r->st.st_dev)
+				continue;
+			if (sys_kcmp(pid, pid, KCMP_FILE, (unsigned long)r->fd,
+				     (unsigned long)recs[j].fd) == 0) {
+				f->kind = recs[j].img.kind == ESKY_IMG_FD_STDIO ? ESKY_IMG_FD_STDIO
+										 : ESKY_IMG_FD_DUP;
+				f->dup_of = recs[j].fd;
+				f->stdio_src = recs[j].img.stdio_src;
+				if (f->kind == ESKY_IMG_FD_STDIO)
+					f->dup_of = -1;
+			}
+		}
+		if (f->kind) {
+			free(link);
+			continue;
+		}
+		if (!strncmp(link, "socket:", 7))
+			ret = esky_error(-EOPNOTSUPP, "fd %d is a socket (%s): esky cannot save sockets",
+					 r->fd, link);
+		else if (!strncmp(link, "pipe:", 5) || S_ISFIFO(r->st.st_mode))
+			ret = esky_error(-EOPNOTSUPP, "fd %d is a pipe (%s) that is not esky's stdin, "
+					 "stdout or stderr: esky cannot save it", r->fd, link);
+		else if (!strncmp(link, "anon_inode:", 11))
+			ret = esky_error(-EOPNOTSUPP, "fd %d is %s: esky cannot save it", r->fd,
+					 link + 11);
+		else if (link[0] != '/')
+			ret = esky_error(-EOPNOTSUPP, "fd %d is %s: esky cannot save it", r->fd, link);
+		else if (strlen(link) > 10 && !strcmp(link + strlen(link) - 10, " (deleted)"))
+			ret = esky_error(-EOPNOTSUPP, "fd %d is %s: esky cannot save deleted files",
+					 r->fd, link);
+		else if (S_ISCHR(r->st.st_mode) && !stateless_device(r->st.st_rdev))
+			ret = esky_error(-EOPNOTSUPP, "fd %d is %s (device %u:%u), a device whose state "
+					 "esky cannot save", r->fd, link, major(r->st.st_rdev),
+					 minor(r->st.st_rdev));
+		else if (!S_ISREG(r->st.st_mode) && !S_ISDIR(r->st.st_mode) &&
+			 !S_ISCHR(r->st.st_mode) && !S_ISBLK(r->st.st_mode))
+			ret = esky_error(-EOPNOTSUPP, "fd %d is %s: esky cannot save files of this kind",
+					 r->fd, link);
+		if (!ret) {
+			f->kind = ESKY_IMG_FD_FILE;
+			ret = file_index(d, link, fd_writable(fi.flags) ? ESKY_IMG_FILEF_WRITTEN : 0,
+					 &f->file);
+		}
+		free(link);
+	}
+	for (size_t i = 0; i < n && !ret; i++)
+		if (recs[i].fd >= 0)
+			ret = esky_image_add_fd(d->w, &recs[i].img);
+out_free:
+	free(recs);
+	free(fds);
+	return ret;
+}
+
+static int read_cmdline(pid_t pid, char **out)
+{
+	char path[64], *text;
+	size_t len;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	ret = esky_read_file(path, &text, &len);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (text[i] == '\0')
+			text[i] = ' ';
+	*out = text;
+	return 0;
+}
+
+/* Scratch memory in the tracee for the results of injected syscalls. */
+struct scratch_layout {
+	uint64_t sigaction[4];  /* struct kernel sigaction */
+	uint64_t altstack[3];   /* stack_t */
+	uint64_t itimer[4];     /* struct itimerval */
+	uint64_t robust_head;
+	uint64_t robust_len;
+	uint64_t tid_address;
+};
+
+static int rsys(struct esky_tracee *t, long *ret, long nr, long a0, long a1, long a2, long a3,
+		long a4)
+{
+	int err = esky_tracee_syscall(t, ret, nr, a0, a1, a2, a3, a4, 0);
+
+	if (err)
+		return esky_error(err, "pid %d: cannot run syscall %ld in it: %s", esky_tracee_pid(t),
+				  nr, strerror(-err));
+	return 0;
+}
+
+/*
+ * Kernel state that only the process itself can read: run syscalls in it.
+ * With fork_copy, also make the frozen copy (a fork whose parent is our
+ * own process, traced, never run).
+ */
+static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
+			    const struct esky_proc_status *status)
+{
+	struct esky_tracee *t = d->t;
+	pid_t pid = esky_tracee_pid(t);
+	struct scratch_layout sl;
+	uint64_t scratch = 0;
+	long r;
+	int ret, end_ret;
+
+	ret = esky_tracee_inject_begin(t);
+	if (ret)
+		return ret;
+	ret = rsys(t, &r, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1);
+	if (ret)
+		goto out_end;
+	if (r < 0 && r > -4096) {
+		ret = esky_error((int)r, "pid %d: cannot map scratch memory in it: %s", pid,
+				 strerror((int)-r));
+		goto out_end;
+	}
+	scratch = (uint64_t)r;
+#define SCRATCH(field) ((long)(scratch + offsetof(struct scratch_layout, field)))
+	for (int sig = 1; sig <= 64 && !ret; sig++) {
+		uint64_t bit = 1ULL << (sig - 1);
+
+		/* Only caught or ignored signals have anything to restore. */
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    !((status->sig_caught | status->sig_ignored) & bit))
+			continue;
+		ret = rsys(t, &r, SYS_rt_sigaction, sig, 0, SCRATCH(sigaction), 8, 0);
+		if (!ret && r == 0) {
+			ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(sigaction), sl.sigaction,
+						   sizeof(sl.sigaction));
+			memcpy(&core->sigactions[sig - 1], sl.sigaction, sizeof(sl.sigaction));
+			core->sigaction_valid |= bit;
+		}
+	}
+	if (!ret)
+		ret = rsys(t, &r, SYS_sigaltstack, 0, SCRATCH(altstack), 0, 0, 0);
+	if (!ret && r == 0) {
+		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(altstack), sl.altstack,
+					   sizeof(sl.altstack));
+		core->altstack_sp = sl.altstack[0];
+		core->altstack_flags = (uint32_t)sl.altstack[1];
+		core->altstack_size = sl.altstack[2];
+	}
+	for (int which = 0; which < 3 && !ret; which++) {
+		ret = rsys(t, &r, SYS_getitimer, which, SCRATCH(itimer), 0, 0, 0);
+		if (!ret && r == 0) {
+			ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(itimer), sl.itimer,
+						   sizeof(sl.itimer));
+			memcpy(&core->itimers[which], sl.itimer, sizeof(sl.itimer));
+		}
+	}
+	if (!ret)
+		ret = rsys(t, &r, SYS_brk, 0, 0, 0, 0, 0);
+	if (!ret)
+		core->brk = (uint64_t)r;
+	if (!ret)
+		ret = rsys(t, &r, SYS_personality, 0xffffffff, 0, 0, 0, 0);
+	if (!ret)
+		core->personality = (uint32_t)r;
+	if (!ret)
+		ret = rsys(t, &r, SYS_get_robust_list, 0, SCRATCH(robust_head), SCRATCH(robust_len), 0,
+			   0);
+	if (!ret && r == 0) {
+		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(robust_head), &sl.robust_head,
+					   2 * sizeof(uint64_t));
+		core->robust_list = sl.robust_head;
+		core->robust_len = sl.robust_len;
+	}
+	if (!ret)
+		ret = rsys(t, &r, SYS_prctl, PR_GET_TID_ADDRESS, SCRATCH(tid_address), 0, 0, 0);
+	if (!ret && r == 0) {
+		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(tid_address), &sl.tid_address,
+					   sizeof(sl.tid_address));
+		core->clear_child_tid = sl.tid_address;
+	}
+#undef SCRATCH
+	if (scratch) {
+		int uret = rsys(t, &r, SYS_munmap, (long)scratch, 4096, 0, 0, 0);
+
+		if (!ret)
+			ret = uret;
+	}
+	if (!ret && d->opts.fork_copy) {
+		/*
+		 * The copy: CLONE_PARENT makes it our child (we are the
+		 * tracee's parent), exit signal 0 keeps the program from
+		 * seeing a SIGCHLD, TRACECLONE stops it before it runs.
+		 */
+		ret = esky_tracee_set_options(t, PTRACE_O_TRACECLONE);
+		if (!ret)
+			ret = rsys(t, &r, SYS_clone, CLONE_PARENT, 0, 0, 0, 0);
+		esky_tracee_set_options(t, 0);
+		if (!ret && r > 0 && esky_tracee_syscall_child(t) == (pid_t)r)
+			ret = esky_tracee_adopt((pid_t)r, &d->copy);
+		else if (!ret)
+			pr_debug("fork copy of pid %d failed (%ld): stopping it for the whole dump",
+				 pid, r);
+	}
+out_end:
+	end_ret = esky_tracee_inject_end(t);
+	if (!ret && end_ret)
+		ret = esky_error(end_ret, "pid %d: cannot put its registers back: %s", pid,
+				 strerror(-end_ret));
+	return ret;
+}
+
+static int collect_core(struct esky_dump *d, struct esky_img_core *core,
+			const struct esky_proc_status *status)
+{
+	struct esky_tracee *t = d->t;
+	pid_t pid = esky_tracee_pid(t);
+	struct esky_proc_stat st;
+	struct esky_rseq_conf rseq;
+	esky_regs_t regs;
+	char *cwd = NULL, *exe = NULL, *cmdline = NULL, path[64], *auxv = NULL;
+	void *xstate = NULL;
+	size_t xlen = 0, auxv_len = 0;
+	siginfo_t *sis = NULL;
+	size_t sin = 0;
+	int32_t exe_index;
+	int ret;
+
+	core->arch = ESKY_IMG_ARCH_X86_64;
+	core->pid = (uint32_t)pid;
+	core->uid = status->uid[1];
+	core->gid = status->gid[1];
+	core->umask = status->umask;
+	core->run_ns = d->opts.run_ns;
+	ret = esky_proc_read_stat(pid, &st);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot read its stat: %s", pid, strerror(-ret));
+	memcpy(core->comm, st.comm, sizeof(core->comm) - 1);
+	core->start_code = st.start_code;
+	core->end_code = st.end_code;
+	core->start_data = st.start_data;
+	core->end_data = st.end_data;
+	core->start_brk = st.start_brk;
+	core->start_stack = st.start_stack;
+	core->arg_start = st.arg_start;
+	core->arg_end = st.arg_end;
+	core->env_start = st.env_start;
+	core->env_end = st.env_end;
+
+	ret = esky_tracee_get_regs(t, &regs);
+	if (!ret)
+		ret = esky_tracee_get_xstate(t, &xstate, &xlen);
+	if (!ret)
+		ret = esky_tracee_get_sigmask(t, &core->sig_blocked);
+	if (!ret)
+		ret = esky_tracee_get_rseq(t, &rseq);
+	if (ret) {
+		esky_error(ret, "pid %d: cannot read its registers: %s", pid, strerror(-ret));
+		goto out_free;
+	}
+	/* A syscall interrupted by our stop is restarted when the image resumes. */
+	arch_regs_fixup_restart(&regs);
+	_Static_assert(sizeof(regs) == sizeof(core->regs), "register set size");
+	memcpy(core->regs, &regs, sizeof(regs));
+	/* The XSAVE header's xfeatures mask (sw_reserved area, offset 472). */
+	if (xlen >= 480)
+		memcpy(&core->xfeatures, (char *)xstate + 472, sizeof(core->xfeatures));
+	ret = esky_image_set_xstate(d->w, xstate, xlen);
+	if (ret)
+		goto out_free;
+	core->rseq_ptr = rseq.ptr;
+	core->rseq_len = rseq.len;
+	core->rseq_sig = rseq.sig;
+	core->rseq_flags = rseq.flags;
+
+	for (int shared = 0; shared < 2 && !ret; shared++) {
+		ret = esky_tracee_peek_siginfo(t, shared, &sis, &sin);
+		for (size_t i = 0; !ret && i < sin; i++) {
+			struct esky_img_siginfo si = { .shared = (uint32_t)shared };
+
+			_Static_assert(sizeof(si.info) == sizeof(siginfo_t), "siginfo size");
+			memcpy(si.info, &sis[i], sizeof(si.info));
+			ret = esky_image_add_siginfo(d->w, &si);
+		}
+		free(sis);
+		sis = NULL;
+	}
+	if (ret) {
+		esky_error(ret, "pid %d: cannot read its pending signals: %s", pid, strerror(-ret));
+		goto out_free;
+	}
+
+	ret = esky_proc_readlink(pid, "cwd", &cwd);
+	if (!ret && strlen(cwd) > 10 && !strcmp(cwd + strlen(cwd) - 10, " (deleted)"))
+		ret = esky_error(-EOPNOTSUPP, "pid %d: its current directory %s was deleted", pid, cwd);
+	if (!ret)
+		ret = writer_string(d, cwd, &core->cwd);
+	if (!ret && !esky_proc_readlink(pid, "exe", &exe)) {
+		if (strlen(exe) > 10 && !strcmp(exe + strlen(exe) - 10, " (deleted)"))
+			ret = esky_error(-EOPNOTSUPP, "pid %d: its program %s was deleted", pid, exe);
+		else
+			ret = file_index(d, exe, ESKY_IMG_FILEF_EXE, &exe_index);
+		if (!ret)
+			core->exe_file = (uint32_t)exe_index;
+	}
+	if (!ret && !read_cmdline(pid, &cmdline))
+		ret = writer_string(d, cmdline, &core->cmdline);
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	if (!ret && !esky_read_file(path, &auxv, &auxv_len))
+		ret = esky_image_set_auxv(d->w, (uint64_t *)auxv, auxv_len / 8);
+out_free:
+	free(auxv);
+	free(cmdline);
+	free(exe);
+	free(cwd);
+	free(xstate);
+	return ret;
+}
+
+/* Apply the patches that fall in [addr, addr+len) to buf. */
+static void apply_patches(const struct esky_dump *d, uint64_t addr, char *buf, size_t len)
+{
+	for (size_t i = 0; i < d->opts.patch_n; i++) {
+		const struct esky_dump_patch *p = &d->opts.patches[i];
+
+		if (p->addr >= addr && p->addr < addr + len)
+			buf[p->addr - addr] = (char)p->byte;
+	}
+}
+
+static int read_whole(struct esky_tracee *src, struct dvma *v, char **out)
+{
+	size_t len = (size_t)(v->img.end - v->img.start);
+	char *buf = malloc(len);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = esky_tracee_read_mem(src, v->img.start, buf, len);
+	if (ret) {
+		free(buf);
+		return esky_error(ret, "cannot read memory 0x%" PRIx64 "-0x%" PRIx64 " of pid %d: %s",
+				  v->img.start, v->img.end, esky_tracee_pid(src), strerror(-ret));
+	}
+	*out = buf;
+	return 0;
+}
+
+int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky_dump_opts *o,
+		      struct esky_dump **out)
+{
+	uint64_t t0 = esky_now_ns();
+	struct esky_proc_status status;
+	struct esky_img_core core;
+	struct esky_dump *d;
+	pid_t pid = esky_tracee_pid(t);
+	int ret;
+
+	ret = check_process(pid, &status);
+	if (ret)
+		return ret;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->t = t;
+	d->opts = *o;
+	d->path = strdup(path);
+	if (!d->path) {
+		free(d);
+		return -ENOMEM;
+	}
+	ret = esky_image_writer_open(path, &d->w);
+	if (ret) {
+		free(d->path);
+		free(d);
+		return ret;
+	}
+	memcpy(d->id, esky_image_writer_id(d->w), sizeof(d->id));
+	if (o->parent_id)
+		ret = esky_image_set_parent(d->w, o->parent_id, o->parent_hint);
+	{
+		struct utsname u;
+
+		if (!ret && uname(&u) == 0) {
+			ret = esky_image_add_meta(d->w, "hostname", u.nodename);
+			if (!ret)
+				ret = esky_image_add_meta(d->w, "kernel", u.release);
+		}
+		if (!ret)
+			ret = esky_image_add_meta(d->w, "esky", ESKY_VERSION);
+	}
+	memset(&core, 0, sizeof(core));
+	core.exe_file = UINT32_MAX;
+	if (!ret)
+		ret = collect_vmas(d, pid);
+	if (!ret)
+		ret = collect_fds(d, pid);
+	if (!ret)
+		ret = collect_core(d, &core, &status);
+	if (!ret)
+		ret = collect_injected(d, &core, &status);
+	if (!ret)
+		ret = esky_image_set_core(d->w, &core);
+	if (!ret)
+		ret = add_files(d);
+	/*
+	 * With a frozen copy, what the copy does not share with the original
+	 * is read now, while the original is still stopped: shared memory
+	 * (the original would write it on) and mappings a fork leaves out or
+	 * wipes.
+	 */
+	for (size_t i = 0; !ret && d->copy && i < d->vma_n; i++) {
+		struct dvma *v = &d->vmas[i];
+
+		if (v->mode == PAGES_NONE)
+			continue;
+		if (v->img.kind == ESKY_IMG_VMA_SHARED_ANON ||
+		    (v->img.flags & (ESKY_IMG_VMAF_DONTFORK | ESKY_IMG_VMAF_WIPEONFORK))) {
+			v->from_original = true;
+			ret = read_whole(t, v, &v->content);
+		}
+	}
+	if (ret) {
+		esky_dump_free(d);
+		return ret;
+	}
+	d->prepare_ns = esky_now_ns() - t0;
+	*out = d;
+	return 0;
+}
+
+bool esky_dump_has_copy(const struct esky_dump *d)
+{
+	return d->copy != NULL;
+}
+
+const uint8_t *esky_dump_id(const struct esky_dump *d)
+{
+	return d->id;
+}
+
+static bool want_page(enum page_mode mode, uint64_t pm)
+{
+	switch (mode) {
+	case PAGES_ANON:
+		return pm & (PM_PRESENT | PM_SWAP);
+	case PAGES_COW:
+		return (pm & PM_SWAP) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
+	case PAGES_ALL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int write_range(struct esky_dump *d, struct dvma *v, uint64_t addr, char *buf, size_t npages,
+		       struct esky_dump_stats *st)
+{
+	struct esky_page_parent parent = { d->opts.parent_hash, d->opts.parent_ctx };
+
+	apply_patches(d, addr, buf, npages * ESKY_PAGE_SIZE);
+	return esky_image_write_pages(d->w, addr, buf, npages, v->zero_holes,
+				      d->opts.parent_hash ? &parent : NULL, &st->pages_stored,
+				      &st->pages_parent);
+}
+
+static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src, int pagemap_fd,
+		    char *buf, uint64_t *pm, struct esky_dump_stats *st)
+{
+	uint64_t addr;
+	int ret = 0;
+
+	if (v->content) {
+		size_t npages = (size_t)((v->img.end - v->img.start) / ESKY_PAGE_SIZE);
+
+		return write_range(d, v, v->img.start, v->content, npages, st);
+	}
+	for (addr = v->img.start; addr < v->img.end && !ret; addr += CHUNK_PAGES * ESKY_PAGE_SIZE) {
+		size_t n = (size_t)((v->img.end - addr) / ESKY_PAGE_SIZE), i = 0;
+
+		if (n > CHUNK_PAGES)
+			n = CHUNK_PAGES;
+		if (v->mode != PAGES_ALL) {
+			ret = esky_pread_all(pagemap_fd, pm, n * sizeof(*pm),
+					     (off_t)(addr / ESKY_PAGE_SIZE * sizeof(*pm)));
+			if (ret)
+				return esky_error(ret, "cannot read the page map of pid %d: %s",
+						  esky_tracee_pid(src), strerror(-ret));
+		}
+		while (i < n && !ret) {
+			size_t j;
+
+			if (v->mode != PAGES_ALL && !want_page(v->mode, pm[i])) {
+				i++;
+				continue;
+			}
+			for (j = i + 1; j < n && (v->mode == PAGES_ALL || want_page(v->mode, pm[j])); j++)
+				;
+			ret = esky_tracee_read_mem(src, addr + i * ESKY_PAGE_SIZE, buf,
+						   (j - i) * ESKY_PAGE_SIZE);
+			if (ret)
+				return esky_error(ret, "cannot read memory at 0x%" PRIx64 " of pid %d: %s",
+						  addr + i * ESKY_PAGE_SIZE, esky_tracee_pid(src),
+						  strerror(-ret));
+			ret = write_range(d, v, addr + i * ESKY_PAGE_SIZE, buf, j - i, st);
+			i = j;
+		}
+	}
+	return ret;
+}
+
+int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
+{
+	uint64_t t0 = esky_now_ns();
+	struct esky_tracee *src = d->copy ? d->copy : d->t;
+	char path[64], *buf;
+	uint64_t *pm;
+	int pagemap_fd, ret = 0;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", esky_tracee_pid(src));
+	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0)
+		return esky_error(-errno, "cannot read %s: %s", path, strerror(errno));
+	buf = malloc(CHUNK_PAGES * ESKY_PAGE_SIZE);
+	pm = malloc(CHUNK_PAGES * sizeof(*pm));
+	if (!buf || !pm)
+		ret = -ENOMEM;
+	for (size_t i = 0; i < d->vma_n && !ret; i++) {
+		struct dvma *v = &d->vmas[i];
+
+		ret = esky_image_add_vma(d->w, &v->img);
+		if (!ret && v->mode != PAGES_NONE)
+			ret = dump_vma(d, v, src, pagemap_fd, buf, pm, st);
+	}
+	free(pm);
+	free(buf);
+	close(pagemap_fd);
+	if (!ret) {
+		struct stat sb;
+
+		ret = esky_image_writer_commit(d->w);
+		d->w = NULL;
+		if (!ret && stat(d->path, &sb) == 0)
+			st->file_size = (uint64_t)sb.st_size;
+	}
+	st->prepare_ns = d->prepare_ns;
+	st->write_ns = esky_now_ns() - t0;
+	return ret;
+}
+
+void esky_dump_free(struct esky_dump *d)
+{
+	if (!d)
+		return;
+	if (d->w)
+		esky_image_writer_abort(d->w);
+	if (d->copy) {
+		esky_tracee_kill(d->copy);
+		esky_tracee_free(d->copy);
+	}
+	for (size_t i = 0; i < d->vma_n; i++)
+		free(d->vmas[i].content);
+	free(d->vmas);
+	for (size_t i = 0; i < d->file_n; i++)
+		free(d->file_paths[i]);
+	free(d->file_paths);
+	free(d->files);
+	free(d->path);
+	free(d);
+}

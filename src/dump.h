@@ -1,0 +1,83 @@
+/*
+ * Freezing a traced process into a checkpoint image.
+ *
+ * Two phases, so that the program can run on while its memory is written:
+ * esky_dump_prepare() runs while the tracee is stopped and takes all the
+ * state but the bulk of memory; esky_dump_write() writes the memory and
+ * commits the image. With fork_copy the memory comes from a copy-on-write
+ * fork of the tracee made in prepare (the original may be resumed as soon
+ * as prepare returns); without it the tracee must stay stopped until write
+ * returns.
+ *
+ * What esky cannot save (threads, child processes, sockets, pipes other
+ * than stdio, deleted files, ...) makes prepare fail with a one-line
+ * esky_error() naming what was found; the tracee is left unharmed.
+ */
+#ifndef ESKY_DUMP_H
+#define ESKY_DUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tracee.h"
+
+/* A byte to put back into the image in place of what memory holds (breakpoints). */
+struct esky_dump_patch {
+	uint64_t addr;
+	uint8_t byte;
+};
+
+struct esky_dump_opts {
+	/*
+	 * Copy memory from a fork of the tracee and let the tracee run on.
+	 * Only when esky is the tracee's parent (the fork is made its sibling).
+	 */
+	bool fork_copy;
+	const struct esky_dump_patch *patches;
+	size_t patch_n;
+	uint64_t run_ns;        /* how long the program has run, for the record */
+	/*
+	 * Incremental image: pages equal to the parent's are stored as
+	 * references. parent_id is the parent image's id, parent_hint its
+	 * file name relative to the new image's directory; parent_hash
+	 * returns the hash of the parent's page at vaddr (true) or false if
+	 * the parent has no stored page there.
+	 */
+	const uint8_t *parent_id;
+	const char *parent_hint;
+	bool (*parent_hash)(void *ctx, uint64_t vaddr, uint64_t *hash);
+	void *parent_ctx;
+};
+
+struct esky_dump_stats {
+	uint64_t prepare_ns;    /* time spent in prepare (the tracee is stopped) */
+	uint64_t write_ns;      /* time spent in write */
+	uint64_t pages_stored;  /* pages whose data went into the image */
+	uint64_t pages_parent;  /* pages referring to the parent image */
+	uint64_t file_size;
+};
+
+struct esky_dump;
+
+/*
+ * Take the state of the stopped tracee t and start the image at path.
+ * On success the tracee is in an interrupt stop; with fork_copy it may be
+ * resumed at once. 0 or -errno with esky_error().
+ */
+int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky_dump_opts *o,
+		      struct esky_dump **out);
+
+/* Write the memory and commit the image. 0 or -errno with esky_error(). */
+int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *stats);
+
+/* Free the dump (removes the unfinished file, kills the fork copy). */
+void esky_dump_free(struct esky_dump *d);
+
+/* True if prepare made a frozen copy: the tracee may run while write works. */
+bool esky_dump_has_copy(const struct esky_dump *d);
+
+/* The id of the image being written. */
+const uint8_t *esky_dump_id(const struct esky_dump *d);
+
+#endif

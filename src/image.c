@@ -1,0 +1,910 @@
+/* Reading and writing esky checkpoint images, see image.h. No ptrace. */
+#include "image.h"
+#include "hash.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+struct esky_image {
+	int fd;
+	char *name;
+	struct esky_img_header hdr;
+	struct esky_img_core core;
+	/* section contents read into memory, by type */
+	void *sec[ESKY_SEC_META + 1];
+	uint64_t sec_size[ESKY_SEC_META + 1];
+	struct esky_image_view view;
+};
+
+static const char *const section_names[] = {
+	[ESKY_SEC_CORE] = "CORE",	  [ESKY_SEC_XSTATE] = "XSTATE",
+	[ESKY_SEC_STRINGS] = "STRINGS",	  [ESKY_SEC_VMAS] = "VMAS",
+	[ESKY_SEC_FILES] = "FILES",	  [ESKY_SEC_FDS] = "FDS",
+	[ESKY_SEC_SIGINFO] = "SIGINFO",	  [ESKY_SEC_PAGEMAP] = "PAGEMAP",
+	[ESKY_SEC_PAGEHASH] = "PAGEHASH", [ESKY_SEC_PAGES] = "PAGES",
+	[ESKY_SEC_AUXV] = "AUXV",	  [ESKY_SEC_META] = "META",
+};
+
+const char *esky_image_section_name(uint32_t type)
+{
+	if (type < ESKY_ARRAY_SIZE(section_names) && section_names[type])
+		return section_names[type];
+	return "unknown";
+}
+
+/* Size of one element of an array section, or 1. */
+static size_t elem_size(uint32_t type)
+{
+	switch (type) {
+	case ESKY_SEC_VMAS:
+		return sizeof(struct esky_img_vma);
+	case ESKY_SEC_FILES:
+		return sizeof(struct esky_img_file);
+	case ESKY_SEC_FDS:
+		return sizeof(struct esky_img_fd);
+	case ESKY_SEC_SIGINFO:
+		return sizeof(struct esky_img_siginfo);
+	case ESKY_SEC_PAGEMAP:
+		return sizeof(struct esky_img_pagerun);
+	case ESKY_SEC_PAGEHASH:
+	case ESKY_SEC_AUXV:
+		return sizeof(uint64_t);
+	default:
+		return 1;
+	}
+}
+
+#define damaged(img, ...) esky_error(-EBADMSG, __VA_ARGS__)
+
+static int cmp_sec_off(const void *a, const void *b)
+{
+	const struct esky_img_section *x = *(const struct esky_img_section *const *)a;
+	const struct esky_img_section *y = *(const struct esky_img_section *const *)b;
+
+	return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+static bool str_ok(const struct esky_image *img, uint32_t off)
+{
+	return off == 0 || off < img->view.strings_len;
+}
+
+/* Check every cross-reference of the loaded sections. */
+static int check_refs(struct esky_image *img)
+{
+	const struct esky_image_view *v = &img->view;
+	const char *n = img->name;
+	uint64_t prev_end = 0, data_off = 0, hash_index = 0;
+	size_t i, vi = 0;
+
+	if (v->strings_len && v->strings[v->strings_len - 1] != '\0')
+		return damaged(img, "%s: damaged: strings are not terminated", n);
+	if (!str_ok(img, v->core->cwd) || !str_ok(img, v->core->cmdline) ||
+	    !str_ok(img, img->hdr.parent_hint))
+		return damaged(img, "%s: damaged: a string offset is out of range", n);
+	if (v->core->arch != ESKY_IMG_ARCH_X86_64)
+		return esky_error(-ENOEXEC, "%s: checkpoint of another architecture (ELF machine %u)",
+				  n, v->core->arch);
+	if (v->core->exe_file != UINT32_MAX && v->core->exe_file >= v->file_n)
+		return damaged(img, "%s: damaged: executable file index out of range", n);
+	for (i = 0; i < v->vma_n; i++) {
+		const struct esky_img_vma *m = &v->vmas[i];
+
+		if (m->start >= m->end || m->start % ESKY_IMG_PAGE_SIZE || m->end % ESKY_IMG_PAGE_SIZE ||
+		    m->start < prev_end || m->kind < ESKY_IMG_VMA_ANON ||
+		    m->kind > ESKY_IMG_VMA_VVAR_VCLOCK || !str_ok(img, m->name) ||
+		    (m->file >= 0 && (size_t)m->file >= v->file_n) ||
+		    ((m->kind == ESKY_IMG_VMA_FILE_PRIVATE || m->kind == ESKY_IMG_VMA_FILE_SHARED) &&
+		     m->file < 0))
+			return damaged(img, "%s: damaged: mapping %zu is invalid", n, i);
+		prev_end = m->end;
+	}
+	for (i = 0; i < v->file_n; i++)
+		if (!str_ok(img, v->files[i].path) || v->files[i].build_id_len > 32)
+			return damaged(img, "%s: damaged: file record %zu is invalid", n, i);
+	for (i = 0; i < v->fd_n; i++) {
+		const struct esky_img_fd *f = &v->fds[i];
+
+		if (f->fd < 0 || (i && f->fd <= v->fds[i - 1].fd) ||
+		    (f->kind == ESKY_IMG_FD_FILE && (f->file < 0 || (size_t)f->file >= v->file_n)) ||
+		    (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2)) ||
+		    (f->kind == ESKY_IMG_FD_DUP && (f->dup_of < 0 || f->dup_of >= f->fd)) ||
+		    f->kind < ESKY_IMG_FD_FILE || f->kind > ESKY_IMG_FD_DUP)
+			return damaged(img, "%s: damaged: fd record %zu is invalid", n, i);
+	}
+	prev_end = 0;
+	for (i = 0; i < v->run_n; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+		uint64_t end = r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE;
+
+		if (!r->npages || r->npages > (1ULL << 36) || r->vaddr % ESKY_IMG_PAGE_SIZE ||
+		    r->vaddr < prev_end || end < r->vaddr)
+			return damaged(img, "%s: damaged: page run %zu is invalid", n, i);
+		/* Runs lie inside mappings. */
+		while (vi < v->vma_n && v->vmas[vi].end <= r->vaddr)
+			vi++;
+		if (vi == v->vma_n || v->vmas[vi].start > r->vaddr || v->vmas[vi].end < end)
+			return damaged(img, "%s: damaged: page run %zu lies outside the mappings", n, i);
+		switch (r->kind) {
+		case ESKY_IMG_PAGES_DATA:
+			/* Stored pages follow each other: every byte of PAGES belongs to one run. */
+			if (r->data_off != data_off || r->hash_index != hash_index)
+				return damaged(img, "%s: damaged: page run %zu is out of place", n, i);
+			data_off += r->npages * ESKY_IMG_PAGE_SIZE;
+			hash_index += r->npages;
+			break;
+		case ESKY_IMG_PAGES_ZERO:
+			break;
+		case ESKY_IMG_PAGES_PARENT:
+			if (!(img->hdr.flags & ESKY_IMGF_INCREMENTAL))
+				return damaged(img, "%s: damaged: parent pages in a standalone image", n);
+			break;
+		default:
+			return damaged(img, "%s: damaged: page run %zu has kind %u", n, i, r->kind);
+		}
+		prev_end = end;
+	}
+	if (data_off != v->pages_size || hash_index != v->hash_n)
+		return damaged(img, "%s: damaged: page data and page map disagree", n);
+	if (v->auxv_n % 2)
+		return damaged(img, "%s: damaged: odd auxiliary vector", n);
+	return 0;
+}
+
+static int load_sections(struct esky_image *img, uint64_t file_size)
+{
+	const struct esky_img_section *sorted[ESKY_IMG_MAX_SECTIONS];
+	const char *n = img->name;
+	uint64_t pos = ESKY_IMG_HEADER_SIZE;
+	unsigned i, count = img->hdr.section_n;
+	int ret;
+
+	if (count > ESKY_IMG_MAX_SECTIONS)
+		return damaged(img, "%s: damaged: %u sections", n, count);
+	for (i = 0; i < count; i++) {
+		const struct esky_img_section *s = &img->hdr.sections[i];
+
+		if (s->type == 0 || s->type > ESKY_SEC_META || img->sec_size[s->type] ||
+		    img->sec[s->type])
+			return damaged(img, "%s: damaged: section %u has type %u", n, i, s->type);
+		if (s->offset > file_size || s->size > file_size - s->offset)
+			return damaged(img, "%s: damaged: %s section lies beyond the end of the file", n,
+				       esky_image_section_name(s->type));
+		if (s->size % elem_size(s->type))
+			return damaged(img, "%s: damaged: %s section has a partial record", n,
+				       esky_image_section_name(s->type));
+		sorted[i] = s;
+		img->sec[s->type] = (void *)1; /* seen */
+	}
+	memset(img->sec, 0, sizeof(img->sec));
+	qsort(sorted, count, sizeof(sorted[0]), cmp_sec_off);
+	for (i = 0; i < count; i++) {
+		const struct esky_img_section *s = sorted[i];
+		uint64_t gap = s->offset - pos;
+		char zeros[4096];
+
+		if (s->offset < pos)
+			return damaged(img, "%s: damaged: sections overlap", n);
+		/* Padding: below 8 bytes between metadata sections, always zero. */
+		if (gap >= 8 || (s->type == ESKY_SEC_PAGES && gap))
+			return damaged(img, "%s: damaged: %llu stray bytes before %s", n,
+				       (unsigned long long)gap, esky_image_section_name(s->type));
+		if (gap) {
+			char buf[8];
+
+			ret = esky_pread_all(img->fd, buf, gap, (off_t)pos);
+			memset(zeros, 0, sizeof(buf));
+			if (ret || memcmp(buf, zeros, gap))
+				return damaged(img, "%s: damaged: non-zero padding at %llu", n,
+					       (unsigned long long)pos);
+		}
+		pos = s->offset + s->size;
+		if (s->type == ESKY_SEC_PAGES) {
+			if (s->offset % ESKY_IMG_PAGE_SIZE || s->size % ESKY_IMG_PAGE_SIZE)
+				return damaged(img, "%s: damaged: page data is not page aligned", n);
+			img->view.pages_off = s->offset;
+			img->view.pages_size = s->size;
+			continue;
+		}
+		if (s->size > (256ULL << 20))
+			return damaged(img, "%s: damaged: %s section of %llu bytes", n,
+				       esky_image_section_name(s->type), (unsigned long long)s->size);
+		img->sec[s->type] = malloc(s->size ? s->size : 1);
+		if (!img->sec[s->type])
+			return -ENOMEM;
+		img->sec_size[s->type] = s->size;
+		ret = esky_pread_all(img->fd, img->sec[s->type], s->size, (off_t)s->offset);
+		if (ret)
+			return esky_error(ret, "%s: cannot read %s section: %s", n,
+					  esky_image_section_name(s->type), strerror(-ret));
+		if (esky_hash64(img->sec[s->type], s->size, ESKY_IMG_CHECKSUM_SEED) != s->checksum)
+			return damaged(img, "%s: damaged: %s checksum mismatch", n,
+				       esky_image_section_name(s->type));
+	}
+	if (pos != file_size)
+		return damaged(img, "%s: damaged: %llu stray bytes at the end", n,
+			       (unsigned long long)(file_size - pos));
+	return 0;
+}
+
+static void fill_view(struct esky_image *img)
+{
+	struct esky_image_view *v = &img->view;
+
+#define ARRAY(field, nfield, type, T)                                                     \
+	do {                                                                              \
+		v->field = img->sec[type];                                                \
+		v->nfield = img->sec_size[type] / sizeof(T);                              \
+	} while (0)
+	v->path = img->name;
+	v->file_size = img->hdr.file_size;
+	v->hdr = &img->hdr;
+	v->core = &img->core;
+	v->xstate = img->sec[ESKY_SEC_XSTATE];
+	v->xstate_len = img->sec_size[ESKY_SEC_XSTATE];
+	v->strings = img->sec[ESKY_SEC_STRINGS];
+	v->strings_len = img->sec_size[ESKY_SEC_STRINGS];
+	ARRAY(vmas, vma_n, ESKY_SEC_VMAS, struct esky_img_vma);
+	ARRAY(files, file_n, ESKY_SEC_FILES, struct esky_img_file);
+	ARRAY(fds, fd_n, ESKY_SEC_FDS, struct esky_img_fd);
+	ARRAY(sigs, sig_n, ESKY_SEC_SIGINFO, struct esky_img_siginfo);
+	ARRAY(runs, run_n, ESKY_SEC_PAGEMAP, struct esky_img_pagerun);
+	ARRAY(hashes, hash_n, ESKY_SEC_PAGEHASH, uint64_t);
+	ARRAY(auxv, auxv_n, ESKY_SEC_AUXV, uint64_t);
+	v->meta = img->sec[ESKY_SEC_META];
+	v->meta_len = img->sec_size[ESKY_SEC_META];
+#undef ARRAY
+}
+
+int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
+{
+	struct esky_image *img;
+	struct stat st;
+	int ret;
+
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	img->name = strdup(name);
+	img->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (!img->name || img->fd < 0) {
+		ret = img->name ? -errno : -ENOMEM;
+		goto out_close;
+	}
+	if (fstat(img->fd, &st) < 0) {
+		ret = esky_error(-errno, "%s: %s", name, strerror(errno));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = esky_error(-EINVAL, "%s: not a regular file", name);
+		goto out_close;
+	}
+	if (st.st_size < 8) {
+		ret = esky_error(-EBADMSG, "%s: not an esky checkpoint (%lld bytes)", name,
+				 (long long)st.st_size);
+		goto out_close;
+	}
+	ret = esky_pread_all(img->fd, &img->hdr, st.st_size < ESKY_IMG_HEADER_SIZE ? 8 : sizeof(img->hdr), 0);
+	if (ret) {
+		esky_error(ret, "%s: cannot read: %s", name, strerror(-ret));
+		goto out_close;
+	}
+	if (memcmp(img->hdr.magic, ESKY_IMG_MAGIC, 8)) {
+		ret = esky_error(-EBADMSG, "%s: not an esky checkpoint", name);
+		goto out_close;
+	}
+	if (st.st_size < ESKY_IMG_HEADER_SIZE) {
+		ret = esky_error(-EBADMSG, "%s: truncated: %lld bytes, less than its header", name,
+				 (long long)st.st_size);
+		goto out_close;
+	}
+	if (img->hdr.version != ESKY_IMG_VERSION) {
+		ret = esky_error(-EPROTONOSUPPORT, "%s: checkpoint format version %u; this esky reads %u",
+				 name, img->hdr.version, ESKY_IMG_VERSION);
+		goto out_close;
+	}
+	if (esky_hash64(&img->hdr, offsetof(struct esky_img_header, checksum),
+			ESKY_IMG_CHECKSUM_SEED) != img->hdr.checksum ||
+	    img->hdr.header_size != ESKY_IMG_HEADER_SIZE) {
+		ret = esky_error(-EBADMSG, "%s: damaged: header checksum mismatch", name);
+		goto out_close;
+	}
+	if (img->hdr.file_size != (uint64_t)st.st_size) {
+		ret = esky_error(-EBADMSG, "%s: truncated: %lld bytes, the header says %llu", name,
+				 (long long)st.st_size, (unsigned long long)img->hdr.file_size);
+		goto out_close;
+	}
+	ret = load_sections(img, (uint64_t)st.st_size);
+	if (ret)
+		goto out_close;
+	if (img->sec_size[ESKY_SEC_CORE] != sizeof(img->core) || !img->sec[ESKY_SEC_STRINGS] ||
+	    !img->sec[ESKY_SEC_VMAS]) {
+		ret = esky_error(-EBADMSG, "%s: damaged: a required section is missing", name);
+		goto out_close;
+	}
+	memcpy(&img->core, img->sec[ESKY_SEC_CORE], sizeof(img->core));
+	fill_view(img);
+	ret = check_refs(img);
+	if (ret)
+		goto out_close;
+	*out = img;
+	return 0;
+
+out_close:
+	esky_image_close(img);
+	return ret;
+}
+
+int esky_image_open(const char *path, struct esky_image **out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return esky_error(-errno, "%s: %s", path, strerror(errno));
+	ret = esky_image_open_fd(fd, path, out);
+	close(fd);
+	return ret;
+}
+
+int esky_image_verify_pages(struct esky_image *img)
+{
+	const struct esky_image_view *v = &img->view;
+	const size_t chunk = 4u << 20;
+	char *buf;
+	int ret = 0;
+
+	if (!v->pages_size)
+		return 0;
+	buf = malloc(chunk);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->run_n && !ret; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+		uint64_t done = 0, total = r->npages * ESKY_IMG_PAGE_SIZE;
+
+		if (r->kind != ESKY_IMG_PAGES_DATA)
+			continue;
+		while (done < total && !ret) {
+			size_t len = total - done < chunk ? (size_t)(total - done) : chunk;
+
+			ret = esky_pread_all(img->fd, buf, len, (off_t)(v->pages_off + r->data_off + done));
+			if (ret) {
+				esky_error(ret, "%s: cannot read page data: %s", img->name, strerror(-ret));
+				break;
+			}
+			for (size_t p = 0; p < len; p += ESKY_IMG_PAGE_SIZE) {
+				uint64_t idx = r->hash_index + (done + p) / ESKY_IMG_PAGE_SIZE;
+				int zero;
+
+				if (esky_hash_page(buf + p, &zero) != v->hashes[idx]) {
+					ret = esky_error(-EBADMSG, "%s: damaged: page data for 0x%llx "
+							 "(file offset %llu) checksum mismatch", img->name,
+							 (unsigned long long)(r->vaddr + done + p),
+							 (unsigned long long)(v->pages_off + r->data_off + done + p));
+					break;
+				}
+			}
+			done += len;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+void esky_image_close(struct esky_image *img)
+{
+	if (!img)
+		return;
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(img->sec); i++)
+		free(img->sec[i]);
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img->name);
+	free(img);
+}
+
+const struct esky_image_view *esky_image_view(const struct esky_image *img)
+{
+	return &img->view;
+}
+
+int esky_image_fd(const struct esky_image *img)
+{
+	return img->fd;
+}
+
+const char *esky_image_str(const struct esky_image *img, uint32_t off)
+{
+	if (!off || off >= img->view.strings_len)
+		return "";
+	return img->view.strings + off;
+}
+
+char *esky_image_meta(const struct esky_image *img, const char *key)
+{
+	const char *p = img->view.meta, *end = p ? p + img->view.meta_len : NULL;
+	size_t kl = strlen(key);
+
+	while (p && p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+
+		if (!eol)
+			eol = end;
+		if ((size_t)(eol - p) > kl && !memcmp(p, key, kl) && p[kl] == '=')
+			return strndup(p + kl + 1, (size_t)(eol - p - (ptrdiff_t)kl - 1));
+		p = eol + 1;
+	}
+	return NULL;
+}
+
+static bool id_is_zero(const uint8_t id[16])
+{
+	for (int i = 0; i < 16; i++)
+		if (id[i])
+			return false;
+	return true;
+}
+
+int esky_image_open_chain(const char *path, struct esky_image ***out, size_t *nout)
+{
+	struct esky_image **chain = NULL;
+	size_t n = 0;
+	char *cur = strdup(path);
+	int ret = 0;
+
+	while (cur && !ret) {
+		struct esky_image **nc = realloc(chain, (n + 1) * sizeof(*nc));
+		const struct esky_img_header *h;
+		const char *hint, *slash;
+		char *next = NULL;
+
+		if (!nc) {
+			ret = -ENOMEM;
+			break;
+		}
+		chain = nc;
+		ret = esky_image_open(cur, &chain[n]);
+		if (ret)
+			break;
+		n++;
+		if (n > 1 && memcmp(chain[n - 1]->hdr.id, chain[n - 2]->hdr.parent_id, 16)) {
+			ret = esky_error(-ESTALE, "%s: is not the parent %s was taken from (ids differ)",
+					 cur, chain[n - 2]->name);
+			break;
+		}
+		h = &chain[n - 1]->hdr;
+		if (!(h->flags & ESKY_IMGF_INCREMENTAL))
+			break;
+		hint = esky_image_str(chain[n - 1], h->parent_hint);
+		if (!*hint || id_is_zero(h->parent_id)) {
+			ret = esky_error(-EBADMSG, "%s: damaged: incremental image without a parent",
+					 cur);
+			break;
+		}
+		if (n >= 100000) {
+			ret = esky_error(-ELOOP, "%s: chain of parents too long", path);
+			break;
+		}
+		slash = strrchr(cur, '/');
+		if (hint[0] == '/' || !slash)
+			next = strdup(hint);
+		else if (asprintf(&next, "%.*s/%s", (int)(slash - cur), cur, hint) < 0)
+			next = NULL;
+		free(cur);
+		cur = next;
+		if (!cur)
+			ret = -ENOMEM;
+		else if (access(cur, F_OK) < 0)
+			ret = esky_error(-ENOENT, "%s: its parent checkpoint %s is missing", path, cur);
+	}
+	free(cur);
+	if (ret) {
+		esky_image_close_chain(chain, n);
+		return ret;
+	}
+	*out = chain;
+	*nout = n;
+	return 0;
+}
+
+void esky_image_close_chain(struct esky_image **chain, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		esky_image_close(chain[i]);
+	free(chain);
+}
+
+/* ---- writer ---- */
+
+#define WRITER_IOV_MAX 512
+
+struct esky_image_writer {
+	struct esky_outfile out;
+	struct esky_img_header hdr;
+	struct esky_img_core core;
+	bool have_core;
+	uint64_t page_pos;      /* next page data offset, from the start of PAGES */
+	struct esky_buf sec[ESKY_SEC_META + 1];
+	/* the DATA or PARENT run being extended */
+	struct esky_img_pagerun cur;
+	bool have_cur;
+	uint64_t last_end;      /* end of the last run added: runs only go up */
+	/* pages waiting for writev */
+	struct iovec iov[WRITER_IOV_MAX];
+	int iov_n;
+	uint64_t iov_bytes;
+	uint64_t iov_file_off;
+};
+
+int esky_image_writer_open(const char *path, struct esky_image_writer **out)
+{
+	struct esky_image_writer *w = calloc(1, sizeof(*w));
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	ret = esky_outfile_open(&w->out, path);
+	if (ret) {
+		free(w);
+		return ret;
+	}
+	memcpy(w->hdr.magic, ESKY_IMG_MAGIC, 8);
+	w->hdr.version = ESKY_IMG_VERSION;
+	w->hdr.header_size = ESKY_IMG_HEADER_SIZE;
+	w->hdr.created_ns = esky_wall_ns();
+	if (getrandom(w->hdr.id, sizeof(w->hdr.id), 0) != sizeof(w->hdr.id)) {
+		uint64_t t = esky_now_ns() ^ ((uint64_t)getpid() << 32);
+
+		memcpy(w->hdr.id, &t, sizeof(t));
+		memcpy(w->hdr.id + 8, &w->hdr.created_ns, sizeof(t));
+	}
+	w->core.exe_file = UINT32_MAX;
+	/* Offset 0 of STRINGS is the empty string. */
+	ret = esky_buf_append(&w->sec[ESKY_SEC_STRINGS], "", 1);
+	if (ret) {
+		esky_image_writer_abort(w);
+		return ret;
+	}
+	*out = w;
+	return 0;
+}
+
+const uint8_t *esky_image_writer_id(const struct esky_image_writer *w)
+{
+	return w->hdr.id;
+}
+
+uint32_t esky_image_add_string(struct esky_image_writer *w, const char *s, int *err)
+{
+	struct esky_buf *b = &w->sec[ESKY_SEC_STRINGS];
+	uint32_t off = (uint32_t)b->len;
+	int ret;
+
+	if (!s || !*s)
+		return 0;
+	ret = esky_buf_append(b, s, strlen(s) + 1);
+	if (ret) {
+		*err = ret;
+		return 0;
+	}
+	return off;
+}
+
+int esky_image_set_core(struct esky_image_writer *w, const struct esky_img_core *core)
+{
+	w->core = *core;
+	w->have_core = true;
+	return 0;
+}
+
+static int set_section(struct esky_image_writer *w, uint32_t type, const void *p, size_t len)
+{
+	w->sec[type].len = 0;
+	return esky_buf_append(&w->sec[type], p, len);
+}
+
+int esky_image_set_xstate(struct esky_image_writer *w, const void *buf, size_t len)
+{
+	return set_section(w, ESKY_SEC_XSTATE, buf, len);
+}
+
+int esky_image_set_auxv(struct esky_image_writer *w, const uint64_t *words, size_t n)
+{
+	return set_section(w, ESKY_SEC_AUXV, words, n * sizeof(*words));
+}
+
+int esky_image_add_meta(struct esky_image_writer *w, const char *key, const char *value)
+{
+	struct esky_buf *b = &w->sec[ESKY_SEC_META];
+	size_t start = b->len;
+	int ret = esky_buf_printf(b, "%s=%s\n", key, value ? value : "");
+
+	/* One line per key: newlines in values become spaces. */
+	for (size_t i = start + strlen(key) + 1; !ret && i + 1 < b->len; i++)
+		if (b->data[i] == '\n')
+			b->data[i] = ' ';
+	return ret;
+}
+
+static int flush_run(struct esky_image_writer *w);
+
+int esky_image_add_vma(struct esky_image_writer *w, const struct esky_img_vma *vma)
+{
+	/* A run never crosses into the next mapping (the reader checks). */
+	int ret = flush_run(w);
+
+	return ret ? ret : esky_buf_append(&w->sec[ESKY_SEC_VMAS], vma, sizeof(*vma));
+}
+
+int esky_image_add_file(struct esky_image_writer *w, const struct esky_img_file *f, uint32_t *index)
+{
+	*index = (uint32_t)(w->sec[ESKY_SEC_FILES].len / sizeof(*f));
+	return esky_buf_append(&w->sec[ESKY_SEC_FILES], f, sizeof(*f));
+}
+
+int esky_image_add_fd(struct esky_image_writer *w, const struct esky_img_fd *fd)
+{
+	return esky_buf_append(&w->sec[ESKY_SEC_FDS], fd, sizeof(*fd));
+}
+
+int esky_image_add_siginfo(struct esky_image_writer *w, const struct esky_img_siginfo *si)
+{
+	return esky_buf_append(&w->sec[ESKY_SEC_SIGINFO], si, sizeof(*si));
+}
+
+int esky_image_set_parent(struct esky_image_writer *w, const uint8_t parent_id[16],
+			  const char *parent_hint)
+{
+	int err = 0;
+
+	memcpy(w->hdr.parent_id, parent_id, 16);
+	w->hdr.flags |= ESKY_IMGF_INCREMENTAL;
+	w->hdr.parent_hint = esky_image_add_string(w, parent_hint, &err);
+	return err;
+}
+
+static int flush_run(struct esky_image_writer *w)
+{
+	int ret;
+
+	if (!w->have_cur)
+		return 0;
+	ret = esky_buf_append(&w->sec[ESKY_SEC_PAGEMAP], &w->cur, sizeof(w->cur));
+	w->have_cur = false;
+	return ret;
+}
+
+static int flush_iov(struct esky_image_writer *w)
+{
+	int i = 0;
+
+	while (i < w->iov_n) {
+		ssize_t n = pwritev(w->out.fd, w->iov + i, w->iov_n - i, (off_t)w->iov_file_off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return esky_error(-errno, "cannot write %s: %s", w->out.path, strerror(errno));
+		}
+		w->iov_file_off += (uint64_t)n;
+		while (n > 0 && i < w->iov_n) {
+			if ((size_t)n >= w->iov[i].iov_len) {
+				n -= (ssize_t)w->iov[i].iov_len;
+				i++;
+			} else {
+				w->iov[i].iov_base = (char *)w->iov[i].iov_base + n;
+				w->iov[i].iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	w->iov_n = 0;
+	w->iov_bytes = 0;
+	return 0;
+}
+
+static int queue_page(struct esky_image_writer *w, const void *page)
+{
+	struct iovec *last = w->iov_n ? &w->iov[w->iov_n - 1] : NULL;
+	int ret;
+
+	if (!w->iov_n)
+		w->iov_file_off = ESKY_IMG_HEADER_SIZE + w->page_pos;
+	if (last && (const char *)last->iov_base + last->iov_len == (const char *)page) {
+		last->iov_len += ESKY_IMG_PAGE_SIZE;
+	} else {
+		if (w->iov_n == WRITER_IOV_MAX) {
+			ret = flush_iov(w);
+			if (ret)
+				return ret;
+			w->iov_file_off = ESKY_IMG_HEADER_SIZE + w->page_pos;
+		}
+		w->iov[w->iov_n].iov_base = (void *)page;
+		w->iov[w->iov_n].iov_len = ESKY_IMG_PAGE_SIZE;
+		w->iov_n++;
+	}
+	w->iov_bytes += ESKY_IMG_PAGE_SIZE;
+	w->page_pos += ESKY_IMG_PAGE_SIZE;
+	return 0;
+}
+
+/* Extend the current run with one page of this kind at vaddr, or start a new one. */
+static int add_page(struct esky_image_writer *w, uint64_t vaddr, uint32_t kind)
+{
+	struct esky_img_pagerun *c = &w->cur;
+	int ret;
+
+	if (w->have_cur && c->kind == kind && c->vaddr + c->npages * ESKY_IMG_PAGE_SIZE == vaddr) {
+		c->npages++;
+		return 0;
+	}
+	ret = flush_run(w);
+	if (ret)
+		return ret;
+	memset(c, 0, sizeof(*c));
+	c->vaddr = vaddr;
+	c->npages = 1;
+	c->kind = kind;
+	if (kind == ESKY_IMG_PAGES_DATA) {
+		c->data_off = w->page_pos;
+		c->hash_index = (uint32_t)(w->sec[ESKY_SEC_PAGEHASH].len / sizeof(uint64_t));
+	}
+	w->have_cur = true;
+	return 0;
+}
+
+int esky_image_write_pages(struct esky_image_writer *w, uint64_t vaddr, const void *buf,
+			   size_t npages, bool zero_holes, const struct esky_page_parent *parent,
+			   uint64_t *stored, uint64_t *referenced)
+{
+	const char *p = buf;
+	int ret = 0;
+
+	if (vaddr < w->last_end || vaddr % ESKY_IMG_PAGE_SIZE)
+		return -EINVAL;
+	if (parent && !(w->hdr.flags & ESKY_IMGF_INCREMENTAL))
+		return -EINVAL;
+	for (size_t i = 0; i < npages && !ret; i++, p += ESKY_IMG_PAGE_SIZE) {
+		uint64_t va = vaddr + i * ESKY_IMG_PAGE_SIZE, ph;
+		int zero;
+		uint64_t h = esky_hash_page(p, &zero);
+
+		if (parent && parent->hash(parent->ctx, va, &ph) && ph == h) {
+			ret = add_page(w, va, ESKY_IMG_PAGES_PARENT);
+			if (referenced)
+				(*referenced)++;
+			continue;
+		}
+		if (zero && zero_holes)
+			continue;
+		ret = add_page(w, va, ESKY_IMG_PAGES_DATA);
+		if (!ret)
+			ret = esky_buf_append(&w->sec[ESKY_SEC_PAGEHASH], &h, sizeof(h));
+		if (!ret)
+			ret = queue_page(w, p);
+		if (stored)
+			(*stored)++;
+	}
+	/* buf belongs to the caller: everything queued is written now. */
+	if (!ret)
+		ret = flush_iov(w);
+	if (!ret)
+		w->last_end = vaddr + npages * ESKY_IMG_PAGE_SIZE;
+	return ret;
+}
+
+int esky_image_add_parent_pages(struct esky_image_writer *w, uint64_t vaddr, size_t npages)
+{
+	int ret = 0;
+
+	if (vaddr < w->last_end || vaddr % ESKY_IMG_PAGE_SIZE)
+		return -EINVAL;
+	if (!(w->hdr.flags & ESKY_IMGF_INCREMENTAL))
+		return -EINVAL;
+	ret = add_page(w, vaddr, ESKY_IMG_PAGES_PARENT);
+	if (!ret)
+		w->cur.npages += npages - 1;
+	if (!ret)
+		w->last_end = vaddr + npages * ESKY_IMG_PAGE_SIZE;
+	return ret;
+}
+
+uint64_t esky_image_writer_page_bytes(const struct esky_image_writer *w)
+{
+	return w->page_pos;
+}
+
+int esky_image_writer_commit(struct esky_image_writer *w)
+{
+	static const uint32_t order[] = {
+		ESKY_SEC_CORE,	  ESKY_SEC_XSTATE,  ESKY_SEC_STRINGS,  ESKY_SEC_VMAS,
+		ESKY_SEC_FILES,	  ESKY_SEC_FDS,	    ESKY_SEC_SIGINFO,  ESKY_SEC_PAGEMAP,
+		ESKY_SEC_PAGEHASH, ESKY_SEC_AUXV,   ESKY_SEC_META,
+	};
+	uint64_t pos;
+	unsigned n = 0;
+	int ret;
+
+	if (!w->have_core) {
+		esky_image_writer_abort(w);
+		return -EINVAL;
+	}
+	ret = flush_run(w);
+	if (!ret)
+		ret = flush_iov(w);
+	if (!ret)
+		ret = set_section(w, ESKY_SEC_CORE, &w->core, sizeof(w->core));
+	if (ret)
+		goto out_abort;
+	if (w->page_pos) {
+		struct esky_img_section *s = &w->hdr.sections[n++];
+
+		s->type = ESKY_SEC_PAGES;
+		s->offset = ESKY_IMG_HEADER_SIZE;
+		s->size = w->page_pos;
+	}
+	pos = ESKY_IMG_HEADER_SIZE + w->page_pos;
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(order); i++) {
+		struct esky_buf *b = &w->sec[order[i]];
+		struct esky_img_section *s;
+		static const char zeros[8];
+		uint64_t pad = (8 - pos % 8) % 8;
+
+		if (!b->len && order[i] != ESKY_SEC_VMAS)
+			continue;
+		if (pad) {
+			ret = esky_pwrite_all(w->out.fd, zeros, pad, (off_t)pos);
+			if (ret)
+				goto out_write_error;
+			pos += pad;
+		}
+		s = &w->hdr.sections[n++];
+		s->type = order[i];
+		s->offset = pos;
+		s->size = b->len;
+		s->checksum = esky_hash64(b->data, b->len, ESKY_IMG_CHECKSUM_SEED);
+		ret = esky_pwrite_all(w->out.fd, b->data, b->len, (off_t)pos);
+		if (ret)
+			goto out_write_error;
+		pos += b->len;
+	}
+	w->hdr.section_n = n;
+	w->hdr.file_size = pos;
+	w->hdr.checksum = esky_hash64(&w->hdr, offsetof(struct esky_img_header, checksum),
+				      ESKY_IMG_CHECKSUM_SEED);
+	ret = esky_pwrite_all(w->out.fd, &w->hdr, sizeof(w->hdr), 0);
+	if (ret)
+		goto out_write_error;
+	ret = esky_outfile_commit(&w->out);
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(w->sec); i++)
+		esky_buf_free(&w->sec[i]);
+	free(w);
+	return ret;
+
+out_write_error:
+	esky_error(ret, "cannot write %s: %s", w->out.path, strerror(-ret));
+out_abort:
+	esky_image_writer_abort(w);
+	return ret;
+}
+
+void esky_image_writer_abort(struct esky_image_writer *w)
+{
+	if (!w)
+		return;
+	esky_outfile_abort(&w->out);
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(w->sec); i++)
+		esky_buf_free(&w->sec[i]);
+	free(w);
+}

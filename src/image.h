@@ -1,0 +1,157 @@
+/*
+ * Reading and writing esky checkpoint images (format: image_format.h,
+ * doc/image-format.md). No ptrace here: the reader can be fuzzed and
+ * tested alone.
+ */
+#ifndef ESKY_IMAGE_H
+#define ESKY_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image_format.h"
+
+struct esky_image;
+
+/* A read-only view of an opened image; arrays are owned by the image. */
+struct esky_image_view {
+	const char *path;
+	const struct esky_img_header *hdr;
+	const struct esky_img_core *core;
+	const void *xstate;
+	size_t xstate_len;
+	const char *strings;
+	size_t strings_len;
+	const struct esky_img_vma *vmas;
+	size_t vma_n;
+	const struct esky_img_file *files;
+	size_t file_n;
+	const struct esky_img_fd *fds;
+	size_t fd_n;
+	const struct esky_img_siginfo *sigs;
+	size_t sig_n;
+	const struct esky_img_pagerun *runs;
+	size_t run_n;
+	const uint64_t *hashes;
+	size_t hash_n;
+	const uint64_t *auxv;   /* pairs of words */
+	size_t auxv_n;          /* words */
+	const char *meta;
+	size_t meta_len;
+	uint64_t pages_off;     /* file offset of PAGES */
+	uint64_t pages_size;
+	uint64_t file_size;
+};
+
+/*
+ * Open an image and check all of it but the page data: header, section
+ * table, every metadata checksum, every offset, index and length. 0 or
+ * -errno with a one-line esky_error() naming the file and the damage
+ * ("checkpoint: not an esky checkpoint", "checkpoint: truncated: 1000
+ * bytes, the header says 8192", "checkpoint: damaged: VMAS checksum
+ * mismatch").
+ */
+int esky_image_open(const char *path, struct esky_image **out);
+
+/* Same, from an open fd (the image keeps its own dup). */
+int esky_image_open_fd(int fd, const char *name, struct esky_image **out);
+
+/*
+ * Check the checksum of every stored page (reads all page data). 0 or
+ * -EBADMSG with esky_error() naming the page's address.
+ */
+int esky_image_verify_pages(struct esky_image *img);
+
+void esky_image_close(struct esky_image *img);
+
+const struct esky_image_view *esky_image_view(const struct esky_image *img);
+
+/* The fd of the image file (read-only), for page data. Owned by the image. */
+int esky_image_fd(const struct esky_image *img);
+
+/* A string of the STRINGS section ("" for 0; checked at open). */
+const char *esky_image_str(const struct esky_image *img, uint32_t off);
+
+/* The value of key in META, malloc'd, or NULL. */
+char *esky_image_meta(const struct esky_image *img, const char *key);
+
+/* Name of a section type, for messages. */
+const char *esky_image_section_name(uint32_t type);
+
+/*
+ * Open an image and, if it is incremental, its ancestors: (*chain)[0] is
+ * the image at path, (*chain)[i + 1] the parent of (*chain)[i]. A parent is
+ * found through the child's parent hint (a file name relative to the
+ * child's directory) and must have the id the child names. 0 or -errno
+ * with esky_error(). Free with esky_image_close_chain.
+ */
+int esky_image_open_chain(const char *path, struct esky_image ***chain, size_t *n);
+void esky_image_close_chain(struct esky_image **chain, size_t n);
+
+/* ---- writing ---- */
+
+struct esky_image_writer;
+
+/*
+ * Start writing an image to path (a temporary file beside it until
+ * commit). 0 or -errno with esky_error().
+ */
+int esky_image_writer_open(const char *path, struct esky_image_writer **out);
+
+/* Add a string to STRINGS; returns its offset (0 for NULL or ""), or 0 with *err set. */
+uint32_t esky_image_add_string(struct esky_image_writer *w, const char *s, int *err);
+
+int esky_image_set_core(struct esky_image_writer *w, const struct esky_img_core *core);
+int esky_image_set_xstate(struct esky_image_writer *w, const void *buf, size_t len);
+int esky_image_set_auxv(struct esky_image_writer *w, const uint64_t *words, size_t n);
+int esky_image_add_meta(struct esky_image_writer *w, const char *key, const char *value);
+int esky_image_add_vma(struct esky_image_writer *w, const struct esky_img_vma *vma);
+/* Returns the index of the new file record in *index. */
+int esky_image_add_file(struct esky_image_writer *w, const struct esky_img_file *f,
+			uint32_t *index);
+int esky_image_add_fd(struct esky_image_writer *w, const struct esky_img_fd *fd);
+int esky_image_add_siginfo(struct esky_image_writer *w, const struct esky_img_siginfo *si);
+/* Make this image a child of parent_id: PARENT runs refer to it. */
+int esky_image_set_parent(struct esky_image_writer *w, const uint8_t parent_id[16],
+			  const char *parent_hint);
+/* This image's random id (known from open on). */
+const uint8_t *esky_image_writer_id(const struct esky_image_writer *w);
+
+/*
+ * How an incremental image asks about its parent: the hash of the page the
+ * parent has at vaddr (true), or false if the parent stores none there.
+ */
+struct esky_page_parent {
+	bool (*hash)(void *ctx, uint64_t vaddr, uint64_t *hash);
+	void *ctx;
+};
+
+/*
+ * Store npages pages of memory at vaddr, whose contents are in buf. Pages
+ * that are all zero are left out when zero_holes is set (anonymous
+ * memory, which reads as zero when absent). With parent set, a page equal
+ * to the parent's becomes a reference to it. Calls must come in
+ * increasing address order. 0 or -errno. Counts stored and referenced
+ * pages into *stored and *referenced when non-NULL.
+ */
+int esky_image_write_pages(struct esky_image_writer *w, uint64_t vaddr, const void *buf,
+			   size_t npages, bool zero_holes, const struct esky_page_parent *parent,
+			   uint64_t *stored, uint64_t *referenced);
+
+/* Record that npages at vaddr are the same as in the parent image. */
+int esky_image_add_parent_pages(struct esky_image_writer *w, uint64_t vaddr, size_t npages);
+
+/* Bytes of page data stored so far. */
+uint64_t esky_image_writer_page_bytes(const struct esky_image_writer *w);
+
+/*
+ * Write the metadata and the header, fsync, and rename the file into
+ * place. The writer is freed in every case. 0 or -errno with esky_error().
+ */
+int esky_image_writer_commit(struct esky_image_writer *w);
+
+/* Drop everything; the final file is not touched. */
+void esky_image_writer_abort(struct esky_image_writer *w);
+
+#endif

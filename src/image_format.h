@@ -1,0 +1,216 @@
+/*
+ * The on-disk format of esky checkpoint images, version 1.
+ * Specified in doc/image-format.md; this header is its C form.
+ *
+ * Little-endian (x86-64 only). Every struct here has a fixed size and
+ * layout (_Static_assert below); on-disk constants never change meaning.
+ *
+ *   offset 0      header: magic, version, sizes, ids, section table,
+ *                 checksum of the header's first 4088 bytes in its last 8
+ *   offset 4096   PAGES: page data, 4096-aligned, one page after another
+ *   then          metadata sections, each 8-aligned, zero padding between
+ *   file_size     end: the last section ends exactly here
+ *
+ * Each section has an esky64 checksum (hash.h) of its bytes, except PAGES,
+ * whose pages each have theirs in PAGEHASH. The reader checks every offset
+ * and length against the file before use and that the padding is zero,
+ * so every byte of an image is covered.
+ */
+#ifndef ESKY_IMAGE_FORMAT_H
+#define ESKY_IMAGE_FORMAT_H
+
+#include <stdint.h>
+
+/* 0x89 first, as PNG does, so that a text-mode transfer is detected. */
+#define ESKY_IMG_MAGIC "\x89" "ESKYIMG"
+#define ESKY_IMG_VERSION 1u
+#define ESKY_IMG_HEADER_SIZE 4096u
+#define ESKY_IMG_PAGE_SIZE 4096u
+#define ESKY_IMG_MAX_SECTIONS 32u
+#define ESKY_IMG_CHECKSUM_SEED 0x65736b79ULL /* "esky" */
+
+/* Section types (on disk). */
+#define ESKY_SEC_CORE 1u      /* struct esky_img_core */
+#define ESKY_SEC_XSTATE 2u    /* NT_X86_XSTATE bytes as ptrace gives them */
+#define ESKY_SEC_STRINGS 3u   /* NUL-terminated strings; offset 0 is "" */
+#define ESKY_SEC_VMAS 4u      /* struct esky_img_vma[], sorted by start */
+#define ESKY_SEC_FILES 5u     /* struct esky_img_file[] */
+#define ESKY_SEC_FDS 6u       /* struct esky_img_fd[], sorted by fd */
+#define ESKY_SEC_SIGINFO 7u   /* struct esky_img_siginfo[] (pending signals) */
+#define ESKY_SEC_PAGEMAP 8u   /* struct esky_img_pagerun[], sorted by vaddr */
+#define ESKY_SEC_PAGEHASH 9u  /* uint64_t[]: esky_hash_page of each stored page */
+#define ESKY_SEC_PAGES 10u    /* page data */
+#define ESKY_SEC_AUXV 11u     /* the auxiliary vector, uint64_t pairs */
+#define ESKY_SEC_META 12u     /* "key=value\n" text for people and `esky info` */
+
+struct esky_img_section {
+	uint32_t type;
+	uint32_t flags;     /* none defined: 0 */
+	uint64_t offset;
+	uint64_t size;
+	uint64_t checksum;  /* esky_hash64(bytes, size, ESKY_IMG_CHECKSUM_SEED); 0 for PAGES */
+};
+
+/* Header flags. */
+#define ESKY_IMGF_INCREMENTAL 0x1u /* refers to its parent's pages */
+
+struct esky_img_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;   /* ESKY_IMG_HEADER_SIZE */
+	uint64_t file_size;
+	uint64_t created_ns;    /* wall clock, ns since the epoch */
+	uint8_t id[16];         /* random identity of this image */
+	uint8_t parent_id[16];  /* the image whose pages PARENT runs refer to; zero if none */
+	uint32_t flags;         /* ESKY_IMGF_* */
+	uint32_t section_n;
+	uint32_t parent_hint;   /* STRINGS offset: parent's file name, relative to this one's directory */
+	uint32_t reserved0;
+	uint64_t reserved[4];
+	struct esky_img_section sections[ESKY_IMG_MAX_SECTIONS];
+	uint8_t pad[ESKY_IMG_HEADER_SIZE - 112 - 32 * ESKY_IMG_MAX_SECTIONS - 8];
+	uint64_t checksum;      /* esky_hash64 of the 4088 bytes before it */
+};
+
+/* Architecture of the image (ELF e_machine). */
+#define ESKY_IMG_ARCH_X86_64 62u
+#define ESKY_IMG_REGS_WORDS 27u  /* x86-64 struct user_regs_struct */
+
+struct esky_img_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+struct esky_img_itimer {
+	uint64_t interval_sec, interval_usec, value_sec, value_usec;
+};
+
+struct esky_img_core {
+	uint32_t arch;            /* ESKY_IMG_ARCH_* */
+	uint32_t pid;             /* when checkpointed */
+	uint32_t uid, gid;
+	char comm[16];
+	uint64_t regs[ESKY_IMG_REGS_WORDS]; /* restart fix-up already applied */
+	uint64_t xfeatures;       /* XSTATE_BV features the xstate uses (XCR0 of the machine) */
+	uint64_t sig_blocked;
+	uint64_t sigaction_valid; /* bit sig-1 */
+	struct esky_img_sigaction sigactions[64];
+	struct esky_img_itimer itimers[3];
+	uint64_t altstack_sp, altstack_size;
+	uint32_t altstack_flags;
+	uint32_t umask;
+	uint32_t personality;
+	uint32_t cwd;             /* STRINGS offset */
+	uint32_t exe_file;        /* FILES index of the executable */
+	uint32_t rseq_len;
+	uint64_t rseq_ptr;
+	uint32_t rseq_sig;
+	uint32_t rseq_flags;
+	uint64_t robust_list, robust_len;
+	uint64_t clear_child_tid;
+	uint64_t start_code, end_code, start_data, end_data;
+	uint64_t start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t run_ns;          /* how long the program had run (esky's clock) */
+	uint32_t cmdline;         /* STRINGS offset: argv joined with spaces */
+	uint32_t reserved0;
+	uint64_t reserved[7];
+};
+
+/* Mapping kinds (on disk). */
+#define ESKY_IMG_VMA_ANON 1u
+#define ESKY_IMG_VMA_FILE_PRIVATE 2u
+#define ESKY_IMG_VMA_FILE_SHARED 3u
+#define ESKY_IMG_VMA_SHARED_ANON 4u
+#define ESKY_IMG_VMA_VDSO 5u
+#define ESKY_IMG_VMA_VVAR 6u
+#define ESKY_IMG_VMA_VVAR_VCLOCK 7u
+
+/* Mapping flags (on disk). */
+#define ESKY_IMG_VMAF_GROWSDOWN 0x1u
+#define ESKY_IMG_VMAF_DONTFORK 0x2u
+#define ESKY_IMG_VMAF_WIPEONFORK 0x4u
+#define ESKY_IMG_VMAF_DONTDUMP 0x8u
+#define ESKY_IMG_VMAF_HUGEPAGE 0x10u
+#define ESKY_IMG_VMAF_NOHUGEPAGE 0x20u
+#define ESKY_IMG_VMAF_HEAP 0x40u
+#define ESKY_IMG_VMAF_STACK 0x80u
+
+struct esky_img_vma {
+	uint64_t start, end;
+	uint64_t pgoff;     /* bytes into the file */
+	uint32_t kind;      /* ESKY_IMG_VMA_* */
+	uint32_t prot;      /* PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4 */
+	uint32_t flags;     /* ESKY_IMG_VMAF_* */
+	int32_t file;       /* FILES index, -1 for none */
+	uint32_t name;      /* STRINGS offset: the anonymous mapping's name, or 0 */
+	uint32_t reserved;
+};
+
+/* File flags. */
+#define ESKY_IMG_FILEF_EXE 0x1u      /* the program's executable */
+#define ESKY_IMG_FILEF_WRITTEN 0x2u  /* open or mapped for writing: may change */
+#define ESKY_IMG_FILEF_ELF 0x4u
+#define ESKY_IMG_FILEF_BUILD_ID 0x8u /* build_id holds the GNU build-id */
+#define ESKY_IMG_FILEF_HASH 0x10u    /* content_hash is esky_hash64 of the whole file */
+#define ESKY_IMG_FILEF_DIR 0x20u
+#define ESKY_IMG_FILEF_DEVICE 0x40u
+
+struct esky_img_file {
+	uint32_t path;      /* STRINGS offset */
+	uint32_t flags;     /* ESKY_IMG_FILEF_* */
+	uint64_t dev, ino;
+	uint64_t size;
+	int64_t mtime_ns;
+	uint32_t mode;
+	uint32_t build_id_len;
+	uint8_t build_id[32];
+	uint64_t content_hash;
+	uint64_t rdev;
+};
+
+/* fd kinds (on disk). */
+#define ESKY_IMG_FD_FILE 1u   /* regular file, directory or device: reopened by path */
+#define ESKY_IMG_FD_STDIO 2u  /* esky's stdin/stdout/stderr: stdio_src */
+#define ESKY_IMG_FD_DUP 3u    /* shares the open file of fd dup_of */
+
+struct esky_img_fd {
+	int32_t fd;
+	uint32_t kind;
+	uint32_t flags;     /* open flags as /proc/PID/fdinfo shows them (O_CLOEXEC included) */
+	int32_t file;       /* FILES index, or -1 */
+	uint64_t pos;
+	int32_t stdio_src;
+	int32_t dup_of;
+};
+
+struct esky_img_siginfo {
+	uint32_t shared;
+	uint32_t reserved;
+	uint8_t info[128];
+};
+
+/* Page run kinds. */
+#define ESKY_IMG_PAGES_DATA 1u   /* stored here, at data_off in PAGES */
+#define ESKY_IMG_PAGES_ZERO 2u   /* all zero (anonymous memory only) */
+#define ESKY_IMG_PAGES_PARENT 3u /* the same as in the parent image */
+
+struct esky_img_pagerun {
+	uint64_t vaddr;
+	uint64_t npages;
+	uint64_t data_off;   /* DATA: bytes from the start of PAGES, page aligned */
+	uint32_t kind;
+	uint32_t hash_index; /* DATA: PAGEHASH index of the first page */
+};
+
+_Static_assert(sizeof(struct esky_img_section) == 32, "section layout");
+_Static_assert(sizeof(struct esky_img_header) == ESKY_IMG_HEADER_SIZE, "header layout");
+_Static_assert(__builtin_offsetof(struct esky_img_header, sections) == 112, "header layout");
+_Static_assert(__builtin_offsetof(struct esky_img_header, checksum) == 4088, "header layout");
+_Static_assert(sizeof(struct esky_img_core) == 2656, "core layout");
+_Static_assert(sizeof(struct esky_img_vma) == 48, "vma layout");
+_Static_assert(sizeof(struct esky_img_file) == 96, "file layout");
+_Static_assert(sizeof(struct esky_img_fd) == 32, "fd layout");
+_Static_assert(sizeof(struct esky_img_siginfo) == 136, "siginfo layout");
+_Static_assert(sizeof(struct esky_img_pagerun) == 32, "pagerun layout");
+
+#endif

@@ -1,0 +1,819 @@
+/* Thawing a checkpoint, the monitor's side. See restore.h and agent/abi.h. */
+#include "restore.h"
+#include "abi.h"
+#include "fileid.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef ESKY_LIBEXECDIR
+#define ESKY_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+#define AGENT_EXIT_FAILED 125
+
+struct run_list {
+	struct ea_run *v;
+	size_t n, cap;
+	size_t first;   /* runs before this belong to an earlier mapping: never extended */
+};
+
+static int runs_add(struct run_list *l, uint64_t addr, uint64_t len, uint32_t src, uint64_t off)
+{
+	struct ea_run *last = l->n > l->first ? &l->v[l->n - 1] : NULL;
+
+	if (last && last->src == src && last->addr + last->len == addr &&
+	    (src == EA_SRC_ZERO || last->off + last->len == off)) {
+		last->len += len;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct ea_run *nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct ea_run){ .addr = addr, .len = len, .off = off, .src = src };
+	return 0;
+}
+
+/* Index of the first run of v that ends after addr. */
+static size_t first_run_after(const struct esky_image_view *v, uint64_t addr)
+{
+	size_t lo = 0, hi = v->run_n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct esky_img_pagerun *r = &v->runs[mid];
+
+		if (r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Where the pages of [a, b) come from, following PARENT runs down the
+ * chain. level_src maps a chain level to its source fd index.
+ */
+static int resolve(struct esky_image *const *chain, size_t n, size_t level, uint64_t a, uint64_t b,
+		   const uint32_t *level_src, struct run_list *out)
+{
+	const struct esky_image_view *v = esky_image_view(chain[level]);
+	int ret = 0;
+
+	for (size_t i = first_run_after(v, a); i < v->run_n && !ret; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+		uint64_t end = r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE;
+		uint64_t ra = r->vaddr > a ? r->vaddr : a, rb = end < b ? end : b;
+
+		if (r->vaddr >= b)
+			break;
+		switch (r->kind) {
+		case ESKY_IMG_PAGES_DATA:
+			ret = runs_add(out, ra, rb - ra, level_src[level],
+				       v->pages_off + r->data_off + (ra - r->vaddr));
+			break;
+		case ESKY_IMG_PAGES_ZERO:
+			ret = runs_add(out, ra, rb - ra, EA_SRC_ZERO, 0);
+			break;
+		case ESKY_IMG_PAGES_PARENT:
+			if (level + 1 >= n)
+				return esky_error(-ENOENT, "%s: refers to a parent checkpoint that is "
+						  "missing", v->path);
+			ret = resolve(chain, n, level + 1, ra, rb, level_src, out);
+			break;
+		}
+	}
+	return ret;
+}
+
+/* Which chain levels hold page data that the newest image uses. */
+static void mark_used_levels(struct esky_image *const *chain, size_t n, size_t level, uint64_t a,
+			     uint64_t b, bool *used)
+{
+	const struct esky_image_view *v = esky_image_view(chain[level]);
+
+	for (size_t i = first_run_after(v, a); i < v->run_n; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+		uint64_t end = r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE;
+
+		if (r->vaddr >= b)
+			break;
+		if (r->kind == ESKY_IMG_PAGES_DATA)
+			used[level] = true;
+		else if (r->kind == ESKY_IMG_PAGES_PARENT && level + 1 < n)
+			mark_used_levels(chain, n, level + 1, r->vaddr > a ? r->vaddr : a,
+					 end < b ? end : b, used);
+	}
+}
+
+static const char *basename_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/* Sizes of this kernel's special mappings, from our own maps. */
+static int own_special_sizes(uint64_t sizes[3])
+{
+	struct esky_vma *vmas;
+	size_t n;
+	int ret = esky_proc_read_maps(getpid(), false, &vmas, &n);
+
+	sizes[0] = sizes[1] = sizes[2] = 0;
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = vmas[i].path;
+
+		if (!p)
+			continue;
+		if (!strcmp(p, "[vdso]"))
+			sizes[0] = vmas[i].end - vmas[i].start;
+		else if (!strcmp(p, "[vvar]"))
+			sizes[1] = vmas[i].end - vmas[i].start;
+		else if (!strcmp(p, "[vvar_vclock]"))
+			sizes[2] = vmas[i].end - vmas[i].start;
+	}
+	esky_vmas_free(vmas, n);
+	return 0;
+}
+
+int esky_restore_check(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o)
+{
+	const struct esky_image_view *v = esky_image_view(chain[0]);
+	uint64_t sizes[3];
+	int ret;
+
+	if (!arch_regs_valid((const esky_regs_t *)v->core->regs))
+		return esky_error(-EBADMSG, "%s: damaged: the saved registers are not a user context",
+				  v->path);
+	if (v->auxv_n > EA_AUXV_MAX)
+		return esky_error(-EBADMSG, "%s: auxiliary vector too long (%zu words)", v->path,
+				  v->auxv_n);
+	for (size_t i = 0; i < v->vma_n; i++) {
+		const struct esky_img_vma *m = &v->vmas[i];
+
+		if (ea_zone_overlaps(m->start, m->end))
+			return esky_error(-EOPNOTSUPP, "%s: mapping 0x%" PRIx64 "-0x%" PRIx64 " lies where "
+					  "esky's restore agent runs", v->path, m->start, m->end);
+	}
+	ret = own_special_sizes(sizes);
+	if (ret)
+		return esky_error(ret, "cannot read /proc/self/maps: %s", strerror(-ret));
+	for (size_t i = 0; i < v->vma_n; i++) {
+		const struct esky_img_vma *m = &v->vmas[i];
+		int k = m->kind == ESKY_IMG_VMA_VDSO	     ? 0
+			: m->kind == ESKY_IMG_VMA_VVAR	     ? 1
+			: m->kind == ESKY_IMG_VMA_VVAR_VCLOCK ? 2
+							     : -1;
+		static const char *const names[] = { "[vdso]", "[vvar]", "[vvar_vclock]" };
+
+		if (k >= 0 && sizes[k] != m->end - m->start)
+			return esky_error(-EXDEV, "%s: this kernel's %s is %" PRIu64 " bytes, the "
+					  "checkpoint's %" PRIu64 ": resume it on a kernel like the one "
+					  "that took it", v->path, names[k], sizes[k], m->end - m->start);
+	}
+	for (size_t i = 0; i < v->file_n; i++) {
+		const struct esky_img_file *f = &v->files[i];
+		const char *path = esky_image_str(chain[0], f->path);
+		char why[256];
+
+		ret = esky_fileid_check(path, f, why, sizeof(why));
+		if (ret == -ENOENT)
+			return esky_error(-ENOENT, "%s: %s vanished since the checkpoint", v->path, path);
+		if (ret == -ESTALE && !o->force)
+			return esky_error(-ESTALE, "%s changed since the checkpoint (%s); --force "
+					  "resumes anyway", path, why);
+		if (ret == -ESTALE)
+			pr_warn("%s changed since the checkpoint (%s); resuming anyway (--force)", path,
+				why);
+		else if (why[0])
+			pr_note("%s changed since the checkpoint (%s): the program had it open for "
+				"writing", path, why);
+	}
+	for (size_t i = 0; o->verify_pages && i < n; i++) {
+		ret = esky_image_verify_pages(chain[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Building the argument block. */
+struct argbuf {
+	struct esky_buf b;
+	struct esky_buf strings;
+	int err;
+};
+
+static uint32_t ab_array(struct argbuf *ab, const void *p, size_t len)
+{
+	uint32_t off;
+
+	if (!ab->err)
+		ab->err = esky_buf_pad(&ab->b, 8);
+	off = (uint32_t)ab->b.len;
+	if (!ab->err)
+		ab->err = esky_buf_append(&ab->b, p, len);
+	return off;
+}
+
+static uint32_t ab_str(struct argbuf *ab, const char *s)
+{
+	uint32_t off = (uint32_t)ab->strings.len;
+
+	if (!s || !*s)
+		return 0;
+	if (!ab->err)
+		ab->err = esky_buf_append(&ab->strings, s, strlen(s) + 1);
+	return off;
+}
+
+static uint32_t vma_kind(uint32_t img_kind)
+{
+	switch (img_kind) {
+	case ESKY_IMG_VMA_ANON:
+		return EA_VMA_ANON;
+	case ESKY_IMG_VMA_FILE_PRIVATE:
+		return EA_VMA_FILE_PRIVATE;
+	case ESKY_IMG_VMA_FILE_SHARED:
+		return EA_VMA_FILE_SHARED;
+	case ESKY_IMG_VMA_SHARED_ANON:
+		return EA_VMA_SHARED_ANON;
+	case ESKY_IMG_VMA_VDSO:
+		return EA_VMA_VDSO;
+	case ESKY_IMG_VMA_VVAR:
+		return EA_VMA_VVAR;
+	default:
+		return EA_VMA_VVAR_VCLOCK;
+	}
+}
+
+static uint32_t vma_flags(const struct esky_img_vma *m)
+{
+	uint32_t f = 0;
+
+	if (m->flags & ESKY_IMG_VMAF_GROWSDOWN)
+		f |= EA_VMAF_GROWSDOWN;
+	if (m->flags & ESKY_IMG_VMAF_DONTFORK)
+		f |= EA_VMAF_DONTFORK;
+	if (m->flags & ESKY_IMG_VMAF_WIPEONFORK)
+		f |= EA_VMAF_WIPEONFORK;
+	if (m->flags & ESKY_IMG_VMAF_DONTDUMP)
+		f |= EA_VMAF_DONTDUMP;
+	if (m->flags & ESKY_IMG_VMAF_HUGEPAGE)
+		f |= EA_VMAF_HUGEPAGE;
+	if (m->flags & ESKY_IMG_VMAF_NOHUGEPAGE)
+		f |= EA_VMAF_NOHUGEPAGE;
+	if (m->kind == ESKY_IMG_VMA_FILE_SHARED && (m->prot & PROT_WRITE))
+		f |= EA_VMAF_WRITE_FILE;
+	return f;
+}
+
+/* The plan the agent carries out, and the fds it needs. */
+struct plan {
+	struct argbuf ab;
+	int32_t transport[EA_MAX_SRC_FDS + 5];
+	int source[EA_MAX_SRC_FDS + 5];  /* our fds that go to transport[i] */
+	size_t transport_n;
+	int report_fd;                   /* transport number of the report pipe */
+	int args_fd;                     /* transport number of the memfd */
+	uint32_t *level_src;
+	size_t src_n;
+};
+
+static bool fd_in_image(const struct esky_image_view *v, int fd)
+{
+	for (size_t i = 0; i < v->fd_n; i++)
+		if (v->fds[i].fd == fd)
+			return true;
+	return false;
+}
+
+/* The next fd number, from *next on, that the image does not use. */
+static int next_free_fd(const struct esky_image_view *v, int *next)
+{
+	while (fd_in_image(v, *next))
+		(*next)++;
+	return (*next)++;
+}
+
+static int build_plan(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o,
+		      int report_wr, int stdio[3], struct plan *p)
+{
+	struct esky_image *img = chain[0];
+	const struct esky_image_view *v = esky_image_view(img);
+	const struct esky_img_core *c = v->core;
+	struct argbuf *ab = &p->ab;
+	struct ea_args a;
+	struct run_list runs = { 0 };
+	bool *used = calloc(n, sizeof(bool));
+	struct ea_vma *vmas = calloc(v->vma_n ? v->vma_n : 1, sizeof(*vmas));
+	struct ea_fd *fds = calloc(v->fd_n ? v->fd_n : 1, sizeof(*fds));
+	struct ea_siginfo *sigs = calloc(v->sig_n ? v->sig_n : 1, sizeof(*sigs));
+	int32_t src_fds[EA_MAX_SRC_FDS];
+	int next_fd = 3, ret = 0;
+	size_t r = 0;
+
+	p->level_src = calloc(n, sizeof(uint32_t));
+	if (!used || !vmas || !fds || !sigs || !p->level_src) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	memset(&a, 0, sizeof(a));
+	ab->err = esky_buf_append(&ab->strings, "", 1);
+	ab->err = ab->err ? ab->err : esky_buf_append(&ab->b, &a, sizeof(a));
+
+	/* Sources of page data: only the chain levels that contribute. */
+	for (size_t i = 0; i < v->vma_n; i++)
+		mark_used_levels(chain, n, 0, v->vmas[i].start, v->vmas[i].end, used);
+	for (size_t l = 0; l < n; l++) {
+		if (!used[l])
+			continue;
+		if (p->src_n == EA_MAX_SRC_FDS) {
+			ret = esky_error(-E2BIG, "%s: more than %d checkpoints in its chain hold its "
+					 "pages: export it first", v->path, EA_MAX_SRC_FDS);
+			goto out_free;
+		}
+		p->level_src[l] = (uint32_t)p->src_n;
+		src_fds[p->src_n] = next_free_fd(v, &next_fd);
+		p->source[p->transport_n] = esky_image_fd(chain[l]);
+		p->transport[p->transport_n++] = src_fds[p->src_n];
+		p->src_n++;
+	}
+	for (int k = 0; k < 3; k++) {
+		a.stdio_fds[k] = next_free_fd(v, &next_fd);
+		p->source[p->transport_n] = stdio[k];
+		p->transport[p->transport_n++] = a.stdio_fds[k];
+	}
+	p->report_fd = next_free_fd(v, &next_fd);
+	p->source[p->transport_n] = report_wr;
+	p->transport[p->transport_n++] = p->report_fd;
+	p->args_fd = next_free_fd(v, &next_fd);
+	a.report_fd = (uint32_t)p->report_fd;
+
+	for (size_t i = 0; i < v->vma_n && !ret; i++) {
+		const struct esky_img_vma *m = &v->vmas[i];
+		size_t first = runs.n;
+
+		/* The agent fills each mapping right after creating it: no run spans two. */
+		runs.first = runs.n;
+		ret = resolve(chain, n, 0, m->start, m->end, p->level_src, &runs);
+		vmas[i] = (struct ea_vma){
+			.start = m->start,
+			.end = m->end,
+			.pgoff = m->pgoff,
+			.kind = vma_kind(m->kind),
+			.prot = m->prot,
+			.flags = vma_flags(m) | (runs.n > first ? EA_VMAF_HAS_PAGES : 0),
+		};
+		if (m->file >= 0)
+			vmas[i].path_off = ab_str(ab, esky_image_str(img, v->files[m->file].path));
+		vmas[i].name_off = ab_str(ab, esky_image_str(img, m->name));
+	}
+	if (ret)
+		goto out_free;
+	(void)r;
+	for (size_t i = 0; i < v->fd_n; i++) {
+		const struct esky_img_fd *f = &v->fds[i];
+
+		fds[i] = (struct ea_fd){
+			.fd = f->fd,
+			.kind = f->kind == ESKY_IMG_FD_FILE    ? EA_FD_FILE
+				: f->kind == ESKY_IMG_FD_STDIO ? EA_FD_STDIO
+							       : EA_FD_DUP,
+			.open_flags = (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY,
+			.cloexec = !!(f->flags & O_CLOEXEC),
+			.pos = f->pos,
+			.stdio_src = f->stdio_src,
+			.dup_of = f->dup_of,
+		};
+		if (f->kind == ESKY_IMG_FD_FILE)
+			fds[i].path_off = ab_str(ab, esky_image_str(img, v->files[f->file].path));
+	}
+	for (size_t i = 0; i < v->sig_n; i++) {
+		sigs[i].shared = v->sigs[i].shared;
+		memcpy(sigs[i].info, v->sigs[i].info, sizeof(sigs[i].info));
+	}
+
+	a.src_fd_n = (uint32_t)p->src_n;
+	a.src_fd_off = ab_array(ab, src_fds, p->src_n * sizeof(int32_t));
+	a.vma_n = (uint32_t)v->vma_n;
+	a.vma_off = ab_array(ab, vmas, v->vma_n * sizeof(*vmas));
+	a.run_n = (uint32_t)runs.n;
+	a.run_off = ab_array(ab, runs.v, runs.n * sizeof(*runs.v));
+	a.fd_n = (uint32_t)v->fd_n;
+	a.fd_off = ab_array(ab, fds, v->fd_n * sizeof(*fds));
+	a.sig_n = (uint32_t)v->sig_n;
+	a.sig_off = ab_array(ab, sigs, v->sig_n * sizeof(*sigs));
+
+	_Static_assert(sizeof(a.sigactions) == sizeof(c->sigactions), "sigactions");
+	memcpy(a.sigactions, c->sigactions, sizeof(a.sigactions));
+	a.sigaction_valid = c->sigaction_valid;
+	_Static_assert(sizeof(a.itimers) == sizeof(c->itimers), "itimers");
+	memcpy(a.itimers, c->itimers, sizeof(a.itimers));
+	a.altstack_sp = c->altstack_sp;
+	a.altstack_size = c->altstack_size;
+	a.altstack_flags = c->altstack_flags;
+	a.umask = c->umask;
+	a.personality = c->personality;
+	a.cwd_off = ab_str(ab, esky_image_str(img, c->cwd));
+	a.rseq_ptr = c->rseq_ptr;
+	a.rseq_len = c->rseq_len;
+	a.rseq_sig = c->rseq_sig;
+	a.robust_list = c->robust_list;
+	a.robust_len = c->robust_len;
+	a.clear_child_tid = c->clear_child_tid;
+	if (c->exe_file != UINT32_MAX)
+		a.exe_off = ab_str(ab, esky_image_str(img, v->files[c->exe_file].path));
+	if (o->argv && o->argv[0]) {
+		char comm[16];
+
+		snprintf(comm, sizeof(comm), "%s", basename_of(o->argv[0]));
+		a.comm_off = ab_str(ab, comm);
+		a.argv_off = (uint32_t)ab->strings.len;
+		for (size_t i = 0; o->argv[i]; i++)
+			if (!ab->err)
+				ab->err = esky_buf_append(&ab->strings, o->argv[i], strlen(o->argv[i]) + 1);
+		a.argv_len = (uint32_t)(ab->strings.len - a.argv_off);
+	} else {
+		char comm[sizeof(c->comm) + 1];
+
+		memcpy(comm, c->comm, sizeof(c->comm));
+		comm[sizeof(c->comm)] = '\0';
+		a.comm_off = ab_str(ab, comm);
+	}
+	a.mm = (struct ea_mm_map){
+		.start_code = c->start_code,
+		.end_code = c->end_code,
+		.start_data = c->start_data,
+		.end_data = c->end_data,
+		.start_brk = c->start_brk,
+		.brk = c->brk,
+		.start_stack = c->start_stack,
+		.arg_start = c->arg_start,
+		.arg_end = c->arg_end,
+		.env_start = c->env_start,
+		.env_end = c->env_end,
+		.auxv_size = (uint32_t)(v->auxv_n * sizeof(uint64_t)),
+		.exe_fd = (uint32_t)-1,
+	};
+	memcpy(a.auxv, v->auxv, v->auxv_n * sizeof(uint64_t));
+
+	if (!ab->err)
+		ab->err = esky_buf_pad(&ab->b, 8);
+	a.strings_off = (uint32_t)ab->b.len;
+	a.strings_len = (uint32_t)ab->strings.len;
+	if (!ab->err)
+		ab->err = esky_buf_append(&ab->b, ab->strings.data, ab->strings.len);
+	if (!ab->err)
+		ab->err = esky_buf_pad(&ab->b, ESKY_PAGE_SIZE);
+	a.magic = ESKY_AGENT_MAGIC;
+	a.version = ESKY_AGENT_VERSION;
+	a.size = (uint32_t)ab->b.len;
+	if (!ab->err)
+		memcpy(ab->b.data, &a, sizeof(a));
+	ret = ab->err;
+out_free:
+	free(runs.v);
+	free(used);
+	free(vmas);
+	free(fds);
+	free(sigs);
+	return ret;
+}
+
+static const char *vma_desc(const struct esky_image *img, uint32_t index, char *buf, size_t n)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+
+	if (index >= v->vma_n) {
+		snprintf(buf, n, "?");
+	} else {
+		const struct esky_img_vma *m = &v->vmas[index];
+
+		snprintf(buf, n, "0x%" PRIx64 "-0x%" PRIx64 "%s%s", m->start, m->end,
+			 m->file >= 0 ? " of " : "",
+			 m->file >= 0 ? esky_image_str(img, v->files[m->file].path) : "");
+	}
+	return buf;
+}
+
+static int report_error(struct esky_image *img, const struct ea_report *r)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+	const char *e = strerror((int)-r->err);
+	char d[PATH_MAX + 64];
+
+	switch (r->step) {
+	case EA_STEP_ARGS:
+		return esky_error(-EPROTO, "the restore agent could not read its arguments (%s): "
+				  "esky and esky-agent do not match", e);
+	case EA_STEP_CLEAR:
+		return esky_error((int)r->err, "the restore agent could not clear its address space "
+				  "at 0x%" PRIx64 ": %s", r->addr, e);
+	case EA_STEP_VMA:
+		return esky_error((int)r->err, "cannot recreate mapping %s: %s",
+				  vma_desc(img, r->index, d, sizeof(d)), e);
+	case EA_STEP_PAGES:
+		return esky_error((int)r->err, "%s: cannot read the page data for 0x%" PRIx64 ": %s",
+				  v->path, r->addr, e);
+	case EA_STEP_VDSO:
+		if (r->err == -EXDEV)
+			return esky_error(-EXDEV, "this kernel's vDSO differs from the checkpoint's: "
+					  "resume it on a kernel like the one that took it");
+		return esky_error((int)r->err, "cannot move the vDSO to 0x%" PRIx64 ": %s", r->addr, e);
+	case EA_STEP_FDS: {
+		const char *path = "";
+
+		for (size_t i = 0; i < v->fd_n; i++)
+			if ((uint64_t)v->fds[i].fd == r->addr && v->fds[i].file >= 0)
+				path = esky_image_str(img, v->files[v->fds[i].file].path);
+		return esky_error((int)r->err, "cannot reopen fd %" PRIu64 "%s%s: %s", r->addr,
+				  *path ? " " : "", path, e);
+	}
+	case EA_STEP_CWD:
+		return esky_error((int)r->err, "cannot enter the current directory %s: %s",
+				  esky_image_str(img, v->core->cwd), e);
+	case EA_STEP_SIGNALS:
+		return esky_error((int)r->err, "cannot restore signal state (signal %" PRIu64 "): %s",
+				  r->addr, e);
+	case EA_STEP_TIMERS:
+		return esky_error((int)r->err, "cannot restore interval timer %" PRIu64 ": %s",
+				  r->addr, e);
+	case EA_STEP_RSEQ:
+		return esky_error((int)r->err, "cannot register rseq at 0x%" PRIx64 ": %s", r->addr, e);
+	case EA_STEP_MM:
+		return esky_error((int)r->err, "cannot restore the memory layout (PR_SET_MM_MAP): %s", e);
+	default:
+		return esky_error((int)r->err, "the restore agent failed at step %u: %s", r->step, e);
+	}
+}
+
+int esky_find_agent(char **path)
+{
+	const char *env = getenv("ESKY_AGENT");
+	char self[PATH_MAX], *dir, cand[PATH_MAX + 64];
+	ssize_t n;
+
+	if (env && *env) {
+		if (access(env, X_OK) < 0)
+			return esky_error(-ENOENT, "ESKY_AGENT=%s: %s", env, strerror(errno));
+		*path = strdup(env);
+		return *path ? 0 : -ENOMEM;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		dir = dirname(self);
+		snprintf(cand, sizeof(cand), "%s/esky-agent", dir);
+		if (access(cand, X_OK) == 0)
+			goto found;
+		snprintf(cand, sizeof(cand), "%s/../libexec/esky/esky-agent", dir);
+		if (access(cand, X_OK) == 0)
+			goto found;
+	}
+	snprintf(cand, sizeof(cand), "%s/esky/esky-agent", ESKY_LIBEXECDIR);
+	if (access(cand, X_OK) == 0)
+		goto found;
+	return esky_error(-ENOENT, "cannot find esky-agent next to esky, in ../libexec/esky or in "
+			  "%s/esky (set ESKY_AGENT to its path)", ESKY_LIBEXECDIR);
+found:
+	*path = realpath(cand, NULL);
+	return *path ? 0 : -ENOMEM;
+}
+
+/* Our stdio for the agent to pass on; /dev/null for a closed one. */
+static void stdio_sources(int stdio[3], int opened[3])
+{
+	for (int k = 0; k < 3; k++) {
+		opened[k] = -1;
+		stdio[k] = k;
+		if (fcntl(k, F_GETFD) < 0) {
+			opened[k] = open("/dev/null", k ? O_WRONLY : O_RDONLY);
+			stdio[k] = opened[k];
+		}
+	}
+}
+
+/* Run the agent until its breakpoint; 0, or -errno with the agent's report as the error. */
+static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_rd, int *pending_sig)
+{
+	struct esky_stop st;
+	int ret, sig = 0;
+
+	for (;;) {
+		ret = esky_tracee_cont(t, sig);
+		if (ret)
+			return esky_error(ret, "cannot run the restore agent: %s", strerror(-ret));
+		sig = 0;
+		ret = esky_tracee_wait(t, &st, false);
+		if (ret)
+			return esky_error(ret, "lost the restore agent: %s", strerror(-ret));
+		switch (st.kind) {
+		case ESKY_STOP_SIGNAL:
+			if (st.sig == SIGTRAP && st.si_code == SI_KERNEL)
+				return 0;
+			if (st.sig == SIGSEGV || st.sig == SIGBUS || st.sig == SIGILL ||
+			    st.sig == SIGFPE || st.sig == SIGTRAP || st.sig == SIGSYS) {
+				esky_regs_t regs;
+
+				esky_tracee_get_regs(t, &regs);
+				return esky_error(-EFAULT, "the restore agent crashed (%s at 0x%llx)",
+						  strsignal(st.sig), (unsigned long long)arch_regs_ip(&regs));
+			}
+			/* Meant for the program: deliver it once the program runs. */
+			*pending_sig = st.sig;
+			break;
+		case ESKY_STOP_EXITED: {
+			struct ea_report r;
+
+			if (st.status == AGENT_EXIT_FAILED &&
+			    read(report_rd, &r, sizeof(r)) == sizeof(r) && r.magic == ESKY_AGENT_MAGIC)
+				return report_error(img, &r);
+			return esky_error(-EPROTO, "the restore agent exited with status %d", st.status);
+		}
+		case ESKY_STOP_KILLED:
+			return esky_error(-EINTR, "the restore agent was killed by %s", strsignal(st.sig));
+		default:
+			break;
+		}
+	}
+}
+
+/*
+ * The agent has stopped: give the process the program's registers, remove
+ * the agent (image, stack, argument block) and, when we may, make
+ * /proc/PID/exe name the program again.
+ */
+static int finish(struct esky_tracee *t, struct esky_image *img, const struct plan *p)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+	const struct ea_args *a = (const struct ea_args *)p->ab.b.data;
+	pid_t pid = esky_tracee_pid(t);
+	long r, exe_fd = -1;
+	int ret;
+
+	ret = esky_tracee_set_regs(t, (const esky_regs_t *)v->core->regs);
+	if (ret)
+		return esky_error(ret, "cannot set the registers of pid %d: %s", pid, strerror(-ret));
+	if (v->xstate_len) {
+		ret = esky_tracee_set_xstate(t, v->xstate, v->xstate_len);
+		if (ret)
+			return esky_error(ret, "cannot restore the floating-point and vector registers "
+					  "(features 0x%" PRIx64 "): %s; this CPU may lack some of them",
+					  v->core->xfeatures, strerror(-ret));
+	}
+	/* The vDSO has moved: find a syscall instruction where it is now. */
+	ret = esky_tracee_find_syscall_insn(t);
+	if (!ret)
+		ret = esky_tracee_inject_begin(t);
+	if (ret)
+		return esky_error(ret, "cannot run syscalls in pid %d: %s", pid, strerror(-ret));
+	ret = esky_tracee_syscall(t, &r, SYS_munmap, (long)ESKY_AGENT_BASE,
+				  (long)(ESKY_AGENT_ARGS_ADDR - ESKY_AGENT_BASE), 0, 0, 0, 0);
+	if (!ret && r)
+		ret = (int)r;
+	if (!ret && a->exe_off) {
+		uint64_t path_addr = ESKY_AGENT_ARGS_ADDR + a->strings_off + a->exe_off;
+		uint64_t mm_addr = ESKY_AGENT_ARGS_ADDR + offsetof(struct ea_args, mm);
+
+		ret = esky_tracee_syscall(t, &exe_fd, SYS_open, (long)path_addr, O_RDONLY | O_CLOEXEC,
+					  0, 0, 0, 0);
+		if (!ret && exe_fd >= 0) {
+			uint32_t fd32 = (uint32_t)exe_fd;
+
+			ret = esky_tracee_write_mem(t, mm_addr + offsetof(struct ea_mm_map, exe_fd),
+						    &fd32, sizeof(fd32));
+			if (!ret)
+				ret = esky_tracee_syscall(t, &r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+							  (long)mm_addr, sizeof(struct ea_mm_map), 0, 0);
+			if (!ret && r == -EPERM)
+				pr_note("pid %d: /proc/%d/exe names esky-agent: naming the program "
+					"needs CAP_CHECKPOINT_RESTORE", pid, pid);
+			else if (!ret && r)
+				pr_note("pid %d: /proc/%d/exe names esky-agent: PR_SET_MM_MAP: %s", pid,
+					pid, strerror((int)-r));
+			if (!ret)
+				ret = esky_tracee_syscall(t, &r, SYS_close, exe_fd, 0, 0, 0, 0, 0);
+		}
+	}
+	if (!ret)
+		ret = esky_tracee_syscall(t, &r, SYS_munmap, (long)ESKY_AGENT_ARGS_ADDR,
+					  (long)(ESKY_AGENT_ZONE_END - ESKY_AGENT_ARGS_ADDR), 0, 0, 0, 0);
+	if (!ret && r)
+		ret = (int)r;
+	{
+		int end_ret = esky_tracee_inject_end(t);
+
+		if (!ret)
+			ret = end_ret;
+	}
+	if (ret)
+		return esky_error(ret, "cannot remove the restore agent from pid %d: %s", pid,
+				  strerror(-ret));
+	ret = esky_tracee_set_sigmask(t, v->core->sig_blocked);
+	if (ret)
+		return esky_error(ret, "cannot set the signal mask of pid %d: %s", pid, strerror(-ret));
+	return 0;
+}
+
+int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o,
+		 struct esky_tracee **out)
+{
+	struct plan p;
+	struct esky_tracee *t = NULL;
+	int report[2] = { -1, -1 }, stdio[3], opened[3], memfd = -1, ret, pending_sig = 0;
+	char fdarg[16], sizearg[16];
+
+	memset(&p, 0, sizeof(p));
+	ret = esky_restore_check(chain, n, o);
+	if (ret)
+		return ret;
+	if (pipe2(report, O_CLOEXEC) < 0)
+		return esky_error(-errno, "pipe: %s", strerror(errno));
+	stdio_sources(stdio, opened);
+	ret = build_plan(chain, n, o, report[1], stdio, &p);
+	if (ret)
+		goto out_close;
+	memfd = (int)syscall(SYS_memfd_create, "esky-agent-args", MFD_CLOEXEC);
+	if (memfd < 0) {
+		ret = esky_error(-errno, "memfd_create: %s", strerror(errno));
+		goto out_close;
+	}
+	ret = esky_write_all(memfd, p.ab.b.data, p.ab.b.len);
+	if (ret) {
+		esky_error(ret, "cannot prepare the restore agent's arguments: %s", strerror(-ret));
+		goto out_close;
+	}
+	p.source[p.transport_n] = memfd;
+	p.transport[p.transport_n++] = p.args_fd;
+	snprintf(fdarg, sizeof(fdarg), "%d", p.args_fd);
+	snprintf(sizearg, sizeof(sizearg), "%zu", p.ab.b.len);
+	{
+		char *argv[] = { "esky-agent", fdarg, sizearg, NULL };
+		char *envp[] = { NULL };
+		struct esky_spawn sp = {
+			.path = o->agent_path,
+			.argv = argv,
+			.envp = envp,
+			.fd_src = p.source,
+			.fd_dst = p.transport,
+			.fd_n = p.transport_n,
+			.close_others = true,
+		};
+
+		ret = esky_tracee_spawn(&sp, &t);
+	}
+	if (ret)
+		goto out_close;
+	close(report[1]);
+	report[1] = -1;
+	ret = run_agent(t, chain[0], report[0], &pending_sig);
+	if (!ret)
+		ret = finish(t, chain[0], &p);
+	if (ret) {
+		esky_tracee_kill(t);
+		esky_tracee_free(t);
+		goto out_close;
+	}
+	if (pending_sig)
+		kill(esky_tracee_pid(t), pending_sig);
+	*out = t;
+out_close:
+	if (memfd >= 0)
+		close(memfd);
+	for (int i = 0; i < 2; i++)
+		if (report[i] >= 0)
+			close(report[i]);
+	for (int k = 0; k < 3; k++)
+		if (opened[k] >= 0)
+			close(opened[k]);
+	esky_buf_free(&p.ab.b);
+	esky_buf_free(&p.ab.strings);
+	free(p.level_src);
+	return ret;
+}

@@ -1,0 +1,358 @@
+/* A program under esky's monitor, see target.h. */
+#include "target.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct esky_target {
+	struct esky_tracee *t;
+	bool is_parent;         /* we forked it (start, restore): a fork copy is ours */
+	bool stopped;
+	bool interrupt_pending;
+	bool report_signals;
+	int pending_sig;        /* to deliver at the next cont */
+	uint64_t run_base_ns;   /* run time before this monitor took it */
+	uint64_t started_ns;    /* our clock when we took it */
+	/* background checkpoint */
+	pthread_t writer;
+	bool writing;
+	int done_fd;
+	struct esky_dump *dump;
+	int write_ret;
+	char write_err[1024];
+	struct esky_dump_stats write_stats;
+};
+
+static struct esky_target *target_new(struct esky_tracee *tr, bool is_parent, uint64_t run_base)
+{
+	struct esky_target *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->t = tr;
+	t->is_parent = is_parent;
+	t->stopped = true;
+	t->run_base_ns = run_base;
+	t->started_ns = esky_now_ns();
+	t->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return t;
+}
+
+int esky_target_start(char *const argv[], struct esky_target **out)
+{
+	/* The program gets esky's stdio and nothing else (doc/esky.md). */
+	static const int stdio[3] = { 0, 1, 2 };
+	struct esky_spawn sp = {
+		.path = argv[0],
+		.argv = argv,
+		.fd_src = stdio,
+		.fd_dst = stdio,
+		.fd_n = 3,
+		.close_others = true,
+	};
+	struct esky_tracee *tr;
+	int ret = esky_tracee_spawn(&sp, &tr);
+
+	if (ret)
+		return ret;
+	*out = target_new(tr, true, 0);
+	if (!*out) {
+		esky_tracee_kill(tr);
+		esky_tracee_free(tr);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int esky_target_restore(struct esky_image *const *chain, size_t n,
+			const struct esky_restore_opts *o, struct esky_target **out)
+{
+	struct esky_tracee *tr;
+	int ret = esky_restore(chain, n, o, &tr);
+
+	if (ret)
+		return ret;
+	*out = target_new(tr, true, esky_image_view(chain[0])->core->run_ns);
+	if (!*out) {
+		esky_tracee_kill(tr);
+		esky_tracee_free(tr);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int esky_target_attach(pid_t pid, struct esky_target **out)
+{
+	struct esky_tracee *tr;
+	int ret = esky_tracee_attach(pid, &tr);
+
+	if (ret)
+		return ret;
+	*out = target_new(tr, false, 0);
+	if (!*out) {
+		esky_tracee_detach(tr, 0);
+		esky_tracee_free(tr);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void join_writer(struct esky_target *t)
+{
+	if (!t->writing)
+		return;
+	pthread_join(t->writer, NULL);
+	t->writing = false;
+	esky_dump_free(t->dump);
+	t->dump = NULL;
+}
+
+void esky_target_free(struct esky_target *t)
+{
+	if (!t)
+		return;
+	join_writer(t);
+	esky_tracee_kill(t->t);
+	esky_tracee_free(t->t);
+	if (t->done_fd >= 0)
+		close(t->done_fd);
+	free(t);
+}
+
+int esky_target_detach(struct esky_target *t)
+{
+	join_writer(t);
+	return esky_tracee_detach(t->t, t->pending_sig);
+}
+
+struct esky_tracee *esky_target_tracee(struct esky_target *t)
+{
+	return t->t;
+}
+
+pid_t esky_target_pid(const struct esky_target *t)
+{
+	return esky_tracee_pid(t->t);
+}
+
+bool esky_target_alive(const struct esky_target *t)
+{
+	return !esky_tracee_gone(t->t);
+}
+
+uint64_t esky_target_run_ns(const struct esky_target *t)
+{
+	return t->run_base_ns + (esky_now_ns() - t->started_ns);
+}
+
+void esky_target_report_signals(struct esky_target *t, bool on)
+{
+	t->report_signals = on;
+}
+
+int esky_target_cont(struct esky_target *t)
+{
+	int sig = t->pending_sig, ret;
+
+	t->pending_sig = 0;
+	ret = esky_tracee_cont(t->t, sig);
+	if (!ret)
+		t->stopped = false;
+	return ret;
+}
+
+int esky_target_step(struct esky_target *t)
+{
+	int sig = t->pending_sig, ret;
+
+	t->pending_sig = 0;
+	ret = esky_tracee_step(t->t, sig);
+	if (!ret)
+		t->stopped = false;
+	return ret;
+}
+
+int esky_target_interrupt(struct esky_target *t)
+{
+	if (t->stopped || t->interrupt_pending)
+		return 0;
+	t->interrupt_pending = true;
+	return esky_tracee_interrupt(t->t);
+}
+
+void esky_target_drop_signal(struct esky_target *t)
+{
+	t->pending_sig = 0;
+}
+
+int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
+{
+	struct esky_stop st;
+	int ret;
+
+	memset(ev, 0, sizeof(*ev));
+	ret = esky_tracee_wait(t->t, &st, !block);
+	if (ret)
+		return ret;
+	t->stopped = true;
+	switch (st.kind) {
+	case ESKY_STOP_EXITED:
+		ev->kind = ESKY_EV_EXITED;
+		ev->status = st.status;
+		return 0;
+	case ESKY_STOP_KILLED:
+		ev->kind = ESKY_EV_KILLED;
+		ev->sig = st.sig;
+		return 0;
+	case ESKY_STOP_INTERRUPT:
+		if (t->interrupt_pending) {
+			t->interrupt_pending = false;
+			ev->kind = ESKY_EV_STOPPED;
+			return 0;
+		}
+		break;
+	case ESKY_STOP_GROUP:
+		/*
+		 * The program was stopped by SIGSTOP or a terminal signal:
+		 * stay stopped without running (PTRACE_LISTEN) until SIGCONT.
+		 * A terminal stop stops esky too, so that the shell sees the
+		 * job stopped; SIGCONT from `fg` wakes both.
+		 */
+		if (t->interrupt_pending) {
+			t->interrupt_pending = false;
+			ev->kind = ESKY_EV_STOPPED;
+			return 0;
+		}
+		ret = esky_tracee_listen(t->t);
+		t->stopped = false;
+		if (st.sig != SIGSTOP)
+			kill(getpid(), SIGSTOP);
+		return ret;
+	case ESKY_STOP_SIGNAL:
+		if (st.sig == SIGTRAP && (st.si_code == SI_KERNEL || st.si_code == TRAP_TRACE ||
+					  st.si_code == TRAP_BRKPT)) {
+			/* Delivered unless the caller knows it is its own (esky_target_drop_signal). */
+			t->pending_sig = SIGTRAP;
+			ev->kind = ESKY_EV_TRAP;
+			ev->sig = st.sig;
+			ev->si_code = st.si_code;
+			return 0;
+		}
+		t->pending_sig = st.sig;
+		if (t->report_signals) {
+			ev->kind = ESKY_EV_SIGNAL;
+			ev->sig = st.sig;
+			return 0;
+		}
+		break;
+	default:
+		break;
+	}
+	/* Nothing for the caller. If we asked for a stop, the program stays stopped for it. */
+	if (t->interrupt_pending && st.kind != ESKY_STOP_SIGNAL) {
+		t->interrupt_pending = false;
+		ev->kind = ESKY_EV_STOPPED;
+		return 0;
+	}
+	return esky_target_cont(t);
+}
+
+static void *writer_main(void *arg)
+{
+	struct esky_target *t = arg;
+	uint64_t one = 1;
+	const char *msg;
+
+	esky_error_clear();
+	t->write_ret = esky_dump_write(t->dump, &t->write_stats);
+	msg = esky_last_error();
+	snprintf(t->write_err, sizeof(t->write_err), "%s", msg ? msg : "");
+	if (write(t->done_fd, &one, sizeof(one)) < 0)
+		t->write_ret = t->write_ret ? t->write_ret : -EIO;
+	return NULL;
+}
+
+int esky_target_checkpoint(struct esky_target *t, const char *path,
+			   const struct esky_checkpoint_opts *o, struct esky_dump_stats *stats)
+{
+	struct esky_dump_opts dopts = {
+		.fork_copy = o->background && t->is_parent,
+		.patches = o->patches,
+		.patch_n = o->patch_n,
+		.run_ns = esky_target_run_ns(t),
+		.parent_id = o->parent_id,
+		.parent_hint = o->parent_hint,
+		.parent_hash = o->parent_hash,
+		.parent_ctx = o->parent_ctx,
+	};
+	struct esky_dump *d;
+	int ret;
+
+	if (t->writing)
+		return esky_error(-EBUSY, "a checkpoint is still being written");
+	ret = esky_dump_prepare(t->t, path, &dopts, &d);
+	if (ret)
+		return ret;
+	if (esky_dump_has_copy(d)) {
+		uint64_t junk;
+
+		/* Drain a completion left from before. */
+		while (read(t->done_fd, &junk, sizeof(junk)) > 0)
+			;
+		t->dump = d;
+		t->write_ret = 0;
+		t->write_err[0] = '\0';
+		memset(&t->write_stats, 0, sizeof(t->write_stats));
+		ret = pthread_create(&t->writer, NULL, writer_main, t);
+		if (ret == 0) {
+			t->writing = true;
+			if (stats)
+				memset(stats, 0, sizeof(*stats));
+			return 0;
+		}
+		t->dump = NULL;
+	}
+	{
+		struct esky_dump_stats st;
+
+		ret = esky_dump_write(d, &st);
+		if (stats)
+			*stats = st;
+	}
+	esky_dump_free(d);
+	return ret;
+}
+
+bool esky_target_checkpoint_busy(const struct esky_target *t)
+{
+	return t->writing;
+}
+
+int esky_target_checkpoint_fd(const struct esky_target *t)
+{
+	return t->done_fd;
+}
+
+int esky_target_checkpoint_done(struct esky_target *t, struct esky_dump_stats *stats)
+{
+	uint64_t junk;
+
+	if (!t->writing)
+		return 0;
+	join_writer(t);
+	while (read(t->done_fd, &junk, sizeof(junk)) > 0)
+		;
+	if (stats)
+		*stats = t->write_stats;
+	if (t->write_ret && t->write_err[0])
+		esky_error(t->write_ret, "%s", t->write_err);
+	return t->write_ret;
+}

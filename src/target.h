@@ -1,0 +1,110 @@
+/*
+ * A program under esky's monitor: started, thawed or attached; its stops
+ * decoded into events; checkpoints taken from it, written in a background
+ * thread while the program runs on (from a copy-on-write fork) when esky
+ * is its parent.
+ *
+ * Single-threaded use: all calls but esky_target_checkpoint_fd's polling
+ * come from the thread that created the target (it is the ptrace tracer).
+ */
+#ifndef ESKY_TARGET_H
+#define ESKY_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dump.h"
+#include "image.h"
+#include "restore.h"
+#include "tracee.h"
+
+struct esky_target;
+
+enum esky_event_kind {
+	ESKY_EV_NONE = 0,  /* nothing for the caller: the program runs on */
+	ESKY_EV_EXITED,    /* exited with status */
+	ESKY_EV_KILLED,    /* killed by sig */
+	ESKY_EV_STOPPED,   /* stopped because we asked (esky_target_interrupt) */
+	ESKY_EV_TRAP,      /* SIGTRAP: a breakpoint (si_code SI_KERNEL) or a step */
+	ESKY_EV_SIGNAL,    /* a signal is about to be delivered (only with report_signals) */
+};
+
+struct esky_event {
+	enum esky_event_kind kind;
+	int status;
+	int sig;
+	int si_code;
+};
+
+/* Start argv[0] (searched in PATH) stopped at its first instruction. */
+int esky_target_start(char *const argv[], struct esky_target **out);
+/* Thaw a checkpoint chain; stopped where it was frozen. */
+int esky_target_restore(struct esky_image *const *chain, size_t n,
+			const struct esky_restore_opts *o, struct esky_target **out);
+/* Attach to a running process (not our child); stopped. */
+int esky_target_attach(pid_t pid, struct esky_target **out);
+
+/* Kill the program (if alive) and free everything. */
+void esky_target_free(struct esky_target *t);
+/* Detach from a stopped program, letting it run. */
+int esky_target_detach(struct esky_target *t);
+
+struct esky_tracee *esky_target_tracee(struct esky_target *t);
+pid_t esky_target_pid(const struct esky_target *t);
+bool esky_target_alive(const struct esky_target *t);
+/* How long the program has run, across checkpoints (ns). */
+uint64_t esky_target_run_ns(const struct esky_target *t);
+
+/* Make signal-delivery stops visible as ESKY_EV_SIGNAL instead of passing them on. */
+void esky_target_report_signals(struct esky_target *t, bool on);
+
+/* Resume a stopped program, delivering the signal it stopped with, if any. */
+int esky_target_cont(struct esky_target *t);
+/* Single-step a stopped program. */
+int esky_target_step(struct esky_target *t);
+/* Ask the running program to stop: ESKY_EV_STOPPED follows. */
+int esky_target_interrupt(struct esky_target *t);
+/* Drop the signal the program is stopped with (it will not be delivered). */
+void esky_target_drop_signal(struct esky_target *t);
+
+/*
+ * Collect the program's next stop. With block false returns -EAGAIN if it
+ * has not stopped. Stops the caller does not care about (exec, group
+ * stops, signals to pass on) are handled here and give ESKY_EV_NONE with
+ * the program running again. 0 or -errno.
+ */
+int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block);
+
+/*
+ * Checkpoint the stopped program into path. With background set and esky
+ * the program's parent, memory is copied from a fork and written by a
+ * thread: the call returns as soon as the program may run on, and
+ * esky_target_checkpoint_done() tells when the file is complete (poll
+ * esky_target_checkpoint_fd() for readability). Without it the call
+ * returns with the file complete. The program is stopped on return.
+ * 0 or -errno with esky_error().
+ */
+struct esky_checkpoint_opts {
+	bool background;
+	const struct esky_dump_patch *patches;
+	size_t patch_n;
+	const uint8_t *parent_id;
+	const char *parent_hint;
+	bool (*parent_hash)(void *ctx, uint64_t vaddr, uint64_t *hash);
+	void *parent_ctx;
+};
+
+int esky_target_checkpoint(struct esky_target *t, const char *path,
+			   const struct esky_checkpoint_opts *o, struct esky_dump_stats *stats);
+/* True while a background checkpoint is being written. */
+bool esky_target_checkpoint_busy(const struct esky_target *t);
+/* An fd that becomes readable when the background checkpoint is written. */
+int esky_target_checkpoint_fd(const struct esky_target *t);
+/*
+ * Wait for the background checkpoint and collect its result: 0 or its
+ * -errno; its error message (if any) is recorded with esky_error().
+ */
+int esky_target_checkpoint_done(struct esky_target *t, struct esky_dump_stats *stats);
+
+#endif
