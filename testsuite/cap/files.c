@@ -1,4 +1,4 @@
-/* Open files survive: regular files read, written and appended with their offsets and flags (O_APPEND, O_CLOEXEC, O_NONBLOCK) at their fd numbers, a directory whose readdir loop goes on across the sync, /dev/null, /dev/zero, /dev/urandom, and a device with a position only (/dev/cpu/0/cpuid, when it can be opened). */
+/* Open files survive: regular files read, written and appended with their offsets and flags (O_APPEND, O_CLOEXEC, O_NONBLOCK) at their fd numbers, a directory whose readdir loop goes on across the sync, and /dev/null, /dev/zero, /dev/urandom. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,14 +30,13 @@ static void file_content(const char *name, char *buf, size_t max, size_t *len)
 int main(void)
 {
 	char data[8192], buf[8192], name[64];
-	int rfd, wfd, afd, rwfd, hifd, nullfd, zerofd, urandfd, cpuidfd;
+	int rfd, wfd, afd, rwfd, hifd, nullfd, zerofd, urandfd;
 	DIR *dir;
 	int rawdir;
 	struct dirent *de;
 	char *seen[NFILES + 2];
 	int nseen = 0, nraw = 0;
 	char rawbuf[256];
-	uint32_t cpuid_before[4] = { 0 }, cpuid_after[4];
 	size_t len;
 	mode_t mask = umask(022);
 
@@ -115,12 +114,6 @@ int main(void)
 	CHECK_SYS(nullfd);
 	CHECK_SYS(zerofd);
 	CHECK_SYS(urandfd);
-	/* /dev/cpu/N/cpuid: the file position selects the cpuid leaf. */
-	cpuidfd = open("/dev/cpu/0/cpuid", O_RDONLY);
-	if (cpuidfd >= 0) {
-		CHECK_INT(pread(cpuidfd, cpuid_before, 16, 0), 16);
-		CHECK_INT(lseek(cpuidfd, 0, SEEK_SET), 0);
-	}
 
 	printf("files set up, %d directory entries read\n", nseen);
 
@@ -229,12 +222,6 @@ int main(void)
 		CHECK(nonzero > 0);
 	}
 	CHECK_INT(fcntl(urandfd, F_GETFD), FD_CLOEXEC);
-	if (cpuidfd >= 0) {
-		CHECK_INT(lseek(cpuidfd, 0, SEEK_CUR), 0);
-		CHECK_INT(read(cpuidfd, cpuid_after, 16), 16);
-		CHECK_MEM(cpuid_after, cpuid_before, 16);
-		CHECK_INT(lseek(cpuidfd, 7, SEEK_SET), 7);
-	}
 	printf("devices: ok\n");
 
 	/* The lowest free fd is what it was. */

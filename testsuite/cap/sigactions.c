@@ -1,4 +1,4 @@
-/* Signal dispositions survive: handlers with SA_SIGINFO, SA_RESTART, SA_NODEFER, SA_RESETHAND, SA_ONSTACK and their sa_mask, ignored and default signals (read back with sigaction, and handlers run), and the alternate signal stack. */
+/* Signal dispositions survive: handlers with SA_SIGINFO, SA_RESTART, SA_NODEFER, SA_RESETHAND, SA_ONSTACK and their sa_mask, ignored signals, SIGCHLD's SA_NOCLDWAIT|SA_NOCLDSTOP (read back with rt_sigaction, and handlers run), and the alternate signal stack. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
@@ -66,7 +66,11 @@ int main(void)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGRTMIN + 5, on_usr2);
-	signal(SIGCHLD, SIG_DFL);
+	/* SIG_DFL with a flag that matters: children reap themselves. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sa.sa_flags = SA_NOCLDWAIT | SA_NOCLDSTOP;
+	CHECK_SYS(sigaction(SIGCHLD, &sa, NULL));
 	CHECK_SYS(sigaltstack(&ss, NULL));
 
 	for (int s = 1; s < 65; s++)
@@ -80,6 +84,15 @@ int main(void)
 		if (s == SIGKILL || s == SIGSTOP)
 			continue;
 		get_k(s, &after);
+		/* With SIG_DFL, only the flags that change what the default
+		 * does are state: glibc's signal() adds SA_RESTART, a
+		 * restorer and a mask that mean nothing there. */
+		if (before[s].handler == SIG_DFL) {
+			before[s].flags &= SA_NOCLDWAIT | SA_NOCLDSTOP;
+			after.flags &= SA_NOCLDWAIT | SA_NOCLDSTOP;
+			before[s].restorer = after.restorer = NULL;
+			before[s].mask = after.mask = 0;
+		}
 		if (memcmp(&after, &before[s], sizeof(after)))
 			cap_fail(__FILE__, __LINE__,
 				 "signal %d: expected handler %p flags %#lx "
@@ -101,6 +114,10 @@ int main(void)
 	CHECK(sigismember(&back.sa_mask, SIGINT) == 0);
 	CHECK_SYS(sigaction(SIGINT, NULL, &back));
 	CHECK(back.sa_handler == SIG_IGN);
+	CHECK_SYS(sigaction(SIGCHLD, NULL, &back));
+	CHECK(back.sa_handler == SIG_DFL);
+	CHECK_INT(back.sa_flags & (SA_NOCLDWAIT | SA_NOCLDSTOP),
+		  SA_NOCLDWAIT | SA_NOCLDSTOP);
 	printf("dispositions: ok\n");
 
 	CHECK_SYS(sigaltstack(NULL, &ss2));
