@@ -849,7 +849,7 @@ static int write_range(struct esky_dump *d, struct dvma *v, uint64_t addr, char 
 }
 
 static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src, int pagemap_fd,
-		    char *buf, uint64_t *pm, struct esky_dump_stats *st)
+		    uint64_t *pm, struct esky_dump_stats *st)
 {
 	uint64_t addr;
 	int ret = 0;
@@ -861,6 +861,7 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 	}
 	for (addr = v->img.start; addr < v->img.end && !ret; addr += CHUNK_PAGES * ESKY_PAGE_SIZE) {
 		size_t n = (size_t)((v->img.end - addr) / ESKY_PAGE_SIZE), i = 0;
+		char *buf;
 
 		if (n > CHUNK_PAGES)
 			n = CHUNK_PAGES;
@@ -871,6 +872,10 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 				return esky_error(ret, "cannot read the page map of pid %d: %s",
 						  esky_tracee_pid(src), strerror(-ret));
 		}
+		/* The chunk's pages land in a writer buffer at their offset in the chunk. */
+		buf = esky_image_writer_buffer(d->w);
+		if (!buf)
+			return -ENOMEM;
 		while (i < n && !ret) {
 			size_t j;
 
@@ -880,15 +885,18 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 			}
 			for (j = i + 1; j < n && (v->mode == PAGES_ALL || want_page(v->mode, pm[j])); j++)
 				;
-			ret = esky_tracee_read_mem(src, addr + i * ESKY_PAGE_SIZE, buf,
+			ret = esky_tracee_read_mem(src, addr + i * ESKY_PAGE_SIZE, buf + i * ESKY_PAGE_SIZE,
 						   (j - i) * ESKY_PAGE_SIZE);
 			if (ret)
 				return esky_error(ret, "cannot read memory at 0x%" PRIx64 " of pid %d: %s",
 						  addr + i * ESKY_PAGE_SIZE, esky_tracee_pid(src),
 						  strerror(-ret));
-			ret = write_range(d, v, addr + i * ESKY_PAGE_SIZE, buf, j - i, st);
+			ret = write_range(d, v, addr + i * ESKY_PAGE_SIZE, buf + i * ESKY_PAGE_SIZE, j - i,
+					  st);
 			i = j;
 		}
+		if (!ret)
+			ret = esky_image_writer_submit(d->w);
 	}
 	return ret;
 }
@@ -897,7 +905,7 @@ int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
 {
 	uint64_t t0 = esky_now_ns();
 	struct esky_tracee *src = d->copy ? d->copy : d->t;
-	char path[64], *buf;
+	char path[64];
 	uint64_t *pm;
 	int pagemap_fd, ret = 0;
 
@@ -906,19 +914,18 @@ int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
 	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pagemap_fd < 0)
 		return esky_error(-errno, "cannot read %s: %s", path, strerror(errno));
-	buf = malloc(CHUNK_PAGES * ESKY_PAGE_SIZE);
+	_Static_assert(CHUNK_PAGES * ESKY_PAGE_SIZE <= ESKY_IMAGE_BUF_SIZE, "chunk fits a buffer");
 	pm = malloc(CHUNK_PAGES * sizeof(*pm));
-	if (!buf || !pm)
+	if (!pm)
 		ret = -ENOMEM;
 	for (size_t i = 0; i < d->vma_n && !ret; i++) {
 		struct dvma *v = &d->vmas[i];
 
 		ret = esky_image_add_vma(d->w, &v->img);
 		if (!ret && v->mode != PAGES_NONE)
-			ret = dump_vma(d, v, src, pagemap_fd, buf, pm, st);
+			ret = dump_vma(d, v, src, pagemap_fd, pm, st);
 	}
 	free(pm);
-	free(buf);
 	close(pagemap_fd);
 	if (!ret) {
 		struct stat sb;

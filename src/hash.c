@@ -1,5 +1,16 @@
-/* esky64: four lanes of multiply-rotate mixing, see hash.h. */
+/*
+ * esky64, see hash.h.
+ *
+ * Each 16-byte block is folded by one 64x64->128-bit multiply of its two
+ * words, each first mixed with a key that changes with the block's
+ * position: moving a block changes the hash, and the multiplier (one per
+ * cycle on x86-64) is used once per 16 bytes instead of once per 8.
+ * A multiply by zero would hide the other word, so the words are also
+ * added, rotated, into a side accumulator. Lanes are combined with a
+ * final avalanche so that every input bit reaches every output bit.
+ */
 #include "hash.h"
+#include "arch.h"
 
 #include <string.h>
 
@@ -22,11 +33,10 @@ static inline uint64_t load64(const unsigned char *p)
 	return v;
 }
 
-static inline uint64_t lane(uint64_t acc, uint64_t in)
+/* Fold a 16-byte block (x, y) under position key k. */
+static inline uint64_t fold(uint64_t x, uint64_t y, uint64_t k)
 {
-	acc += in * K1;
-	acc = rotl64(acc, 29);
-	return acc * K0;
+	return arch_mul_fold(x ^ k, y + K0);
 }
 
 static inline uint64_t avalanche(uint64_t h)
@@ -39,49 +49,52 @@ static inline uint64_t avalanche(uint64_t h)
 	return h;
 }
 
+/*
+ * 32 bytes at a time: a and b take the folds, s the side sums; k advances
+ * per block. Plain locals, not a struct behind a pointer, so that nothing
+ * aliases them and they stay in registers.
+ */
+#define BLOCK32(p)                                                                   \
+	do {                                                                         \
+		uint64_t w0 = load64(p), w1 = load64((p) + 8);                       \
+		uint64_t w2 = load64((p) + 16), w3 = load64((p) + 24);               \
+		any |= w0 | w1 | w2 | w3;                                            \
+		k += K1;                                                             \
+		a += fold(w0, w1, k);                                                \
+		b += fold(w2, w3, k + K2);                                           \
+		s += w1 + w3;                                                        \
+	} while (0)
+
+static inline uint64_t finish(uint64_t a, uint64_t b, uint64_t s, uint64_t len)
+{
+	return avalanche(a + rotl64(b, 23) + rotl64(s, 41) + len * K3);
+}
+
 uint64_t esky_hash64(const void *data, size_t len, uint64_t seed)
 {
 	const unsigned char *p = data;
-	uint64_t a = seed + K0, b = seed ^ K1, c = seed - K2, d = ~seed + K3;
-	uint64_t h;
+	uint64_t a = seed ^ K0, b = seed + K1, s = ~seed, k = seed * K3, any = 0;
 	size_t i = 0;
 
-	for (; i + 32 <= len; i += 32) {
-		a = lane(a, load64(p + i));
-		b = lane(b, load64(p + i + 8));
-		c = lane(c, load64(p + i + 16));
-		d = lane(d, load64(p + i + 24));
-	}
-	h = rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(d, 18);
-	h ^= (uint64_t)len * K3;
-	for (; i + 8 <= len; i += 8)
-		h = lane(h, load64(p + i));
+	for (; i + 32 <= len; i += 32)
+		BLOCK32(p + i);
 	if (i < len) {
-		unsigned char tail[8] = { 0 };
+		unsigned char tail[32] = { 0 };
 
 		memcpy(tail, p + i, len - i);
-		h = lane(h ^ (len - i), load64(tail));
+		BLOCK32(tail);
 	}
-	return avalanche(h);
+	(void)any;
+	return finish(a, b, s, len);
 }
 
 uint64_t esky_hash_page(const void *page, int *zero)
 {
 	const unsigned char *p = page;
-	uint64_t a = K0, b = K1, c = ~K2, d = K3, any = 0;
-	size_t i;
+	uint64_t a = K0, b = K1, s = K2, k = K3, any = 0;
 
-	for (i = 0; i < 4096; i += 32) {
-		uint64_t w0 = load64(p + i), w1 = load64(p + i + 8);
-		uint64_t w2 = load64(p + i + 16), w3 = load64(p + i + 24);
-
-		any |= w0 | w1 | w2 | w3;
-		a = lane(a, w0);
-		b = lane(b, w1);
-		c = lane(c, w2);
-		d = lane(d, w3);
-	}
+	for (size_t i = 0; i < 4096; i += 32)
+		BLOCK32(p + i);
 	*zero = any == 0;
-	return avalanche(rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(d, 18) +
-			 4096 * K3);
+	return finish(a, b, s, 4096);
 }

@@ -2,10 +2,10 @@
  * esky64: the 64-bit checksum of image sections and pages.
  *
  * Not cryptographic: it detects damaged and truncated images and tells
- * whether a page changed. Four independent lanes of multiply-rotate mixing
- * keep the CPU's multipliers busy (about 10 GB/s here); the tail and the
- * lanes are folded with a final avalanche so that every input bit reaches
- * every output bit.
+ * whether a page changed (incremental snapshots refer to the parent's
+ * page when the hashes are equal). One 64x64->128-bit multiply folds each
+ * 16-byte block, keyed by its position (about 15 GB/s here); a final
+ * avalanche makes every input bit reach every output bit.
  */
 #ifndef ESKY_HASH_H
 #define ESKY_HASH_H

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,7 +528,25 @@ void esky_image_close_chain(struct esky_image **chain, size_t n)
 
 /* ---- writer ---- */
 
-#define WRITER_IOV_MAX 512
+#define WRITER_IOV_MAX 1024
+#define WRITER_BUFS 4
+/* Start writeback of what was written every this many bytes, so that the final fsync is short. */
+#define WRITER_SYNC_STEP (64ULL << 20)
+
+/*
+ * A buffer of the writer: the dumper reads memory into it, write_pages
+ * queues its stored pages as iovecs, submit hands it to the writer thread,
+ * which writes them with pwritev and frees the buffer. The pages of one
+ * buffer go to one contiguous range of the file.
+ */
+struct wbuf {
+	char *data;
+	struct iovec iov[WRITER_IOV_MAX];
+	int iov_n;
+	uint64_t file_off;
+	uint64_t bytes;
+	bool busy;           /* handed out or queued */
+};
 
 struct esky_image_writer {
 	struct esky_outfile out;
@@ -540,12 +559,164 @@ struct esky_image_writer {
 	struct esky_img_pagerun cur;
 	bool have_cur;
 	uint64_t last_end;      /* end of the last run added: runs only go up */
-	/* pages waiting for writev */
-	struct iovec iov[WRITER_IOV_MAX];
-	int iov_n;
-	uint64_t iov_bytes;
-	uint64_t iov_file_off;
+	/* buffers and the writer thread */
+	struct wbuf bufs[WRITER_BUFS];
+	struct wbuf *filling;   /* handed out by esky_image_writer_buffer */
+	int queue[WRITER_BUFS]; /* indexes of submitted buffers, in file order */
+	int q_head, q_len;
+	bool thread_started, stop;
+	int async_err;
+	uint64_t synced_to;     /* writeback started up to here */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 };
+
+static int write_batch(struct esky_image_writer *w, struct wbuf *b)
+{
+	int i = 0;
+	uint64_t off = b->file_off;
+
+	while (i < b->iov_n) {
+		int cnt = b->iov_n - i;
+		ssize_t n = pwritev(w->out.fd, b->iov + i, cnt, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (uint64_t)n;
+		while (n > 0 && i < b->iov_n) {
+			if ((size_t)n >= b->iov[i].iov_len) {
+				n -= (ssize_t)b->iov[i].iov_len;
+				i++;
+			} else {
+				b->iov[i].iov_base = (char *)b->iov[i].iov_base + n;
+				b->iov[i].iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	/* Let the disk work while we go on; the commit's fsync then waits for less. */
+	if (off >= w->synced_to + WRITER_SYNC_STEP) {
+		sync_file_range(w->out.fd, (off_t)w->synced_to, (off_t)(off - w->synced_to),
+				SYNC_FILE_RANGE_WRITE);
+		w->synced_to = off;
+	}
+	b->iov_n = 0;
+	b->bytes = 0;
+	return 0;
+}
+
+static void *writer_thread(void *arg)
+{
+	struct esky_image_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct wbuf *b;
+		int ret;
+
+		while (!w->q_len && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->q_len)
+			break;
+		b = &w->bufs[w->queue[w->q_head]];
+		pthread_mutex_unlock(&w->lock);
+		ret = w->async_err ? 0 : write_batch(w, b);
+		pthread_mutex_lock(&w->lock);
+		if (ret && !w->async_err)
+			w->async_err = ret;
+		b->busy = false;
+		w->q_head = (w->q_head + 1) % WRITER_BUFS;
+		w->q_len--;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Wait until every submitted buffer is written; the first error, or 0. */
+static int writer_drain(struct esky_image_writer *w)
+{
+	int ret;
+
+	if (!w->thread_started)
+		return w->async_err;
+	pthread_mutex_lock(&w->lock);
+	while (w->q_len)
+		pthread_cond_wait(&w->cond, &w->lock);
+	ret = w->async_err;
+	pthread_mutex_unlock(&w->lock);
+	return ret;
+}
+
+static void writer_stop(struct esky_image_writer *w)
+{
+	if (!w->thread_started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	w->thread_started = false;
+}
+
+void *esky_image_writer_buffer(struct esky_image_writer *w)
+{
+	struct wbuf *b = NULL;
+
+	if (w->filling)
+		return w->filling->data;
+	if (!w->thread_started) {
+		if (pthread_create(&w->thread, NULL, writer_thread, w))
+			return NULL;
+		w->thread_started = true;
+	}
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		for (int i = 0; i < WRITER_BUFS && !b; i++)
+			if (!w->bufs[i].busy)
+				b = &w->bufs[i];
+		if (b)
+			break;
+		pthread_cond_wait(&w->cond, &w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (!b->data) {
+		b->data = aligned_alloc(ESKY_IMG_PAGE_SIZE, ESKY_IMAGE_BUF_SIZE);
+		if (!b->data)
+			return NULL;
+	}
+	b->busy = true;
+	b->iov_n = 0;
+	b->bytes = 0;
+	w->filling = b;
+	return b->data;
+}
+
+int esky_image_writer_submit(struct esky_image_writer *w)
+{
+	struct wbuf *b = w->filling;
+	int ret;
+
+	if (!b)
+		return 0;
+	w->filling = NULL;
+	pthread_mutex_lock(&w->lock);
+	ret = w->async_err;
+	if (!b->iov_n || ret) {
+		b->busy = false;
+	} else {
+		w->queue[(w->q_head + w->q_len) % WRITER_BUFS] = (int)(b - w->bufs);
+		w->q_len++;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return ret ? esky_error(ret, "cannot write %s: %s", w->out.path, strerror(-ret)) : 0;
+}
 
 int esky_image_writer_open(const char *path, struct esky_image_writer **out)
 {
@@ -559,6 +730,8 @@ int esky_image_writer_open(const char *path, struct esky_image_writer **out)
 		free(w);
 		return ret;
 	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
 	memcpy(w->hdr.magic, ESKY_IMG_MAGIC, 8);
 	w->hdr.version = ESKY_IMG_VERSION;
 	w->hdr.header_size = ESKY_IMG_HEADER_SIZE;
@@ -685,56 +858,39 @@ static int flush_run(struct esky_image_writer *w)
 	return ret;
 }
 
-static int flush_iov(struct esky_image_writer *w)
-{
-	int i = 0;
-
-	while (i < w->iov_n) {
-		ssize_t n = pwritev(w->out.fd, w->iov + i, w->iov_n - i, (off_t)w->iov_file_off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return esky_error(-errno, "cannot write %s: %s", w->out.path, strerror(errno));
-		}
-		w->iov_file_off += (uint64_t)n;
-		while (n > 0 && i < w->iov_n) {
-			if ((size_t)n >= w->iov[i].iov_len) {
-				n -= (ssize_t)w->iov[i].iov_len;
-				i++;
-			} else {
-				w->iov[i].iov_base = (char *)w->iov[i].iov_base + n;
-				w->iov[i].iov_len -= (size_t)n;
-				n = 0;
-			}
-		}
-	}
-	w->iov_n = 0;
-	w->iov_bytes = 0;
-	return 0;
-}
-
+/*
+ * Queue one page for writing at the current page position. Pages of the
+ * buffer being filled go with it to the writer thread; a page elsewhere
+ * (the caller's own memory) is written at once, after what is queued.
+ */
 static int queue_page(struct esky_image_writer *w, const void *page)
 {
-	struct iovec *last = w->iov_n ? &w->iov[w->iov_n - 1] : NULL;
-	int ret;
+	struct wbuf *b = w->filling;
+	struct iovec *last;
 
-	if (!w->iov_n)
-		w->iov_file_off = ESKY_IMG_HEADER_SIZE + w->page_pos;
+	if (!b || (const char *)page < b->data || (const char *)page >= b->data + ESKY_IMAGE_BUF_SIZE) {
+		int ret = writer_drain(w);
+
+		if (!ret)
+			ret = esky_pwrite_all(w->out.fd, page, ESKY_IMG_PAGE_SIZE,
+					      (off_t)(ESKY_IMG_HEADER_SIZE + w->page_pos));
+		if (ret)
+			return esky_error(ret, "cannot write %s: %s", w->out.path, strerror(-ret));
+		w->page_pos += ESKY_IMG_PAGE_SIZE;
+		return 0;
+	}
+	last = b->iov_n ? &b->iov[b->iov_n - 1] : NULL;
+	if (!b->iov_n)
+		b->file_off = ESKY_IMG_HEADER_SIZE + w->page_pos;
 	if (last && (const char *)last->iov_base + last->iov_len == (const char *)page) {
 		last->iov_len += ESKY_IMG_PAGE_SIZE;
 	} else {
-		if (w->iov_n == WRITER_IOV_MAX) {
-			ret = flush_iov(w);
-			if (ret)
-				return ret;
-			w->iov_file_off = ESKY_IMG_HEADER_SIZE + w->page_pos;
-		}
-		w->iov[w->iov_n].iov_base = (void *)page;
-		w->iov[w->iov_n].iov_len = ESKY_IMG_PAGE_SIZE;
-		w->iov_n++;
+		/* A buffer holds 1024 pages: it never needs more iovecs than that. */
+		b->iov[b->iov_n].iov_base = (void *)page;
+		b->iov[b->iov_n].iov_len = ESKY_IMG_PAGE_SIZE;
+		b->iov_n++;
 	}
-	w->iov_bytes += ESKY_IMG_PAGE_SIZE;
+	b->bytes += ESKY_IMG_PAGE_SIZE;
 	w->page_pos += ESKY_IMG_PAGE_SIZE;
 	return 0;
 }
@@ -796,9 +952,6 @@ int esky_image_write_pages(struct esky_image_writer *w, uint64_t vaddr, const vo
 		if (stored)
 			(*stored)++;
 	}
-	/* buf belongs to the caller: everything queued is written now. */
-	if (!ret)
-		ret = flush_iov(w);
 	if (!ret)
 		w->last_end = vaddr + npages * ESKY_IMG_PAGE_SIZE;
 	return ret;
@@ -825,6 +978,8 @@ uint64_t esky_image_writer_page_bytes(const struct esky_image_writer *w)
 	return w->page_pos;
 }
 
+static void writer_free(struct esky_image_writer *w);
+
 int esky_image_writer_commit(struct esky_image_writer *w)
 {
 	static const uint32_t order[] = {
@@ -842,9 +997,15 @@ int esky_image_writer_commit(struct esky_image_writer *w)
 	}
 	ret = flush_run(w);
 	if (!ret)
-		ret = flush_iov(w);
+		ret = esky_image_writer_submit(w);
 	if (!ret)
-		ret = set_section(w, ESKY_SEC_CORE, &w->core, sizeof(w->core));
+		ret = writer_drain(w);
+	writer_stop(w);
+	if (ret) {
+		esky_error(ret, "cannot write %s: %s", w->out.path, strerror(-ret));
+		goto out_abort;
+	}
+	ret = set_section(w, ESKY_SEC_CORE, &w->core, sizeof(w->core));
 	if (ret)
 		goto out_abort;
 	if (w->page_pos) {
@@ -887,9 +1048,7 @@ int esky_image_writer_commit(struct esky_image_writer *w)
 	if (ret)
 		goto out_write_error;
 	ret = esky_outfile_commit(&w->out);
-	for (size_t i = 0; i < ESKY_ARRAY_SIZE(w->sec); i++)
-		esky_buf_free(&w->sec[i]);
-	free(w);
+	writer_free(w);
 	return ret;
 
 out_write_error:
@@ -899,12 +1058,23 @@ out_abort:
 	return ret;
 }
 
+static void writer_free(struct esky_image_writer *w)
+{
+	writer_stop(w);
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(w->sec); i++)
+		esky_buf_free(&w->sec[i]);
+	for (int i = 0; i < WRITER_BUFS; i++)
+		free(w->bufs[i].data);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
+
 void esky_image_writer_abort(struct esky_image_writer *w)
 {
 	if (!w)
 		return;
+	writer_stop(w);
 	esky_outfile_abort(&w->out);
-	for (size_t i = 0; i < ESKY_ARRAY_SIZE(w->sec); i++)
-		esky_buf_free(&w->sec[i]);
-	free(w);
+	writer_free(w);
 }

@@ -139,6 +139,18 @@ int esky_image_write_pages(struct esky_image_writer *w, uint64_t vaddr, const vo
 			   size_t npages, bool zero_holes, const struct esky_page_parent *parent,
 			   uint64_t *stored, uint64_t *referenced);
 
+/*
+ * Buffers for page data. esky_image_writer_buffer hands out a buffer of
+ * ESKY_IMAGE_BUF_SIZE bytes (the same one until submit); memory read into
+ * it and passed to esky_image_write_pages is written by a thread after
+ * esky_image_writer_submit, while the caller fills the next buffer.
+ * Returns NULL on allocation failure. Pages passed from elsewhere are
+ * written synchronously.
+ */
+#define ESKY_IMAGE_BUF_SIZE (4u << 20)
+void *esky_image_writer_buffer(struct esky_image_writer *w);
+int esky_image_writer_submit(struct esky_image_writer *w);
+
 /* Record that npages at vaddr are the same as in the parent image. */
 int esky_image_add_parent_pages(struct esky_image_writer *w, uint64_t vaddr, size_t npages);
 

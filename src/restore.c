@@ -749,10 +749,13 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 	int report[2] = { -1, -1 }, stdio[3], opened[3], memfd = -1, ret, pending_sig = 0;
 	char fdarg[16], sizearg[16];
 
+	uint64_t t0 = esky_now_ns(), t1, t2, t3;
+
 	memset(&p, 0, sizeof(p));
 	ret = esky_restore_check(chain, n, o);
 	if (ret)
 		return ret;
+	t1 = esky_now_ns();
 	if (pipe2(report, O_CLOEXEC) < 0)
 		return esky_error(-errno, "pipe: %s", strerror(errno));
 	stdio_sources(stdio, opened);
@@ -792,9 +795,14 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		goto out_close;
 	close(report[1]);
 	report[1] = -1;
+	t2 = esky_now_ns();
 	ret = run_agent(t, chain[0], report[0], &pending_sig);
+	t3 = esky_now_ns();
 	if (!ret)
 		ret = finish(t, chain[0], &p);
+	pr_debug("restore: checks %.1f ms, plan and spawn %.1f ms, agent %.1f ms, finish %.1f ms",
+		 (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6,
+		 (double)(esky_now_ns() - t3) / 1e6);
 	if (ret) {
 		esky_tracee_kill(t);
 		esky_tracee_free(t);

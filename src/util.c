@@ -249,6 +249,7 @@ int esky_outfile_open(struct esky_outfile *of, const char *path)
 
 int esky_outfile_commit(struct esky_outfile *of)
 {
+	uint64_t t0 = esky_now_ns();
 	char *dir;
 	int dfd, ret = 0;
 
@@ -264,6 +265,7 @@ int esky_outfile_commit(struct esky_outfile *of)
 		goto out_abort;
 	}
 	of->fd = -1;
+	esky_log(ESKY_LOG_DEBUG, "%s: fsync %.1f ms", of->path, (double)(esky_now_ns() - t0) / 1e6);
 	if (rename(of->tmp_path, of->path) < 0) {
 		ret = -errno;
 		esky_error(ret, "cannot write %s: rename: %s", of->path, strerror(-ret));
