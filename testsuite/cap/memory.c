@@ -1,4 +1,4 @@
-/* Memory survives: private anonymous (with holes and read-only parts), private file-backed with dirty pages, shared file-backed (writes after resume reach the file), shared anonymous, PROT_NONE guards that still fault, a deep stack, and a heap where malloc, sbrk and brk keep working. */
+/* Memory survives: private anonymous (with holes, read-only parts, a region moved with mremap, and MADV_DONTFORK and MADV_WIPEONFORK regions, which a fork-based dump must not lose), private file-backed with dirty pages, shared file-backed (writes after resume reach the file), shared anonymous, PROT_NONE guards that still fault, a deep stack, and a heap where malloc, sbrk and brk keep working. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <setjmp.h>
@@ -68,6 +68,7 @@ int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_segv, .sa_flags = SA_NODEFER };
 	char *anon, *ro, *priv, *shared, *shanon, *guard, *big, *rd;
+	char *moved, *dontfork, *wipeonfork;
 	char *blocks[64], *sbrk0, *brk1;
 	int privfd, sharedfd, fd;
 	char page[PG], expect[PG];
@@ -94,6 +95,26 @@ int main(void)
 	CHECK(big != MAP_FAILED);
 	for (int i = 0; i < 4096; i += 256)
 		cap_fill(big + i * PG, 64, 3000 + i);
+
+	/* Moved with mremap: its pages are anonymous ones that came from
+	 * elsewhere. */
+	moved = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(moved != MAP_FAILED);
+	cap_fill(moved, 4 * PG, 2500);
+	moved = mremap(moved, 4 * PG, 16 * PG, MREMAP_MAYMOVE);
+	CHECK(moved != MAP_FAILED);
+	cap_fill(moved + 12 * PG, PG, 2600);
+	/* Regions a child process would not see (or see zeroed). */
+	dontfork = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	wipeonfork = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(dontfork != MAP_FAILED && wipeonfork != MAP_FAILED);
+	cap_fill(dontfork, 4 * PG, 2700);
+	cap_fill(wipeonfork, 4 * PG, 2800);
+	CHECK_SYS(madvise(dontfork, 4 * PG, MADV_DONTFORK));
+	CHECK_SYS(madvise(wipeonfork, 4 * PG, MADV_WIPEONFORK));
 
 	/* Private file mapping with dirty pages 1 and 3 of 8. */
 	privfd = make_file("private.dat", 8 * PG, 4000);
@@ -170,6 +191,11 @@ int main(void)
 		else
 			CHECK_INT(big[i * PG + 17], 0);
 	}
+	CHECK_FILL(moved, 4 * PG, 2500);
+	CHECK_FILL(moved + 12 * PG, PG, 2600);
+	CHECK_INT(moved[5 * PG], 0);
+	CHECK_FILL(dontfork, 4 * PG, 2700);
+	CHECK_FILL(wipeonfork, 4 * PG, 2800);
 	printf("private anonymous: ok\n");
 
 	/* Private file: dirty pages kept, clean pages from the file, file
