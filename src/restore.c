@@ -2,6 +2,7 @@
 #include "restore.h"
 #include "abi.h"
 #include "fileid.h"
+#include "hash.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -214,11 +216,6 @@ int esky_restore_check(struct esky_image *const *chain, size_t n, const struct e
 			pr_note("%s changed since the checkpoint (%s): the program had it open for "
 				"writing", path, why);
 	}
-	for (size_t i = 0; o->verify_pages && i < n; i++) {
-		ret = esky_image_verify_pages(chain[i]);
-		if (ret)
-			return ret;
-	}
 	return 0;
 }
 
@@ -303,6 +300,8 @@ struct plan {
 	int args_fd;                     /* transport number of the memfd */
 	uint32_t *level_src;
 	size_t src_n;
+	struct run_list runs;            /* where every page comes from */
+	struct esky_image **src_img;     /* the image of each source index */
 };
 
 static bool fd_in_image(const struct esky_image_view *v, int fd)
@@ -339,7 +338,8 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	size_t r = 0;
 
 	p->level_src = calloc(n, sizeof(uint32_t));
-	if (!used || !vmas || !fds || !sigs || !p->level_src) {
+	p->src_img = calloc(n, sizeof(*p->src_img));
+	if (!used || !vmas || !fds || !sigs || !p->level_src || !p->src_img) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -359,6 +359,7 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 			goto out_free;
 		}
 		p->level_src[l] = (uint32_t)p->src_n;
+		p->src_img[p->src_n] = chain[l];
 		src_fds[p->src_n] = next_free_fd(v, &next_fd);
 		p->source[p->transport_n] = esky_image_fd(chain[l]);
 		p->transport[p->transport_n++] = src_fds[p->src_n];
@@ -497,6 +498,8 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	if (!ab->err)
 		memcpy(ab->b.data, &a, sizeof(a));
 	ret = ab->err;
+	p->runs = runs;
+	runs.v = NULL;
 out_free:
 	free(runs.v);
 	free(used);
@@ -504,6 +507,68 @@ out_free:
 	free(fds);
 	free(sigs);
 	return ret;
+}
+
+/*
+ * Check the checksum of every page the restore reads (and only those).
+ * Runs in a thread of the monitor while the agent works: the program does
+ * not run before the answer is in (see finish), and a damaged image is
+ * refused with the agent killed.
+ */
+struct verify_job {
+	const struct plan *p;
+	int ret;
+	char err[1024];
+	pthread_t thread;
+};
+
+static void *verify_main(void *arg)
+{
+	struct verify_job *j = arg;
+	const struct plan *p = j->p;
+	const size_t chunk = 1u << 20;
+	char *buf = malloc(chunk);
+	int ret = buf ? 0 : -ENOMEM;
+
+	esky_error_clear();
+	for (size_t i = 0; i < p->runs.n && !ret; i++) {
+		const struct ea_run *r = &p->runs.v[i];
+		const struct esky_image *img;
+		const struct esky_image_view *v;
+
+		if (r->src == EA_SRC_ZERO)
+			continue;
+		img = p->src_img[r->src];
+		v = esky_image_view(img);
+		for (uint64_t done = 0; done < r->len && !ret;) {
+			size_t len = r->len - done < chunk ? (size_t)(r->len - done) : chunk;
+			uint64_t off = r->off + done;
+
+			ret = esky_pread_all(esky_image_fd(img), buf, len, (off_t)off);
+			if (ret) {
+				esky_error(ret, "%s: cannot read page data: %s", v->path, strerror(-ret));
+				break;
+			}
+			for (size_t q = 0; q < len; q += ESKY_PAGE_SIZE) {
+				/* Stored pages follow each other: page k of PAGES has hash k. */
+				uint64_t idx = (off + q - v->pages_off) / ESKY_PAGE_SIZE;
+				int zero;
+
+				if (idx >= v->hash_n || esky_hash_page(buf + q, &zero) != v->hashes[idx]) {
+					ret = esky_error(-EBADMSG, "%s: damaged: page data for 0x%" PRIx64
+							 " (file offset %" PRIu64 ") checksum mismatch",
+							 v->path, r->addr + done + q, off + q);
+					break;
+				}
+			}
+			done += len;
+		}
+	}
+	free(buf);
+	j->ret = ret;
+	if (ret && esky_last_error())
+		snprintf(j->err, sizeof(j->err), "%s", esky_last_error());
+	return NULL;
 }
 
 static const char *vma_desc(const struct esky_image *img, uint32_t index, char *buf, size_t n)
@@ -750,6 +815,8 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 	char fdarg[16], sizearg[16];
 
 	uint64_t t0 = esky_now_ns(), t1, t2, t3;
+	struct verify_job verify = { 0 };
+	bool verifying = false;
 
 	memset(&p, 0, sizeof(p));
 	ret = esky_restore_check(chain, n, o);
@@ -795,9 +862,25 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		goto out_close;
 	close(report[1]);
 	report[1] = -1;
+	if (o->verify_pages) {
+		verify.p = &p;
+		if (pthread_create(&verify.thread, NULL, verify_main, &verify)) {
+			verify_main(&verify);
+		} else {
+			verifying = true;
+		}
+	}
 	t2 = esky_now_ns();
 	ret = run_agent(t, chain[0], report[0], &pending_sig);
 	t3 = esky_now_ns();
+	if (verifying) {
+		pthread_join(verify.thread, NULL);
+		verifying = false;
+	}
+	if (!ret && verify.ret) {
+		esky_error_clear();
+		ret = esky_error(verify.ret, "%s", verify.err[0] ? verify.err : strerror(-verify.ret));
+	}
 	if (!ret)
 		ret = finish(t, chain[0], &p);
 	pr_debug("restore: checks %.1f ms, plan and spawn %.1f ms, agent %.1f ms, finish %.1f ms",
@@ -820,8 +903,12 @@ out_close:
 	for (int k = 0; k < 3; k++)
 		if (opened[k] >= 0)
 			close(opened[k]);
+	if (verifying)
+		pthread_join(verify.thread, NULL);
 	esky_buf_free(&p.ab.b);
 	esky_buf_free(&p.ab.strings);
 	free(p.level_src);
+	free(p.src_img);
+	free(p.runs.v);
 	return ret;
 }

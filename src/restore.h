@@ -18,7 +18,7 @@
 struct esky_restore_opts {
 	const char *agent_path;  /* esky-agent to run (esky_find_agent) */
 	bool force;              /* resume although files changed (with a note) */
-	bool verify_pages;       /* check every page checksum before starting */
+	bool verify_pages;       /* check the checksum of every page before the program runs */
 	char *const *argv;       /* what ps shows for the process, or NULL to keep it */
 };
 
@@ -33,8 +33,9 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 
 /*
  * Check what esky_restore checks before starting anything: files the image
- * depends on, the vDSO, the agent's range, and (if verify_pages) the page
- * checksums. 0 or -errno with esky_error(); notes go to the log.
+ * depends on, the vDSO, the agent's range. (Page checksums are checked
+ * while the agent works, before the program runs.) 0 or -errno with
+ * esky_error(); notes go to the log.
  */
 int esky_restore_check(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o);
 
