@@ -1121,7 +1121,7 @@ static void usage(void)
 static void parse_args(int argc, char **argv)
 {
 	int i;
-	bool user = false;
+	bool user = false, nocr = false;
 
 	opt.envs = calloc((size_t)argc, sizeof(char *));
 	opt.copies = calloc((size_t)argc, sizeof(char *));
@@ -1137,7 +1137,7 @@ static void parse_args(int argc, char **argv)
 		} else if (strcmp(a, "--esky") == 0 && more) {
 			opt.esky = argv[++i];
 		} else if (strcmp(a, "--nocr") == 0) {
-			opt.mode = MODE_NOCR;
+			nocr = true;
 		} else if (strcmp(a, "--norst") == 0) {
 			opt.mode = MODE_NORST;
 		} else if (strcmp(a, "--resume-twice") == 0) {
@@ -1174,6 +1174,9 @@ static void parse_args(int argc, char **argv)
 	if (i >= argc)
 		usage();
 	opt.prog_argv = argv + i;
+	/* --nocr wins over the other modes: the test itself is checked. */
+	if (nocr)
+		opt.mode = MODE_NOCR;
 	opt.user = user && geteuid() == 0;
 	if (opt.timeout <= 0)
 		opt.timeout = 60;
