@@ -166,6 +166,13 @@ struct ea_args {
 
 	struct ea_mm_map mm;
 	uint64_t auxv[EA_AUXV_MAX];
+
+	uint32_t rlimit_n;
+	int32_t nice;
+	uint64_t rlimits[16][2];           /* soft, hard per RLIMIT_* */
+	uint32_t no_new_privs;
+	uint32_t pad1;
+	uint64_t timer_slack;
 };
 
 /* What the agent writes to report_fd when it gives up. */

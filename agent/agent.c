@@ -508,6 +508,37 @@ static void restore_fds(void)
 	}
 }
 
+/*
+ * Resource limits (after the fds and mappings, which a lowered limit must
+ * not stop), nice value, timer slack, no_new_privs. Raising a hard limit
+ * or the priority needs privileges esky may not have: then the limit is
+ * kept as high as allowed, and the nice value as it is.
+ */
+static void restore_limits(void)
+{
+	for (uint32_t res = 0; res < args->rlimit_n && res < 16; res++) {
+		uint64_t want[2] = { args->rlimits[res][0], args->rlimits[res][1] }, now[2];
+
+		if (!sys_call(__NR_prlimit64, 0, res, want, 0, 0, 0))
+			continue;
+		if (sys_call(__NR_prlimit64, 0, res, 0, now, 0, 0))
+			continue;
+		want[1] = now[1];
+		if (want[0] > want[1])
+			want[0] = want[1];
+		sys_call(__NR_prlimit64, 0, res, want, 0, 0, 0);
+	}
+	sys_call(__NR_setpriority, 0 /* PRIO_PROCESS */, 0, args->nice, 0, 0, 0);
+	if (args->timer_slack)
+		sys_call(__NR_prctl, PR_SET_TIMERSLACK, args->timer_slack, 0, 0, 0, 0);
+	if (args->no_new_privs) {
+		long r = sys_call(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
+
+		if (r)
+			fail(EA_STEP_MISC, r, 0, 1);
+	}
+}
+
 static void restore_misc(void)
 {
 	long r;
@@ -550,6 +581,7 @@ static void restore_misc(void)
 	r = sys_call(__NR_prctl, PR_SET_MM, PR_SET_MM_MAP, &args->mm, sizeof(args->mm), 0, 0);
 	if (r)
 		fail(EA_STEP_MM, r, args->mm.start_brk, 0);
+	restore_limits();
 }
 
 static void restore_signals(void)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -317,15 +318,29 @@ static long sys_kcmp(pid_t p1, pid_t p2, int type, unsigned long a, unsigned lon
 	return syscall(SYS_kcmp, p1, p2, type, a, b);
 }
 
-/* A character device a fresh open gives back in the same state. */
+/*
+ * A character device that a fresh open plus the saved file position gives
+ * back in the same state (Documentation/admin-guide/devices.txt): the
+ * memory devices of major 1 (mem, kmem, null, port, zero, full, random,
+ * urandom; not kmsg, 1:11, whose readers have a record cursor), /dev/tty
+ * (5:0, whichever terminal the resumed process has), and the per-CPU msr
+ * (202) and cpuid (203) devices, whose position selects the register.
+ */
 static bool stateless_device(dev_t rdev)
 {
 	unsigned maj = major(rdev), min = minor(rdev);
 
-	/* mem: null 3, zero 5, full 7, random 8, urandom 9; tty: /dev/tty 5:0. */
-	if (maj == 1)
-		return min == 3 || min == 5 || min == 7 || min == 8 || min == 9;
-	return maj == 5 && min == 0;
+	switch (maj) {
+	case 1:
+		return min != 11;
+	case 5:
+		return min == 0;
+	case 202:
+	case 203:
+		return true;
+	default:
+		return false;
+	}
 }
 
 struct fdrec {
@@ -510,9 +525,8 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 	for (int sig = 1; sig <= 64 && !ret; sig++) {
 		uint64_t bit = 1ULL << (sig - 1);
 
-		/* Only caught or ignored signals have anything to restore. */
-		if (sig == SIGKILL || sig == SIGSTOP ||
-		    !((status->sig_caught | status->sig_ignored) & bit))
+		/* Default ones too: SIG_DFL may carry flags (SIGCHLD's SA_NOCLDWAIT). */
+		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		ret = rsys(t, &r, SYS_rt_sigaction, sig, 0, SCRATCH(sigaction), 8, 0);
 		if (!ret && r == 0) {
@@ -543,6 +557,10 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 		ret = rsys(t, &r, SYS_brk, 0, 0, 0, 0, 0);
 	if (!ret)
 		core->brk = (uint64_t)r;
+	if (!ret)
+		ret = rsys(t, &r, SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0);
+	if (!ret && r > 0)
+		core->timer_slack = (uint64_t)r;
 	if (!ret)
 		ret = rsys(t, &r, SYS_personality, 0xffffffff, 0, 0, 0, 0);
 	if (!ret)
@@ -616,10 +634,22 @@ static int collect_core(struct esky_dump *d, struct esky_img_core *core,
 	core->gid = status->gid[1];
 	core->umask = status->umask;
 	core->run_ns = d->opts.run_ns;
+	core->no_new_privs = (uint32_t)status->no_new_privs;
+	core->rlimit_n = RLIM_NLIMITS < 16 ? RLIM_NLIMITS : 16;
+	for (unsigned r = 0; r < core->rlimit_n; r++) {
+		struct rlimit rl;
+
+		if (prlimit(pid, (__rlimit_resource_t)r, NULL, &rl) < 0)
+			return esky_error(-errno, "pid %d: cannot read its resource limits: %s", pid,
+					  strerror(errno));
+		core->rlimits[r][0] = rl.rlim_cur;
+		core->rlimits[r][1] = rl.rlim_max;
+	}
 	ret = esky_proc_read_stat(pid, &st);
 	if (ret)
 		return esky_error(ret, "pid %d: cannot read its stat: %s", pid, strerror(-ret));
 	memcpy(core->comm, st.comm, sizeof(core->comm) - 1);
+	core->nice = st.nice;
 	core->start_code = st.start_code;
 	core->end_code = st.end_code;
 	core->start_data = st.start_data;

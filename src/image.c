@@ -168,6 +168,7 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 	const char *n = img->name;
 	uint64_t pos = ESKY_IMG_HEADER_SIZE;
 	unsigned i, count = img->hdr.section_n;
+	uint32_t seen = 0;
 	int ret;
 
 	if (count > ESKY_IMG_MAX_SECTIONS)
@@ -175,8 +176,7 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 	for (i = 0; i < count; i++) {
 		const struct esky_img_section *s = &img->hdr.sections[i];
 
-		if (s->type == 0 || s->type > ESKY_SEC_META || img->sec_size[s->type] ||
-		    img->sec[s->type])
+		if (s->type == 0 || s->type > ESKY_SEC_META || (seen & (1u << s->type)))
 			return damaged(img, "%s: damaged: section %u has type %u", n, i, s->type);
 		if (s->offset > file_size || s->size > file_size - s->offset)
 			return damaged(img, "%s: damaged: %s section lies beyond the end of the file", n,
@@ -185,9 +185,8 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 			return damaged(img, "%s: damaged: %s section has a partial record", n,
 				       esky_image_section_name(s->type));
 		sorted[i] = s;
-		img->sec[s->type] = (void *)1; /* seen */
+		seen |= 1u << s->type;
 	}
-	memset(img->sec, 0, sizeof(img->sec));
 	qsort(sorted, count, sizeof(sorted[0]), cmp_sec_off);
 	for (i = 0; i < count; i++) {
 		const struct esky_img_section *s = sorted[i];
@@ -318,6 +317,11 @@ int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
 			ESKY_IMG_CHECKSUM_SEED) != img->hdr.checksum ||
 	    img->hdr.header_size != ESKY_IMG_HEADER_SIZE) {
 		ret = esky_error(-EBADMSG, "%s: damaged: header checksum mismatch", name);
+		goto out_close;
+	}
+	if (img->hdr.file_size < (uint64_t)st.st_size) {
+		ret = esky_error(-EBADMSG, "%s: damaged: %llu stray bytes at the end", name,
+				 (unsigned long long)((uint64_t)st.st_size - img->hdr.file_size));
 		goto out_close;
 	}
 	if (img->hdr.file_size != (uint64_t)st.st_size) {

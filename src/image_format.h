@@ -112,8 +112,12 @@ struct esky_img_core {
 	uint64_t arg_start, arg_end, env_start, env_end;
 	uint64_t run_ns;          /* how long the program had run (esky's clock) */
 	uint32_t cmdline;         /* STRINGS offset: argv joined with spaces */
-	uint32_t reserved0;
-	uint64_t reserved[7];
+	int32_t nice;
+	uint32_t no_new_privs;
+	uint32_t rlimit_n;        /* entries of rlimits in use (RLIMIT_*) */
+	uint64_t timer_slack;     /* ns */
+	uint64_t rlimits[16][2];  /* soft, hard per RLIMIT_* (RLIM_INFINITY is ~0) */
+	uint64_t reserved[6];
 };
 
 /* Mapping kinds (on disk). */
@@ -206,7 +210,7 @@ _Static_assert(sizeof(struct esky_img_section) == 32, "section layout");
 _Static_assert(sizeof(struct esky_img_header) == ESKY_IMG_HEADER_SIZE, "header layout");
 _Static_assert(__builtin_offsetof(struct esky_img_header, sections) == 112, "header layout");
 _Static_assert(__builtin_offsetof(struct esky_img_header, checksum) == 4088, "header layout");
-_Static_assert(sizeof(struct esky_img_core) == 2656, "core layout");
+_Static_assert(sizeof(struct esky_img_core) == 2920, "core layout");
 _Static_assert(sizeof(struct esky_img_vma) == 48, "vma layout");
 _Static_assert(sizeof(struct esky_img_file) == 96, "file layout");
 _Static_assert(sizeof(struct esky_img_fd) == 32, "fd layout");

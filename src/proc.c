@@ -245,6 +245,7 @@ int esky_proc_parse_stat(const char *text, struct esky_proc_stat *st)
 	st->session = (int)f[6];
 	st->tty_nr = (int)f[7];
 	st->num_threads = (long)f[20];
+	st->nice = (int)(int64_t)f[19];
 	st->start_time = f[22];
 	st->start_code = f[26];
 	st->end_code = f[27];
@@ -333,6 +334,7 @@ int esky_proc_parse_status(const char *text, struct esky_proc_status *st)
 	st->threads = (int)status_dec(text, "Threads", 1);
 	st->tracer_pid = (int)status_dec(text, "TracerPid", 0);
 	st->seccomp = (int)status_dec(text, "Seccomp", 0);
+	st->no_new_privs = (int)status_dec(text, "NoNewPrivs", 0);
 	st->sig_pending = status_hex(text, "SigPnd");
 	st->shd_pending = status_hex(text, "ShdPnd");
 	st->sig_blocked = status_hex(text, "SigBlk");

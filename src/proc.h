@@ -59,6 +59,7 @@ struct esky_proc_stat {
 	char state;
 	int ppid, pgrp, session, tty_nr;
 	long num_threads;
+	int nice;
 	uint64_t start_time; /* clock ticks after boot */
 	uint64_t start_code, end_code, start_stack;
 	uint64_t start_data, end_data, start_brk;
@@ -75,6 +76,7 @@ struct esky_proc_status {
 	int threads;
 	int tracer_pid;
 	int seccomp;           /* 0 none, 1 strict, 2 filter */
+	int no_new_privs;
 	uint64_t sig_pending;  /* SigPnd: per thread */
 	uint64_t shd_pending;  /* ShdPnd: shared */
 	uint64_t sig_blocked;

@@ -7,6 +7,7 @@
 #include "proc.h"
 #include "util.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -483,6 +484,12 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 		.exe_fd = (uint32_t)-1,
 	};
 	memcpy(a.auxv, v->auxv, v->auxv_n * sizeof(uint64_t));
+	_Static_assert(sizeof(a.rlimits) == sizeof(c->rlimits), "rlimits");
+	memcpy(a.rlimits, c->rlimits, sizeof(a.rlimits));
+	a.rlimit_n = c->rlimit_n;
+	a.nice = c->nice;
+	a.no_new_privs = c->no_new_privs;
+	a.timer_slack = c->timer_slack;
 
 	if (!ab->err)
 		ab->err = esky_buf_pad(&ab->b, 8);
@@ -734,7 +741,8 @@ static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_r
  * the agent (image, stack, argument block) and, when we may, make
  * /proc/PID/exe name the program again.
  */
-static int finish(struct esky_tracee *t, struct esky_image *img, const struct plan *p)
+static int finish(struct esky_tracee *t, struct esky_image *img, const struct plan *p,
+		  bool set_exe)
 {
 	const struct esky_image_view *v = esky_image_view(img);
 	const struct ea_args *a = (const struct ea_args *)p->ab.b.data;
@@ -762,7 +770,7 @@ static int finish(struct esky_tracee *t, struct esky_image *img, const struct pl
 				  (long)(ESKY_AGENT_ARGS_ADDR - ESKY_AGENT_BASE), 0, 0, 0, 0);
 	if (!ret && r)
 		ret = (int)r;
-	if (!ret && a->exe_off) {
+	if (!ret && set_exe && a->exe_off) {
 		uint64_t path_addr = ESKY_AGENT_ARGS_ADDR + a->strings_off + a->exe_off;
 		uint64_t mm_addr = ESKY_AGENT_ARGS_ADDR + offsetof(struct ea_args, mm);
 
@@ -806,6 +814,158 @@ static int finish(struct esky_tracee *t, struct esky_image *img, const struct pl
 	return 0;
 }
 
+/* The loadable segments of the agent (a static ELF at a fixed address). */
+struct agent_elf {
+	uint64_t entry;
+	struct {
+		uint64_t vaddr, memsz, offset, filesz;
+		int prot;
+	} seg[4];
+	int n;
+};
+
+static int read_agent_elf(const char *path, struct agent_elf *ae)
+{
+	Elf64_Ehdr eh;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	memset(ae, 0, sizeof(*ae));
+	if (fd < 0)
+		return esky_error(-errno, "%s: %s", path, strerror(errno));
+	ret = esky_pread_all(fd, &eh, sizeof(eh), 0);
+	if (!ret && (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_type != ET_EXEC ||
+		     eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 16))
+		ret = -ENOEXEC;
+	for (unsigned i = 0; !ret && i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		ret = esky_pread_all(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph)));
+		if (ret || ph.p_type != PT_LOAD)
+			continue;
+		if (ae->n == 4 || ph.p_filesz > ph.p_memsz ||
+		    !ea_zone_overlaps(ph.p_vaddr, ph.p_vaddr + ph.p_memsz)) {
+			ret = -ENOEXEC;
+			break;
+		}
+		ae->seg[ae->n].vaddr = ph.p_vaddr;
+		ae->seg[ae->n].memsz = ph.p_memsz;
+		ae->seg[ae->n].offset = ph.p_offset;
+		ae->seg[ae->n].filesz = ph.p_filesz;
+		ae->seg[ae->n].prot = (ph.p_flags & PF_R ? PROT_READ : 0) |
+				      (ph.p_flags & PF_W ? PROT_WRITE : 0) |
+				      (ph.p_flags & PF_X ? PROT_EXEC : 0);
+		ae->n++;
+	}
+	close(fd);
+	ae->entry = eh.e_entry;
+	if (ret)
+		return esky_error(ret, "%s: not esky's restore agent (%s)", path, strerror(-ret));
+	return 0;
+}
+
+#define PAGE_DOWN(x) ((x) & ~(ESKY_PAGE_SIZE - 1))
+#define PAGE_UP(x) PAGE_DOWN((x) + ESKY_PAGE_SIZE - 1)
+
+/*
+ * Load the agent into a process that has just exec'd the checkpointed
+ * program's own executable, and point it at the agent's entry with
+ * argv = { agent, args fd, args size }. The kernel set /proc/PID/exe to the
+ * program at that exec, which no unprivileged prctl could do afterwards;
+ * the program's own code never runs (we are at the exec stop), and the
+ * agent unmaps everything the exec mapped.
+ */
+static int boot_agent(struct esky_tracee *t, const char *agent_path, const char *fdarg,
+		      const char *sizearg)
+{
+	const char *strs[] = { agent_path, "esky-agent", fdarg, sizearg };
+	uint64_t addr[4], block[8], top, sp;
+	struct agent_elf ae;
+	esky_regs_t regs;
+	long fd = -1, r = 0;
+	int ret, end_ret;
+
+	ret = read_agent_elf(agent_path, &ae);
+	if (ret)
+		return ret;
+	ret = esky_tracee_get_regs(t, &regs);
+	if (ret)
+		return ret;
+	/* Scratch below the new stack pointer: this stack is thrown away anyway. */
+	top = (arch_regs_sp(&regs) - 8192) & ~15ULL;
+	sp = top;
+	for (int i = 0; i < 4 && !ret; i++) {
+		size_t len = strlen(strs[i]) + 1;
+
+		sp -= ESKY_ALIGN_UP(len, 16);
+		addr[i] = sp;
+		ret = esky_tracee_write_mem(t, sp, strs[i], len);
+	}
+	/* argc, argv[0..2], NULL, envp NULL, auxv AT_NULL */
+	block[0] = 3;
+	block[1] = addr[1];
+	block[2] = addr[2];
+	block[3] = addr[3];
+	block[4] = 0;
+	block[5] = 0;
+	block[6] = 0;
+	block[7] = 0;
+	sp = (sp - sizeof(block)) & ~15ULL;
+	if (!ret)
+		ret = esky_tracee_write_mem(t, sp, block, sizeof(block));
+	if (!ret)
+		ret = esky_tracee_find_syscall_insn(t);
+	if (!ret)
+		ret = esky_tracee_inject_begin(t);
+	if (ret)
+		return esky_error(ret, "cannot load the restore agent: %s", strerror(-ret));
+	ret = esky_tracee_syscall(t, &fd, SYS_open, (long)addr[0], O_RDONLY | O_CLOEXEC, 0, 0, 0, 0);
+	if (!ret && fd < 0)
+		ret = (int)fd;
+	for (int i = 0; !ret && i < ae.n; i++) {
+		uint64_t start = PAGE_DOWN(ae.seg[i].vaddr);
+		uint64_t file_end = PAGE_UP(ae.seg[i].vaddr + ae.seg[i].filesz);
+		uint64_t end = PAGE_UP(ae.seg[i].vaddr + ae.seg[i].memsz);
+
+		if (ae.seg[i].filesz) {
+			ret = esky_tracee_syscall(t, &r, SYS_mmap, (long)start, (long)(file_end - start),
+						  ae.seg[i].prot, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd,
+						  (long)PAGE_DOWN(ae.seg[i].offset));
+			if (!ret && (uint64_t)r != start)
+				ret = r < 0 && r > -4096 ? (int)r : -EEXIST;
+			/* The rest of the last file page belongs to .bss: zero it. */
+			if (!ret && ae.seg[i].memsz > ae.seg[i].filesz &&
+			    file_end > ae.seg[i].vaddr + ae.seg[i].filesz) {
+				static const char zeros[ESKY_PAGE_SIZE];
+				uint64_t from = ae.seg[i].vaddr + ae.seg[i].filesz;
+
+				ret = esky_tracee_write_mem(t, from, zeros, (size_t)(file_end - from));
+			}
+		}
+		if (!ret && end > file_end) {
+			uint64_t from = ae.seg[i].filesz ? file_end : start;
+
+			ret = esky_tracee_syscall(t, &r, SYS_mmap, (long)from, (long)(end - from),
+						  ae.seg[i].prot, MAP_PRIVATE | MAP_ANONYMOUS |
+						  MAP_FIXED_NOREPLACE, -1, 0);
+			if (!ret && (uint64_t)r != from)
+				ret = r < 0 && r > -4096 ? (int)r : -EEXIST;
+		}
+	}
+	if (fd >= 0)
+		esky_tracee_syscall(t, &r, SYS_close, fd, 0, 0, 0, 0, 0);
+	end_ret = esky_tracee_inject_end(t);
+	if (!ret)
+		ret = end_ret;
+	if (ret)
+		return esky_error(ret, "cannot load the restore agent %s: %s", agent_path, strerror(-ret));
+	arch_regs_set_ip(&regs, ae.entry);
+	arch_regs_set_entry_sp(&regs, sp);
+	ret = esky_tracee_set_regs(t, &regs);
+	if (ret)
+		return esky_error(ret, "cannot start the restore agent: %s", strerror(-ret));
+	return 0;
+}
+
 int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o,
 		 struct esky_tracee **out)
 {
@@ -816,7 +976,7 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 
 	uint64_t t0 = esky_now_ns(), t1, t2, t3;
 	struct verify_job verify = { 0 };
-	bool verifying = false;
+	bool verifying = false, booted = false;
 
 	memset(&p, 0, sizeof(p));
 	ret = esky_restore_check(chain, n, o);
@@ -844,7 +1004,11 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 	snprintf(fdarg, sizeof(fdarg), "%d", p.args_fd);
 	snprintf(sizearg, sizeof(sizearg), "%zu", p.ab.b.len);
 	{
+		const struct esky_image_view *v = esky_image_view(chain[0]);
+		const char *exe = v->core->exe_file != UINT32_MAX
+			? esky_image_str(chain[0], v->files[v->core->exe_file].path) : NULL;
 		char *argv[] = { "esky-agent", fdarg, sizearg, NULL };
+		char *exe_argv[] = { (char *)exe, NULL };
 		char *envp[] = { NULL };
 		struct esky_spawn sp = {
 			.path = o->agent_path,
@@ -856,7 +1020,20 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 			.close_others = true,
 		};
 
+		/* The program's own exec first: it makes /proc/PID/exe right. */
+		booted = exe && exe[0] == '/' && access(exe, X_OK) == 0;
+		if (booted) {
+			sp.path = exe;
+			sp.argv = exe_argv;
+		}
 		ret = esky_tracee_spawn(&sp, &t);
+		if (!ret && booted) {
+			ret = boot_agent(t, o->agent_path, fdarg, sizearg);
+			if (ret) {
+				esky_tracee_kill(t);
+				esky_tracee_free(t);
+			}
+		}
 	}
 	if (ret)
 		goto out_close;
@@ -882,7 +1059,7 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		ret = esky_error(verify.ret, "%s", verify.err[0] ? verify.err : strerror(-verify.ret));
 	}
 	if (!ret)
-		ret = finish(t, chain[0], &p);
+		ret = finish(t, chain[0], &p, !booted);
 	pr_debug("restore: checks %.1f ms, plan and spawn %.1f ms, agent %.1f ms, finish %.1f ms",
 		 (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6,
 		 (double)(esky_now_ns() - t3) / 1e6);

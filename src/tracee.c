@@ -631,8 +631,12 @@ pid_t esky_tracee_syscall_child(struct esky_tracee *t)
 	return t->syscall_child;
 }
 
-/* Resume with PTRACE_SYSCALL until the next syscall stop, noting clones. */
-static int run_to_syscall_stop(struct esky_tracee *t)
+/*
+ * Resume with PTRACE_SYSCALL until the next syscall-entry (entry true) or
+ * syscall-exit stop, noting clones. Other syscall stops are passed: at a
+ * PTRACE_EVENT_EXEC stop, execve's own exit stop is still to come.
+ */
+static int run_to_syscall_stop(struct esky_tracee *t, bool entry, const esky_regs_t *regs)
 {
 	struct esky_stop st;
 	int ret;
@@ -644,8 +648,18 @@ static int run_to_syscall_stop(struct esky_tracee *t)
 		if (ret)
 			return ret;
 		switch (st.kind) {
-		case ESKY_STOP_SYSCALL:
-			return 0;
+		case ESKY_STOP_SYSCALL: {
+			struct __ptrace_syscall_info info;
+
+			if (ptrace(PTRACE_GET_SYSCALL_INFO, t->pid, sizeof(info), &info) < 0)
+				return 0; /* before 5.3: trust the order */
+			if (info.op == (entry ? PTRACE_SYSCALL_INFO_ENTRY : PTRACE_SYSCALL_INFO_EXIT))
+				return 0;
+			/* The earlier syscall stored its result in rax on the way out: set ours again. */
+			if (regs && esky_tracee_set_regs(t, regs))
+				return -ESRCH;
+			break;
+		}
 		case ESKY_STOP_CLONE:
 			t->syscall_child = st.new_pid;
 			break;
@@ -677,9 +691,9 @@ int esky_tracee_syscall(struct esky_tracee *t, long *ret, long nr, long a0, long
 	if (err)
 		return err;
 	t->injected++;
-	err = run_to_syscall_stop(t); /* enter */
+	err = run_to_syscall_stop(t, true, &regs);
 	if (!err)
-		err = run_to_syscall_stop(t); /* exit */
+		err = run_to_syscall_stop(t, false, NULL);
 	if (!err)
 		err = esky_tracee_get_regs(t, &regs);
 	if (err)

@@ -36,6 +36,14 @@ typedef struct user_regs_struct esky_regs_t;
 static inline uint64_t arch_regs_ip(const esky_regs_t *r) { return r->rip; }
 static inline void arch_regs_set_ip(esky_regs_t *r, uint64_t ip) { r->rip = ip; }
 static inline uint64_t arch_regs_sp(const esky_regs_t *r) { return r->rsp; }
+/* Registers for a fresh program entry at the current ip with stack pointer sp. */
+static inline void arch_regs_set_entry_sp(esky_regs_t *r, uint64_t sp)
+{
+	r->rsp = sp;
+	r->rax = 0;
+	r->orig_rax = (unsigned long)-1L;
+	r->rdx = 0; /* no atexit function for _start */
+}
 static inline long arch_regs_syscall_ret(const esky_regs_t *r) { return (long)r->rax; }
 /* The number of the syscall the task is in, or -1. */
 static inline long arch_regs_syscall_nr(const esky_regs_t *r) { return (long)r->orig_rax; }
