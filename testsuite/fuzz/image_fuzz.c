@@ -1,0 +1,216 @@
+/*
+ * Fuzz target of the image reader: esky_image_open_fd and
+ * esky_image_verify_pages on arbitrary bytes, then a walk over the view
+ * that checks the reader's promise (image.h: "check all of it but the page
+ * data: header, section table, every metadata checksum, every offset,
+ * index and length") the way restore.c and describe.c rely on it.
+ *
+ * Built two ways (CMakeLists.txt): with the standalone driver
+ * (image_fuzz_driver.c) under -fsanitize=address,undefined for CTest, and
+ * by hand with clang -fsanitize=fuzzer for libFuzzer (run-libfuzzer.sh),
+ * where ESKY_LIBFUZZER adds a custom mutator that recomputes the checksums
+ * after libFuzzer's mutation half of the time: without it nearly every
+ * input stops at the first checksum.
+ */
+#include "image_fuzz.h"
+
+#include "hash.h"
+#include "image.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The contract is broken: say how, and abort (the fuzzer keeps the input). */
+static void broken(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void broken(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "image_fuzz: reader contract broken: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+/* The message of a failure: present, one line, naming the file first. */
+static void check_message(int ret, const char *what)
+{
+	const char *msg = esky_last_error();
+
+	if (ret >= 0)
+		broken("%s returned %d, not 0 or -errno", what, ret);
+	if (ret == -ENOMEM && !msg)
+		return; /* allocation failures carry no message (log.h) */
+	if (!msg)
+		broken("%s failed with %d (%s) and recorded no message", what, ret, strerror(-ret));
+	if (strchr(msg, '\n'))
+		broken("%s: message of more than one line: \"%s\"", what, msg);
+	if (strncmp(msg, IMAGE_FUZZ_NAME ": ", strlen(IMAGE_FUZZ_NAME ": ")))
+		broken("%s: message does not name the file first: \"%s\"", what, msg);
+}
+
+/* A string the reader accepted must lie inside STRINGS, NUL included. */
+static size_t walk_str(const struct esky_image *img, uint32_t off)
+{
+	/* strlen reads up to the NUL: ASan catches a string running off the end */
+	return strlen(esky_image_str(img, off));
+}
+
+static void walk(struct esky_image *img, size_t size)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+	volatile size_t sink = 0;
+	char *m;
+
+	if (!v->hdr || !v->core)
+		broken("no header or core in the view");
+	if (v->file_size != size)
+		broken("file size %llu, the input has %zu bytes", (unsigned long long)v->file_size,
+		       size);
+	sink += walk_str(img, v->core->cwd) + walk_str(img, v->core->cmdline) +
+		walk_str(img, v->hdr->parent_hint);
+	if (v->core->exe_file != UINT32_MAX && v->core->exe_file >= v->file_n)
+		broken("executable file %u of %zu", v->core->exe_file, v->file_n);
+	if (v->xstate_len)
+		sink += ((const unsigned char *)v->xstate)[0] +
+			((const unsigned char *)v->xstate)[v->xstate_len - 1];
+	for (size_t i = 0; i < v->file_n; i++) {
+		if (v->files[i].build_id_len > sizeof(v->files[i].build_id))
+			broken("file %zu: build-id of %u bytes", i, v->files[i].build_id_len);
+		sink += walk_str(img, v->files[i].path);
+	}
+	for (size_t i = 0; i < v->vma_n; i++) {
+		const struct esky_img_vma *vm = &v->vmas[i];
+
+		/* restore.c: files[m->file] whenever m->file >= 0 */
+		if (vm->file >= 0 && (size_t)vm->file >= v->file_n)
+			broken("mapping %zu: file %d of %zu", i, vm->file, v->file_n);
+		if (vm->start >= vm->end || (i && vm->start < v->vmas[i - 1].end))
+			broken("mapping %zu: 0x%llx-0x%llx out of order", i,
+			       (unsigned long long)vm->start, (unsigned long long)vm->end);
+		sink += walk_str(img, vm->name);
+	}
+	for (size_t i = 0; i < v->fd_n; i++) {
+		const struct esky_img_fd *f = &v->fds[i];
+
+		/* restore.c (agent errors): files[f->file] whenever f->file >= 0, any kind */
+		if (f->file >= 0 && (size_t)f->file >= v->file_n)
+			broken("fd record %zu (fd %d, kind %u): file %d of %zu", i, f->fd, f->kind,
+			       f->file, v->file_n);
+		/* describe.c: stdio_names[f->stdio_src] */
+		if (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2))
+			broken("fd record %zu: stdio source %d", i, f->stdio_src);
+	}
+	for (size_t i = 0; i < v->run_n; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+		size_t k = 0;
+
+		while (k < v->vma_n && v->vmas[k].end <= r->vaddr)
+			k++;
+		if (k == v->vma_n || v->vmas[k].start > r->vaddr ||
+		    (v->vmas[k].end - r->vaddr) / ESKY_IMG_PAGE_SIZE < r->npages)
+			broken("page run %zu lies outside the mappings", i);
+		if (r->kind != ESKY_IMG_PAGES_DATA)
+			continue;
+		if (r->data_off > v->pages_size ||
+		    (v->pages_size - r->data_off) / ESKY_IMG_PAGE_SIZE < r->npages)
+			broken("page run %zu: data beyond PAGES", i);
+		if (r->hash_index > v->hash_n || v->hash_n - r->hash_index < r->npages)
+			broken("page run %zu: hashes beyond PAGEHASH", i);
+		sink += v->hashes[r->hash_index] + v->hashes[r->hash_index + r->npages - 1];
+	}
+	if (v->pages_size && v->pages_off + v->pages_size > size)
+		broken("PAGES beyond the end of the input");
+	if (v->auxv_n % 2)
+		broken("odd auxv");
+	for (size_t i = 0; i < v->auxv_n; i++)
+		sink += v->auxv[i];
+	for (size_t i = 0; i < v->sig_n; i++)
+		sink += v->sigs[i].info[127];
+	m = esky_image_meta(img, "esky_version");
+	free(m);
+	if (v->meta_len)
+		sink += (unsigned char)v->meta[v->meta_len - 1];
+	(void)sink;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int fd = -1;
+	struct esky_image *img;
+	int ret;
+
+	if (fd < 0) {
+		fd = memfd_create("image_fuzz", MFD_CLOEXEC);
+		if (fd < 0) {
+			perror("image_fuzz: memfd_create");
+			abort();
+		}
+	}
+	if (ftruncate(fd, 0) < 0 || (size && pwrite(fd, data, size, 0) != (ssize_t)size)) {
+		perror("image_fuzz: cannot write the input to the memfd");
+		abort();
+	}
+	esky_error_clear();
+	ret = esky_image_open_fd(fd, IMAGE_FUZZ_NAME, &img);
+	if (ret) {
+		check_message(ret, "esky_image_open_fd");
+		return 0;
+	}
+	walk(img, size);
+	esky_error_clear();
+	ret = esky_image_verify_pages(img);
+	if (ret)
+		check_message(ret, "esky_image_verify_pages");
+	esky_image_close(img);
+	return 0;
+}
+
+void image_fuzz_reseal(uint8_t *data, size_t size)
+{
+	struct esky_img_header h;
+
+	if (size < sizeof(h))
+		return;
+	memcpy(&h, data, sizeof(h));
+	for (unsigned i = 0; i < h.section_n && i < ESKY_IMG_MAX_SECTIONS; i++) {
+		struct esky_img_section *s = &h.sections[i];
+
+		if (s->type != ESKY_SEC_PAGES && s->offset <= size && s->size <= size - s->offset)
+			s->checksum = esky_hash64(data + s->offset, s->size, ESKY_IMG_CHECKSUM_SEED);
+	}
+	h.checksum = esky_hash64(&h, offsetof(struct esky_img_header, checksum),
+				 ESKY_IMG_CHECKSUM_SEED);
+	memcpy(data, &h, sizeof(h));
+}
+
+#ifdef ESKY_LIBFUZZER
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+	size = LLVMFuzzerMutate(data, size, max_size);
+	/* Half the time, make the checksums right again; sometimes the file size too. */
+	if (seed % 2 == 0 && size >= sizeof(struct esky_img_header)) {
+		if (seed % 8 == 0) {
+			uint64_t fs = size;
+
+			memcpy(data + offsetof(struct esky_img_header, file_size), &fs, sizeof(fs));
+		}
+		image_fuzz_reseal(data, size);
+	}
+	return size;
+}
+#endif
