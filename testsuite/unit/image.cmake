@@ -8,7 +8,7 @@ set_tests_properties(unit.image PROPERTIES
   SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS unit)
 if(ESKY_VALGRIND)
   add_test(NAME unit.image.valgrind
-    COMMAND ${ESKY_VALGRIND} ${ESKY_VALGRIND_ARGS} $<TARGET_FILE:image_test>)
+    COMMAND ${ESKY_VALGRIND} ${ESKY_VALGRIND_ARGS} $<TARGET_FILE:image_test> --quick)
   set_tests_properties(unit.image.valgrind PROPERTIES
-    SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS "unit;valgrind")
+    SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS "unit;valgrind")
 endif()
