@@ -1,0 +1,197 @@
+/*
+ * The program the error tests checkpoint (or try to): sets up one kind of
+ * state, says "ready MODE" on stdout, waits for a line "go" on stdin (read
+ * byte by byte: nothing is read ahead), then checks that the state still
+ * works and says so on stdout.
+ *
+ *   errors-victim MODE [FILE]
+ *
+ * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
+ * (FILE open for writing), and what esky refuses: thread, child, socket,
+ * pipe, eventfd, deleted FILE (an open file, unlinked).
+ *
+ * VARIANT (a string of 9 characters, set by the build) tells the two
+ * builds apart: same code and layout, different bytes, different build-id.
+ * Exit status: 0, or 1 with a line on stderr if the state is broken.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef VARIANT
+#define VARIANT "variant-a"
+#endif
+
+static const char variant[] = VARIANT;
+
+#define DIE(...)                                                           \
+	do {                                                               \
+		fprintf(stderr, "errors-victim: %s:%d: ", __FILE__, __LINE__); \
+		fprintf(stderr, __VA_ARGS__);                              \
+		fputc('\n', stderr);                                       \
+		exit(1);                                                   \
+	} while (0)
+
+static void wait_go(void)
+{
+	char line[16];
+	size_t n = 0;
+
+	fflush(stdout);
+	for (;;) {
+		char c;
+		ssize_t r = read(0, &c, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			DIE("stdin closed before \"go\"");
+		if (c == '\n')
+			break;
+		if (n < sizeof(line) - 1)
+			line[n++] = c;
+	}
+	line[n] = '\0';
+	if (strcmp(line, "go"))
+		DIE("expected \"go\", found \"%s\"", line);
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int released;
+
+static void *thread_main(void *arg)
+{
+	pthread_mutex_lock(&lock);
+	while (!released)
+		pthread_cond_wait(&cond, &lock);
+	pthread_mutex_unlock(&lock);
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "plain";
+	const char *file = argc > 2 ? argv[2] : NULL;
+	char buf[256];
+	int fds[2], fd = -1;
+	pthread_t th;
+	pid_t child = -1;
+	char *map = NULL;
+	size_t map_len = 0;
+	ssize_t n;
+
+	if (!strcmp(mode, "plain")) {
+		printf("ready plain %s\n", variant);
+		wait_go();
+		printf("go plain %s\n", variant);
+	} else if (!strcmp(mode, "mmap") && file) {
+		struct stat st;
+
+		fd = open(file, O_RDONLY);
+		if (fd < 0 || fstat(fd, &st) < 0)
+			DIE("%s: %s", file, strerror(errno));
+		map_len = (size_t)st.st_size;
+		map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED)
+			DIE("mmap %s: %s", file, strerror(errno));
+		close(fd);
+		printf("ready mmap %.*s\n", (int)strcspn(map, "\n"), map);
+		wait_go();
+		printf("go mmap %.*s\n", (int)strcspn(map, "\n"), map);
+	} else if (!strcmp(mode, "write") && file) {
+		fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || write(fd, "before\n", 7) != 7)
+			DIE("%s: %s", file, strerror(errno));
+		printf("ready write\n");
+		wait_go();
+		if (write(fd, "after\n", 6) != 6)
+			DIE("write %s: %s", file, strerror(errno));
+		printf("go write at %lld\n", (long long)lseek(fd, 0, SEEK_CUR));
+	} else if (!strcmp(mode, "thread")) {
+		if (pthread_create(&th, NULL, thread_main, buf))
+			DIE("pthread_create failed");
+		printf("ready thread\n");
+		wait_go();
+		pthread_mutex_lock(&lock);
+		released = 1;
+		pthread_cond_signal(&cond);
+		pthread_mutex_unlock(&lock);
+		if (pthread_join(th, (void **)&map) || map != buf)
+			DIE("pthread_join failed");
+		printf("go thread joined\n");
+	} else if (!strcmp(mode, "child")) {
+		if (pipe(fds) < 0)
+			DIE("pipe: %s", strerror(errno));
+		fflush(stdout);
+		child = fork();
+		if (child < 0)
+			DIE("fork: %s", strerror(errno));
+		if (child == 0) {
+			/* Wait for the parent's word, then exit 7: proof it lived on. */
+			close(fds[1]);
+			n = read(fds[0], buf, 1);
+			_exit(n == 1 ? 7 : 8);
+		}
+		close(fds[0]);
+		printf("ready child\n");
+		wait_go();
+		{
+			int status;
+
+			if (write(fds[1], "x", 1) != 1 || waitpid(child, &status, 0) != child)
+				DIE("cannot talk to the child: %s", strerror(errno));
+			printf("go child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		}
+	} else if (!strcmp(mode, "socket")) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0 || write(fds[0], "hello", 5) != 5)
+			DIE("socketpair: %s", strerror(errno));
+		printf("ready socket\n");
+		wait_go();
+		n = read(fds[1], buf, sizeof(buf));
+		printf("go socket %.*s\n", (int)(n > 0 ? n : 0), buf);
+	} else if (!strcmp(mode, "pipe")) {
+		if (pipe(fds) < 0 || write(fds[1], "in the pipe", 11) != 11)
+			DIE("pipe: %s", strerror(errno));
+		printf("ready pipe\n");
+		wait_go();
+		n = read(fds[0], buf, sizeof(buf));
+		printf("go pipe %.*s\n", (int)(n > 0 ? n : 0), buf);
+	} else if (!strcmp(mode, "eventfd")) {
+		uint64_t v = 5;
+
+		fd = eventfd(0, 0);
+		if (fd < 0 || write(fd, &v, 8) != 8)
+			DIE("eventfd: %s", strerror(errno));
+		printf("ready eventfd\n");
+		wait_go();
+		if (read(fd, &v, 8) != 8)
+			DIE("read eventfd: %s", strerror(errno));
+		printf("go eventfd %llu\n", (unsigned long long)v);
+	} else if (!strcmp(mode, "deleted") && file) {
+		fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || write(fd, "deleted data", 12) != 12 || unlink(file) < 0)
+			DIE("%s: %s", file, strerror(errno));
+		printf("ready deleted\n");
+		wait_go();
+		n = pread(fd, buf, sizeof(buf), 0);
+		printf("go deleted %.*s\n", (int)(n > 0 ? n : 0), buf);
+	} else {
+		DIE("usage: errors-victim plain|mmap FILE|write FILE|thread|child|socket|pipe|"
+		    "eventfd|deleted FILE");
+	}
+	printf("done %s\n", mode);
+	return 0;
+}
