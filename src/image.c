@@ -352,7 +352,7 @@ out_close:
 
 int esky_image_open(const char *path, struct esky_image **out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
 	int ret;
 
 	if (fd < 0)
