@@ -117,6 +117,7 @@ static int check_refs(struct esky_image *img)
 		const struct esky_img_fd *f = &v->fds[i];
 
 		if (f->fd < 0 || (i && f->fd <= v->fds[i - 1].fd) ||
+		    (f->file >= 0 && (size_t)f->file >= v->file_n) ||
 		    (f->kind == ESKY_IMG_FD_FILE && (f->file < 0 || (size_t)f->file >= v->file_n)) ||
 		    (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2)) ||
 		    (f->kind == ESKY_IMG_FD_DUP && (f->dup_of < 0 || f->dup_of >= f->fd)) ||
