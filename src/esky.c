@@ -114,18 +114,28 @@ static bool from_process(const struct signalfd_siginfo *si)
  * Run the program until it ends, checkpointing it on SIGUSR1. Returns the
  * exit status esky should have: the program's, or 128 + its signal.
  */
+static const int monitor_sigs[] = { SIGCHLD, SIGUSR1, SIGINT, SIGQUIT, SIGTERM, SIGHUP,
+				    SIGTSTP, SIGTTIN, SIGTTOU };
+
+/*
+ * The signals the monitor reads from a signalfd. Blocked from the start of
+ * main, so that a SIGUSR1 sent while esky starts waits for the monitor
+ * instead of killing esky (the program gets an empty mask at exec).
+ */
+static void monitor_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(monitor_sigs); i++)
+		sigaddset(set, monitor_sigs[i]);
+}
+
 static int monitor(struct esky_target *t, const char *out_path)
 {
-	static const int sigs[] = { SIGCHLD, SIGUSR1, SIGINT, SIGQUIT, SIGTERM, SIGHUP,
-				    SIGTSTP, SIGTTIN, SIGTTOU };
 	bool want_checkpoint = false;
 	int sfd, status = -1, ret;
 	sigset_t set;
 
-	sigemptyset(&set);
-	for (size_t i = 0; i < ESKY_ARRAY_SIZE(sigs); i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	monitor_sigset(&set);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {
 		perror("esky: signalfd");
@@ -419,6 +429,10 @@ static int cmd_info(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	sigset_t set;
+
+	monitor_sigset(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	esky_log_set_sink(sink, NULL, getenv("ESKY_DEBUG") ? ESKY_LOG_DEBUG : ESKY_LOG_NOTE);
 	if (argc < 2) {
 		usage(stderr);
