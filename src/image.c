@@ -531,6 +531,113 @@ void esky_image_close_chain(struct esky_image **chain, size_t n)
 	free(chain);
 }
 
+/* Index of the first run of v that ends after addr. */
+static size_t first_run_after(const struct esky_image_view *v, uint64_t addr)
+{
+	size_t lo = 0, hi = v->run_n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct esky_img_pagerun *r = &v->runs[mid];
+
+		if (r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int resolve_level(struct esky_image *const *chain, size_t n, size_t level, uint64_t a,
+			 uint64_t b, esky_resolve_fn fn, void *ctx)
+{
+	const struct esky_image_view *v = &chain[level]->view;
+	int ret = 0;
+
+	for (size_t i = first_run_after(v, a); i < v->run_n && !ret; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+		uint64_t end = r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE;
+		uint64_t ra = r->vaddr > a ? r->vaddr : a, rb = end < b ? end : b;
+		uint64_t skip = (ra - r->vaddr) / ESKY_IMG_PAGE_SIZE;
+
+		if (r->vaddr >= b)
+			break;
+		switch (r->kind) {
+		case ESKY_IMG_PAGES_DATA:
+			ret = fn(ctx, ra, (rb - ra) / ESKY_IMG_PAGE_SIZE, ESKY_IMG_PAGES_DATA, level,
+				 v->pages_off + r->data_off + skip * ESKY_IMG_PAGE_SIZE,
+				 v->hashes + r->hash_index + skip);
+			break;
+		case ESKY_IMG_PAGES_ZERO:
+			ret = fn(ctx, ra, (rb - ra) / ESKY_IMG_PAGE_SIZE, ESKY_IMG_PAGES_ZERO, level, 0,
+				 NULL);
+			break;
+		case ESKY_IMG_PAGES_PARENT:
+			if (level + 1 >= n)
+				return esky_error(-ENOENT, "%s: refers to a parent checkpoint that is "
+						  "missing", v->path);
+			ret = resolve_level(chain, n, level + 1, ra, rb, fn, ctx);
+			break;
+		}
+	}
+	return ret;
+}
+
+int esky_image_resolve(struct esky_image *const *chain, size_t n, uint64_t a, uint64_t b,
+		       esky_resolve_fn fn, void *ctx)
+{
+	return resolve_level(chain, n, 0, a, b, fn, ctx);
+}
+
+struct hash_collect {
+	struct esky_page_hash *v;
+	size_t n, cap;
+};
+
+static int collect_hash(void *ctx, uint64_t vaddr, uint64_t npages, uint32_t kind, size_t level,
+			uint64_t file_off, const uint64_t *hashes)
+{
+	struct hash_collect *c = ctx;
+
+	(void)level;
+	(void)file_off;
+	if (kind != ESKY_IMG_PAGES_DATA)
+		return 0;
+	if (c->n + npages > c->cap) {
+		size_t cap = c->cap ? c->cap : 1024;
+		struct esky_page_hash *nv;
+
+		while (cap < c->n + npages)
+			cap *= 2;
+		nv = realloc(c->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		c->v = nv;
+		c->cap = cap;
+	}
+	for (uint64_t i = 0; i < npages; i++)
+		c->v[c->n++] = (struct esky_page_hash){ vaddr + i * ESKY_IMG_PAGE_SIZE, hashes[i] };
+	return 0;
+}
+
+int esky_image_page_hashes(struct esky_image *const *chain, size_t n, struct esky_page_hash **out,
+			   size_t *count)
+{
+	const struct esky_image_view *v = &chain[0]->view;
+	struct hash_collect c = { 0 };
+	int ret = 0;
+
+	for (size_t i = 0; i < v->vma_n && !ret; i++)
+		ret = esky_image_resolve(chain, n, v->vmas[i].start, v->vmas[i].end, collect_hash, &c);
+	if (ret) {
+		free(c.v);
+		return ret;
+	}
+	*out = c.v;
+	*count = c.n;
+	return 0;
+}
+
 /* ---- writer ---- */
 
 #define WRITER_IOV_MAX 1024
@@ -1082,4 +1189,99 @@ void esky_image_writer_abort(struct esky_image_writer *w)
 	writer_stop(w);
 	esky_outfile_abort(&w->out);
 	writer_free(w);
+}
+
+/* ---- export: one standalone image from a chain ---- */
+
+struct flatten_ctx {
+	struct esky_image *const *chain;
+	struct esky_image_writer *w;
+	bool zero_holes;
+};
+
+static int flatten_piece(void *arg, uint64_t vaddr, uint64_t npages, uint32_t kind, size_t level,
+			 uint64_t file_off, const uint64_t *hashes)
+{
+	struct flatten_ctx *c = arg;
+	const uint64_t per_buf = ESKY_IMAGE_BUF_SIZE / ESKY_IMG_PAGE_SIZE;
+	int ret = 0;
+
+	(void)hashes;
+	if (kind == ESKY_IMG_PAGES_ZERO && c->zero_holes)
+		return 0;
+	for (uint64_t done = 0; done < npages && !ret; done += per_buf) {
+		uint64_t cnt = npages - done < per_buf ? npages - done : per_buf;
+		size_t len = (size_t)(cnt * ESKY_IMG_PAGE_SIZE);
+		char *buf = esky_image_writer_buffer(c->w);
+
+		if (!buf)
+			return -ENOMEM;
+		if (kind == ESKY_IMG_PAGES_ZERO) {
+			memset(buf, 0, len);
+		} else {
+			ret = esky_pread_all(c->chain[level]->fd, buf, len,
+					     (off_t)(file_off + done * ESKY_IMG_PAGE_SIZE));
+			if (ret) {
+				esky_error(ret, "%s: cannot read page data: %s", c->chain[level]->name,
+					   strerror(-ret));
+				break;
+			}
+		}
+		ret = esky_image_write_pages(c->w, vaddr + done * ESKY_IMG_PAGE_SIZE, buf, (size_t)cnt,
+					     c->zero_holes, NULL, NULL, NULL);
+		if (!ret)
+			ret = esky_image_writer_submit(c->w);
+	}
+	return ret;
+}
+
+int esky_image_flatten(struct esky_image *const *chain, size_t n, const char *path)
+{
+	const struct esky_image *img = chain[0];
+	const struct esky_image_view *v = &img->view;
+	struct flatten_ctx c = { .chain = chain };
+	struct esky_img_core core = *v->core;
+	int ret, err = 0;
+
+	ret = esky_image_writer_open(path, &c.w);
+	if (ret)
+		return ret;
+	c.w->hdr.created_ns = v->hdr->created_ns;
+	/* Strings are written anew: their offsets change. */
+	core.cwd = esky_image_add_string(c.w, esky_image_str(img, v->core->cwd), &err);
+	core.cmdline = esky_image_add_string(c.w, esky_image_str(img, v->core->cmdline), &err);
+	ret = err;
+	if (!ret)
+		ret = esky_image_set_core(c.w, &core);
+	if (!ret && v->xstate_len)
+		ret = esky_image_set_xstate(c.w, v->xstate, v->xstate_len);
+	if (!ret && v->auxv_n)
+		ret = esky_image_set_auxv(c.w, v->auxv, v->auxv_n);
+	if (!ret && v->meta_len)
+		ret = esky_buf_append(&c.w->sec[ESKY_SEC_META], v->meta, v->meta_len);
+	for (size_t i = 0; !ret && i < v->file_n; i++) {
+		struct esky_img_file f = v->files[i];
+		uint32_t idx;
+
+		f.path = esky_image_add_string(c.w, esky_image_str(img, v->files[i].path), &err);
+		ret = err ? err : esky_image_add_file(c.w, &f, &idx);
+	}
+	for (size_t i = 0; !ret && i < v->fd_n; i++)
+		ret = esky_image_add_fd(c.w, &v->fds[i]);
+	for (size_t i = 0; !ret && i < v->sig_n; i++)
+		ret = esky_image_add_siginfo(c.w, &v->sigs[i]);
+	for (size_t i = 0; !ret && i < v->vma_n; i++) {
+		struct esky_img_vma m = v->vmas[i];
+
+		m.name = esky_image_add_string(c.w, esky_image_str(img, v->vmas[i].name), &err);
+		ret = err ? err : esky_image_add_vma(c.w, &m);
+		c.zero_holes = m.kind == ESKY_IMG_VMA_ANON || m.kind == ESKY_IMG_VMA_SHARED_ANON;
+		if (!ret)
+			ret = esky_image_resolve(chain, n, m.start, m.end, flatten_piece, &c);
+	}
+	if (ret) {
+		esky_image_writer_abort(c.w);
+		return ret;
+	}
+	return esky_image_writer_commit(c.w);
 }

@@ -89,6 +89,39 @@ const char *esky_image_section_name(uint32_t type);
 int esky_image_open_chain(const char *path, struct esky_image ***chain, size_t *n);
 void esky_image_close_chain(struct esky_image **chain, size_t n);
 
+/*
+ * Where the pages of [a, b) of chain[0] come from, following PARENT runs
+ * down the chain. fn is called, in address order, for each piece that
+ * holds pages: kind ESKY_IMG_PAGES_DATA (stored in chain[level] at file
+ * offset file_off, with their checksums at hashes) or ESKY_IMG_PAGES_ZERO.
+ * Pages that no image stores are not reported (zero, or the file's
+ * contents for file mappings). fn returns 0 to go on. 0, -errno, or what
+ * fn returned.
+ */
+typedef int (*esky_resolve_fn)(void *ctx, uint64_t vaddr, uint64_t npages, uint32_t kind,
+			       size_t level, uint64_t file_off, const uint64_t *hashes);
+int esky_image_resolve(struct esky_image *const *chain, size_t n, uint64_t a, uint64_t b,
+		       esky_resolve_fn fn, void *ctx);
+
+/* A page's checksum, for comparing memory with a snapshot. */
+struct esky_page_hash {
+	uint64_t vaddr;
+	uint64_t hash;
+};
+
+/*
+ * The checksum of every page stored for chain[0] (its own or its
+ * ancestors'), sorted by address. *out malloc'd.
+ */
+int esky_image_page_hashes(struct esky_image *const *chain, size_t n, struct esky_page_hash **out,
+			   size_t *count);
+
+/*
+ * Write chain[0] as a standalone image at path: every page it refers to
+ * in its ancestors is copied in. 0 or -errno with esky_error().
+ */
+int esky_image_flatten(struct esky_image *const *chain, size_t n, const char *path);
+
 /* ---- writing ---- */
 
 struct esky_image_writer;

@@ -58,77 +58,26 @@ static int runs_add(struct run_list *l, uint64_t addr, uint64_t len, uint32_t sr
 	return 0;
 }
 
-/* Index of the first run of v that ends after addr. */
-static size_t first_run_after(const struct esky_image_view *v, uint64_t addr)
+struct resolve_ctx {
+	struct run_list *runs;
+	const uint32_t *level_src;
+	bool *used;           /* mark_used pass: which levels hold data */
+};
+
+static int add_piece(void *arg, uint64_t vaddr, uint64_t npages, uint32_t kind, size_t level,
+		     uint64_t file_off, const uint64_t *hashes)
 {
-	size_t lo = 0, hi = v->run_n;
+	struct resolve_ctx *c = arg;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct esky_img_pagerun *r = &v->runs[mid];
-
-		if (r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+	(void)hashes;
+	if (c->used) {
+		if (kind == ESKY_IMG_PAGES_DATA)
+			c->used[level] = true;
+		return 0;
 	}
-	return lo;
-}
-
-/*
- * Where the pages of [a, b) come from, following PARENT runs down the
- * chain. level_src maps a chain level to its source fd index.
- */
-static int resolve(struct esky_image *const *chain, size_t n, size_t level, uint64_t a, uint64_t b,
-		   const uint32_t *level_src, struct run_list *out)
-{
-	const struct esky_image_view *v = esky_image_view(chain[level]);
-	int ret = 0;
-
-	for (size_t i = first_run_after(v, a); i < v->run_n && !ret; i++) {
-		const struct esky_img_pagerun *r = &v->runs[i];
-		uint64_t end = r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE;
-		uint64_t ra = r->vaddr > a ? r->vaddr : a, rb = end < b ? end : b;
-
-		if (r->vaddr >= b)
-			break;
-		switch (r->kind) {
-		case ESKY_IMG_PAGES_DATA:
-			ret = runs_add(out, ra, rb - ra, level_src[level],
-				       v->pages_off + r->data_off + (ra - r->vaddr));
-			break;
-		case ESKY_IMG_PAGES_ZERO:
-			ret = runs_add(out, ra, rb - ra, EA_SRC_ZERO, 0);
-			break;
-		case ESKY_IMG_PAGES_PARENT:
-			if (level + 1 >= n)
-				return esky_error(-ENOENT, "%s: refers to a parent checkpoint that is "
-						  "missing", v->path);
-			ret = resolve(chain, n, level + 1, ra, rb, level_src, out);
-			break;
-		}
-	}
-	return ret;
-}
-
-/* Which chain levels hold page data that the newest image uses. */
-static void mark_used_levels(struct esky_image *const *chain, size_t n, size_t level, uint64_t a,
-			     uint64_t b, bool *used)
-{
-	const struct esky_image_view *v = esky_image_view(chain[level]);
-
-	for (size_t i = first_run_after(v, a); i < v->run_n; i++) {
-		const struct esky_img_pagerun *r = &v->runs[i];
-		uint64_t end = r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE;
-
-		if (r->vaddr >= b)
-			break;
-		if (r->kind == ESKY_IMG_PAGES_DATA)
-			used[level] = true;
-		else if (r->kind == ESKY_IMG_PAGES_PARENT && level + 1 < n)
-			mark_used_levels(chain, n, level + 1, r->vaddr > a ? r->vaddr : a,
-					 end < b ? end : b, used);
-	}
+	if (kind == ESKY_IMG_PAGES_ZERO)
+		return runs_add(c->runs, vaddr, npages * ESKY_IMG_PAGE_SIZE, EA_SRC_ZERO, 0);
+	return runs_add(c->runs, vaddr, npages * ESKY_IMG_PAGE_SIZE, c->level_src[level], file_off);
 }
 
 static const char *basename_of(const char *p)
@@ -349,8 +298,13 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	ab->err = ab->err ? ab->err : esky_buf_append(&ab->b, &a, sizeof(a));
 
 	/* Sources of page data: only the chain levels that contribute. */
-	for (size_t i = 0; i < v->vma_n; i++)
-		mark_used_levels(chain, n, 0, v->vmas[i].start, v->vmas[i].end, used);
+	for (size_t i = 0; i < v->vma_n && !ret; i++) {
+		struct resolve_ctx rc = { .used = used };
+
+		ret = esky_image_resolve(chain, n, v->vmas[i].start, v->vmas[i].end, add_piece, &rc);
+	}
+	if (ret)
+		goto out_free;
 	for (size_t l = 0; l < n; l++) {
 		if (!used[l])
 			continue;
@@ -383,7 +337,9 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 
 		/* The agent fills each mapping right after creating it: no run spans two. */
 		runs.first = runs.n;
-		ret = resolve(chain, n, 0, m->start, m->end, p->level_src, &runs);
+		struct resolve_ctx rc = { .runs = &runs, .level_src = p->level_src };
+
+		ret = esky_image_resolve(chain, n, m->start, m->end, add_piece, &rc);
 		vmas[i] = (struct ea_vma){
 			.start = m->start,
 			.end = m->end,

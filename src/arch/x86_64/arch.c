@@ -2,7 +2,9 @@
 #include "arch.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Kernel-internal restart codes (include/linux/errno.h), never seen by programs. */
 #define ERESTARTSYS 512
@@ -54,4 +56,47 @@ void arch_regs_summary(const esky_regs_t *r, char *buf, size_t n)
 {
 	snprintf(buf, n, "rip 0x%llx rsp 0x%llx fs_base 0x%llx", (unsigned long long)r->rip,
 		 (unsigned long long)r->rsp, (unsigned long long)r->fs_base);
+}
+
+static const struct {
+	const char *name;
+	size_t off;
+} reg_names[] = {
+#define R(n) { #n, offsetof(esky_regs_t, n) }
+	R(rax), R(rbx), R(rcx), R(rdx), R(rsi), R(rdi), R(rbp), R(rsp),
+	R(r8), R(r9), R(r10), R(r11), R(r12), R(r13), R(r14), R(r15),
+	R(rip), R(eflags), R(cs), R(ss), R(ds), R(es), R(fs), R(gs),
+	R(fs_base), R(gs_base),
+#undef R
+};
+
+void arch_regs_format(const esky_regs_t *r, char *buf, size_t n)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(reg_names) / sizeof(reg_names[0]) && len < n; i++) {
+		unsigned long long v;
+
+		memcpy(&v, (const char *)r + reg_names[i].off, sizeof(v));
+		len += (size_t)snprintf(buf + len, n - len, "%-8s 0x%-18llx %lld\n", reg_names[i].name,
+					v, (long long)v);
+	}
+}
+
+int arch_regs_get(const esky_regs_t *r, const char *name, uint64_t *value)
+{
+	if (!strcmp(name, "pc"))
+		name = "rip";
+	else if (!strcmp(name, "sp"))
+		name = "rsp";
+	else if (!strcmp(name, "fp"))
+		name = "rbp";
+	for (size_t i = 0; i < sizeof(reg_names) / sizeof(reg_names[0]); i++) {
+		if (!strcmp(name, reg_names[i].name)) {
+			memcpy(value, (const char *)r + reg_names[i].off, sizeof(*value));
+			return 0;
+		}
+	}
+	return -ENOENT;
 }

@@ -82,6 +82,18 @@ static inline uint64_t arch_mul_fold(uint64_t x, uint64_t y)
 /* A one-line summary of the registers people look at first ("rip 0x... rsp 0x..."). */
 void arch_regs_summary(const esky_regs_t *r, char *buf, size_t n);
 
+/* The address of the breakpoint that trapped, from the ip after the trap. */
+static inline uint64_t arch_breakpoint_addr(const esky_regs_t *r)
+{
+	return r->rip - ARCH_BREAKPOINT_LEN;
+}
+
+/* All general registers as "name  0xhex  decimal" lines, like gdb's info registers. */
+void arch_regs_format(const esky_regs_t *r, char *buf, size_t n);
+
+/* The value of the register called name ("rip", "pc", "sp", "rax", ...); 0 or -ENOENT. */
+int arch_regs_get(const esky_regs_t *r, const char *name, uint64_t *value);
+
 /* True if the register set is a sane 64-bit user context (cs, ss). */
 bool arch_regs_valid(const esky_regs_t *r);
 

@@ -1,0 +1,711 @@
+/* The commands of esky-shell, see shell.h and doc/esky-shell.md. */
+#include "shell.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 64
+
+struct cmd {
+	const char *name;
+	const char *aliases;  /* space-separated */
+	int (*run)(struct shell *sh, int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+static int fail(const char *fallback)
+{
+	const char *msg = esky_last_error();
+
+	fprintf(stderr, "%s\n", msg ? msg : fallback);
+	return -1;
+}
+
+static int usage(const struct cmd *c);
+
+static const struct cmd *find_cmd(const char *name);
+
+/* A whole non-negative number, or -1. */
+static long number(const char *s)
+{
+	uint64_t v;
+
+	if (esky_parse_u64(s, &v) || v > 1000000000)
+		return -1;
+	return (long)v;
+}
+
+static const char *signame(int sig)
+{
+	static char buf[16];
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev) {
+		snprintf(buf, sizeof(buf), "SIG%s", abbrev);
+		return buf;
+	}
+	snprintf(buf, sizeof(buf), "signal %d", sig);
+	return buf;
+}
+
+static void print_stop(const struct esky_stop_report *r)
+{
+	switch (r->why) {
+	case ESKY_WHY_BREAKPOINT:
+		printf("Breakpoint %d, %s\n", r->bp, r->where);
+		break;
+	case ESKY_WHY_STEP:
+		printf("%s (0x%" PRIx64 ")\n", r->where, r->pc);
+		break;
+	case ESKY_WHY_EXITED:
+		printf("[program exited with status %d]\n", r->status);
+		break;
+	case ESKY_WHY_KILLED:
+		printf("[program killed by %s]\n", signame(r->sig));
+		break;
+	case ESKY_WHY_SIGNAL:
+		printf("Program received %s, %s\n", signame(r->sig), r->where);
+		break;
+	case ESKY_WHY_INTERRUPTED:
+		printf("Interrupted, %s\n", r->where);
+		break;
+	case ESKY_WHY_REWOUND:
+		printf("%s\n", r->where);
+		break;
+	default:
+		break;
+	}
+	fflush(stdout);
+}
+
+static int cmd_file(struct shell *sh, int argc, char **argv)
+{
+	if (argc != 2)
+		return usage(find_cmd("file"));
+	if (esky_session_file(sh->s, argv[1]))
+		return fail("cannot load the program");
+	printf("Program %s\n", esky_session_program(sh->s));
+	return 0;
+}
+
+static int run_or_start(struct shell *sh, int argc, char **argv, bool start)
+{
+	struct esky_stop_report r;
+	int ret;
+
+	if (argc > 1 && esky_session_set_args(sh->s, argv + 1))
+		return fail("out of memory");
+	fflush(stdout);
+	ret = start ? esky_session_start(sh->s, &r) : esky_session_run(sh->s, &r);
+	if (ret)
+		return fail("cannot run the program");
+	print_stop(&r);
+	return 0;
+}
+
+static int cmd_run(struct shell *sh, int argc, char **argv)
+{
+	return run_or_start(sh, argc, argv, false);
+}
+
+static int cmd_start(struct shell *sh, int argc, char **argv)
+{
+	return run_or_start(sh, argc, argv, true);
+}
+
+static int cmd_kill(struct shell *sh, int argc, char **argv)
+{
+	if (argc != 1)
+		return usage(find_cmd("kill"));
+	if (esky_session_kill(sh->s))
+		return fail("cannot kill the program");
+	printf("[program killed]\n");
+	return 0;
+}
+
+static int cmd_quit(struct shell *sh, int argc, char **argv)
+{
+	sh->quit = true;
+	return 0;
+}
+
+static int add_break(struct shell *sh, int argc, char **argv, enum esky_bp_kind kind)
+{
+	const struct esky_bpinfo *bps;
+	long count = 0;
+	size_t n;
+	int id;
+
+	if (argc < 2 || argc > 3 || (argc == 3 && (kind != ESKY_BP_SNAP || (count = number(argv[2])) <= 0)))
+		return usage(find_cmd(kind == ESKY_BP_SNAP ? "snap" : kind == ESKY_BP_TBREAK ? "tbreak"
+											: "break"));
+	if (esky_session_break(sh->s, argv[1], kind, (unsigned)count, &id))
+		return fail("cannot set the breakpoint");
+	bps = esky_session_breakpoints(sh->s, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (bps[i].id != id)
+			continue;
+		printf("%s %d at %s", kind == ESKY_BP_SNAP ? "Snapshot point"
+				      : kind == ESKY_BP_TBREAK ? "Temporary breakpoint"
+							       : "Breakpoint", id, bps[i].where);
+		if (kind == ESKY_BP_SNAP && count)
+			printf(", at most %ld snapshots", count);
+		printf("\n");
+	}
+	return 0;
+}
+
+static int cmd_break(struct shell *sh, int argc, char **argv)
+{
+	return add_break(sh, argc, argv, ESKY_BP_BREAK);
+}
+
+static int cmd_tbreak(struct shell *sh, int argc, char **argv)
+{
+	return add_break(sh, argc, argv, ESKY_BP_TBREAK);
+}
+
+static int cmd_snap(struct shell *sh, int argc, char **argv)
+{
+	return add_break(sh, argc, argv, ESKY_BP_SNAP);
+}
+
+static int cmd_delete(struct shell *sh, int argc, char **argv)
+{
+	if (argc == 1)
+		return esky_session_delete(sh->s, 0) ? fail("cannot delete breakpoints") : 0;
+	for (int i = 1; i < argc; i++) {
+		long id = number(argv[i]);
+
+		if (id <= 0) {
+			fprintf(stderr, "bad breakpoint number '%s'\n", argv[i]);
+			return -1;
+		}
+		if (esky_session_delete(sh->s, (int)id))
+			return fail("cannot delete the breakpoint");
+	}
+	return 0;
+}
+
+static int cmd_continue(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+	long n = 1;
+
+	if (argc > 2 || (argc == 2 && (n = number(argv[1])) <= 0))
+		return usage(find_cmd("continue"));
+	fflush(stdout);
+	if (esky_session_continue(sh->s, (unsigned)n, &r))
+		return fail("cannot continue");
+	print_stop(&r);
+	return 0;
+}
+
+static int cmd_stepi(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+	long n = 1;
+
+	if (argc > 2 || (argc == 2 && (n = number(argv[1])) <= 0))
+		return usage(find_cmd("stepi"));
+	fflush(stdout);
+	if (esky_session_stepi(sh->s, (unsigned)n, &r))
+		return fail("cannot step");
+	print_stop(&r);
+	return 0;
+}
+
+static int cmd_where(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+
+	if (argc != 1)
+		return usage(find_cmd("where"));
+	if (esky_session_where(sh->s, &r))
+		return fail("no process");
+	printf("%s (0x%" PRIx64 ")\n", r.where, r.pc);
+	return 0;
+}
+
+static int cmd_x(struct shell *sh, int argc, char **argv)
+{
+	uint64_t addr, words[256];
+	long count = 1;
+
+	if (argc < 2 || argc > 3 || (argc == 3 && ((count = number(argv[2])) <= 0 || count > 256)))
+		return usage(find_cmd("x"));
+	if (esky_session_eval(sh->s, argv[1], &addr))
+		return fail("bad address");
+	if (esky_session_read(sh->s, addr, words, (size_t)count * sizeof(words[0])))
+		return fail("cannot read memory");
+	for (long i = 0; i < count; i++) {
+		if (i % 2 == 0)
+			printf("0x%" PRIx64 ":", addr + (uint64_t)i * 8);
+		printf("\t0x%016" PRIx64, words[i]);
+		if (i % 2 == 1 || i == count - 1)
+			printf("\n");
+	}
+	return 0;
+}
+
+static void print_breakpoints(struct shell *sh)
+{
+	static const char *const kinds[] = { "breakpoint", "tbreak", "snap" };
+	const struct esky_bpinfo *bps;
+	size_t n;
+
+	bps = esky_session_breakpoints(sh->s, &n);
+	if (!n) {
+		printf("No breakpoints.\n");
+		return;
+	}
+	printf("Num  Type        Hits  Where\n");
+	for (size_t i = 0; i < n; i++) {
+		printf("%-4d %-11s %5u  %s", bps[i].id, kinds[bps[i].kind], bps[i].hits, bps[i].where);
+		if (bps[i].kind == ESKY_BP_SNAP && bps[i].count)
+			printf("  (at most %u)", bps[i].count);
+		printf("  [%s]\n", bps[i].spec);
+	}
+}
+
+static void print_snapshots_tsv(struct shell *sh)
+{
+	const struct esky_snapinfo *v;
+	size_t n;
+
+	v = esky_session_snapshots(sh->s, &n);
+	printf("id\tparent\tcause\tlocation\tbytes\n");
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].parent)
+			printf("%d\t%d", v[i].id, v[i].parent);
+		else
+			printf("%d\t-", v[i].id);
+		printf("\t%s\t%s\t%" PRIu64 "\n", esky_snap_cause_name(v[i].cause), v[i].location,
+		       v[i].bytes);
+	}
+}
+
+static int cmd_info(struct shell *sh, int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "breakpoints") || !strcmp(argv[1], "b") ||
+			  !strcmp(argv[1], "break"))) {
+		print_breakpoints(sh);
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "registers") || !strcmp(argv[1], "r"))) {
+		char buf[4096];
+
+		if (esky_session_registers(sh->s, buf, sizeof(buf)))
+			return fail("no registers");
+		fputs(buf, stdout);
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "snapshots") || !strcmp(argv[1], "checkpoints"))) {
+		print_snapshots_tsv(sh);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "store")) {
+		printf("%s\n", esky_session_store_dir(sh->s));
+		return 0;
+	}
+	fprintf(stderr, "info what? breakpoints, registers, snapshots (or checkpoints), store\n");
+	return -1;
+}
+
+static int cmd_snapshot(struct shell *sh, int argc, char **argv)
+{
+	char note[512] = "";
+	int id;
+
+	for (int i = 1; i < argc; i++)
+		snprintf(note + strlen(note), sizeof(note) - strlen(note), "%s%s", i > 1 ? " " : "",
+			 argv[i]);
+	if (esky_session_snapshot(sh->s, note, &id))
+		return fail("cannot take a snapshot");
+	{
+		const struct esky_snapinfo *v;
+		size_t n;
+
+		v = esky_session_snapshots(sh->s, &n);
+		for (size_t i = 0; i < n; i++)
+			if (v[i].id == id)
+				printf("Snapshot %d at %s\n", id, v[i].location);
+	}
+	return 0;
+}
+
+/* "50ms", "2s", "1.5s", "100us", "3m". */
+static int parse_duration(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mult;
+
+	if (end == s || v <= 0)
+		return -EINVAL;
+	if (!strcmp(end, "ns"))
+		mult = 1;
+	else if (!strcmp(end, "us"))
+		mult = 1e3;
+	else if (!strcmp(end, "ms"))
+		mult = 1e6;
+	else if (!strcmp(end, "s"))
+		mult = 1e9;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mult = 60e9;
+	else
+		return -EINVAL;
+	if (v * mult < 1e6 || v * mult > 1e15)
+		return -ERANGE;
+	*ns = (uint64_t)(v * mult);
+	return 0;
+}
+
+static int cmd_every(struct shell *sh, int argc, char **argv)
+{
+	uint64_t ns;
+	int ret;
+
+	if (argc != 2)
+		return usage(find_cmd("every"));
+	if (!strcmp(argv[1], "off")) {
+		esky_session_every(sh->s, 0);
+		printf("Timer snapshots off\n");
+		return 0;
+	}
+	ret = parse_duration(argv[1], &ns);
+	if (ret) {
+		fprintf(stderr, "bad duration '%s': %s (e.g. every 50ms, every 2s, every off)\n",
+			argv[1], ret == -ERANGE ? "between 1ms and 11 days" : "a number and ms, s, us or m");
+		return -1;
+	}
+	esky_session_every(sh->s, ns);
+	printf("A snapshot every %s of run time\n", argv[1]);
+	return 0;
+}
+
+static void print_tree_below(struct shell *sh, const struct esky_snapinfo *v, size_t n, int parent,
+			     int depth, int current)
+{
+	for (size_t i = 0; i < n; i++) {
+		char size[32];
+		bool known_parent = false;
+
+		if (parent == 0) {
+			/* Roots: no parent, or a parent that was forgotten. */
+			for (size_t j = 0; j < n && v[i].parent; j++)
+				known_parent |= v[j].id == v[i].parent;
+			if (known_parent)
+				continue;
+		} else if (v[i].parent != parent) {
+			continue;
+		}
+		printf("%s%*s#%d  %-6s  %s  %.3f s  %s", v[i].id == current ? "* " : "  ", depth * 2, "",
+		       v[i].id, esky_snap_cause_name(v[i].cause), v[i].location,
+		       (double)v[i].run_ns / 1e9, esky_fmt_size(v[i].bytes, size, sizeof(size)));
+		if (v[i].note[0])
+			printf("  \"%s\"", v[i].note);
+		printf("\n");
+		print_tree_below(sh, v, n, v[i].id, depth + 1, current);
+	}
+}
+
+static int cmd_tree(struct shell *sh, int argc, char **argv)
+{
+	const struct esky_snapinfo *v;
+	size_t n;
+
+	if (argc != 1)
+		return usage(find_cmd("tree"));
+	v = esky_session_snapshots(sh->s, &n);
+	if (!n) {
+		printf("No snapshots.\n");
+		return 0;
+	}
+	print_tree_below(sh, v, n, 0, 0, esky_session_current(sh->s));
+	return 0;
+}
+
+static int snapshot_arg(const char *s, int *id)
+{
+	long v = number(s[0] == '#' ? s + 1 : s);
+
+	if (v <= 0) {
+		fprintf(stderr, "bad snapshot number '%s'\n", s);
+		return -1;
+	}
+	*id = (int)v;
+	return 0;
+}
+
+static int cmd_rewind(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+	int id;
+
+	if (argc != 2)
+		return usage(find_cmd("rewind"));
+	if (snapshot_arg(argv[1], &id))
+		return -1;
+	fflush(stdout);
+	if (esky_session_rewind(sh->s, id, &r))
+		return fail("cannot rewind");
+	printf("Rewound to snapshot %d, %s\n", id, r.where);
+	return 0;
+}
+
+static int cmd_export(struct shell *sh, int argc, char **argv)
+{
+	int id;
+
+	if (argc != 3)
+		return usage(find_cmd("export"));
+	if (snapshot_arg(argv[1], &id))
+		return -1;
+	if (esky_session_export(sh->s, id, argv[2]))
+		return fail("cannot export");
+	printf("Snapshot %d written to %s (esky resume -f %s)\n", id, argv[2], argv[2]);
+	return 0;
+}
+
+static int cmd_forget(struct shell *sh, int argc, char **argv)
+{
+	int *removed, id;
+	size_t n;
+
+	if (argc != 2)
+		return usage(find_cmd("forget"));
+	if (snapshot_arg(argv[1], &id))
+		return -1;
+	if (esky_session_forget(sh->s, id, &removed, &n))
+		return fail("cannot forget");
+	printf("Forgot snapshot%s", n > 1 ? "s" : "");
+	for (size_t i = 0; i < n; i++)
+		printf(" %d", removed[i]);
+	printf("\n");
+	free(removed);
+	return 0;
+}
+
+static int cmd_help(struct shell *sh, int argc, char **argv);
+
+static const struct cmd commands[] = {
+	{ "file", NULL, cmd_file, "file PROGRAM", "choose the program to run" },
+	{ "run", "r", cmd_run, "run [ARGS...]", "start (or restart) the program and run it" },
+	{ "start", NULL, cmd_start, "start [ARGS...]", "start the program and stop at main" },
+	{ "kill", "k", cmd_kill, "kill", "kill the program (snapshots stay)" },
+	{ "quit", "q exit", cmd_quit, "quit", "leave esky-shell (the program is killed)" },
+	{ "help", "h", cmd_help, "help [COMMAND]", "list the commands, or explain one" },
+	{ "break", "b", cmd_break, "break LOCATION",
+	  "stop at LOCATION: FILE:LINE, FUNCTION or *ADDRESS" },
+	{ "tbreak", NULL, cmd_tbreak, "tbreak LOCATION", "stop at LOCATION once" },
+	{ "delete", "d", cmd_delete, "delete [N...]", "delete breakpoints N (all without N)" },
+	{ "continue", "c cont", cmd_continue, "continue [N]",
+	  "run until the N-th breakpoint stop (snap points do not stop)" },
+	{ "stepi", "si", cmd_stepi, "stepi [N]", "execute N machine instructions" },
+	{ "where", "bt backtrace", cmd_where, "where", "show where the program stands" },
+	{ "info", "i", cmd_info, "info breakpoints|registers|snapshots|checkpoints|store",
+	  "list breakpoints, registers, snapshots (tab-separated) or the store directory" },
+	{ "x", NULL, cmd_x, "x ADDRESS [COUNT]",
+	  "show COUNT 8-byte words at ADDRESS (a number, $register or function)" },
+	{ "snapshot", "checkpoint", cmd_snapshot, "snapshot [NOTE]", "take a snapshot now" },
+	{ "snap", NULL, cmd_snap, "snap LOCATION [COUNT]",
+	  "take a snapshot each time LOCATION is reached and go on (at most COUNT times)" },
+	{ "every", NULL, cmd_every, "every DURATION|off",
+	  "take a snapshot each time the program has run DURATION (50ms, 2s)" },
+	{ "tree", NULL, cmd_tree, "tree", "show the snapshot tree; * marks where the program came from" },
+	{ "rewind", "restart", cmd_rewind, "rewind N", "thaw snapshot N: the program stands there again" },
+	{ "export", NULL, cmd_export, "export N FILE",
+	  "write snapshot N as a checkpoint file for esky resume -f FILE" },
+	{ "forget", NULL, cmd_forget, "forget N", "delete snapshot N and the snapshots below it" },
+};
+
+static bool has_alias(const struct cmd *c, const char *name)
+{
+	const char *a = c->aliases;
+	size_t len = strlen(name);
+
+	while (a && *a) {
+		const char *sp = strchr(a, ' ');
+		size_t al = sp ? (size_t)(sp - a) : strlen(a);
+
+		if (al == len && !strncmp(a, name, len))
+			return true;
+		a = sp ? sp + 1 : NULL;
+	}
+	return false;
+}
+
+/* Exact name or alias, else a unique prefix of a name. */
+static const struct cmd *find_cmd(const char *name)
+{
+	const struct cmd *found = NULL;
+	size_t len = strlen(name);
+	int matches = 0;
+
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, name) || has_alias(&commands[i], name))
+			return &commands[i];
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(commands) && len; i++) {
+		if (!strncmp(commands[i].name, name, len)) {
+			found = &commands[i];
+			matches++;
+		}
+	}
+	return matches == 1 ? found : NULL;
+}
+
+static int usage(const struct cmd *c)
+{
+	fprintf(stderr, "usage: %s\n", c->usage);
+	return -1;
+}
+
+static int cmd_help(struct shell *sh, int argc, char **argv)
+{
+	if (argc == 2) {
+		const struct cmd *c = find_cmd(argv[1]);
+
+		if (!c) {
+			fprintf(stderr, "no command '%s' (help lists them)\n", argv[1]);
+			return -1;
+		}
+		printf("%s\n  %s\n", c->usage, c->help);
+		if (c->aliases)
+			printf("  also: %s\n", c->aliases);
+		return 0;
+	}
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(commands); i++)
+		printf("  %-28s %s\n", commands[i].usage, commands[i].help);
+	return 0;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64], prev;
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cur = row[j], best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+static void unknown(const char *name)
+{
+	const char *best = NULL;
+	size_t bd = 99;
+
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(commands); i++) {
+		size_t d = edit_distance(name, commands[i].name);
+
+		if (d < bd) {
+			bd = d;
+			best = commands[i].name;
+		}
+	}
+	if (best && bd <= 2)
+		fprintf(stderr, "unknown command '%s'; did you mean '%s'?\n", name, best);
+	else
+		fprintf(stderr, "unknown command '%s' (help lists them)\n", name);
+}
+
+/* Split a line into words; "double quotes" group, # starts a comment. */
+static int split(char *line, char **argv)
+{
+	int argc = 0;
+	char *p = line;
+
+	while (*p && argc < MAX_ARGS - 1) {
+		char *out;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p || *p == '#')
+			break;
+		argv[argc++] = out = p;
+		while (*p && *p != ' ' && *p != '\t') {
+			if (*p == '"') {
+				p++;
+				while (*p && *p != '"')
+					*out++ = *p++;
+				if (*p)
+					p++;
+			} else {
+				*out++ = *p++;
+			}
+		}
+		if (*p)
+			p++;
+		*out = '\0';
+	}
+	argv[argc] = NULL;
+	return argc;
+}
+
+int shell_execute(struct shell *sh, const char *line)
+{
+	char *copy = strdup(line), *argv[MAX_ARGS];
+	const struct cmd *c;
+	int argc, ret;
+
+	if (!copy)
+		return -1;
+	argc = split(copy, argv);
+	if (!argc) {
+		free(copy);
+		return 0;
+	}
+	c = find_cmd(argv[0]);
+	if (!c) {
+		unknown(argv[0]);
+		free(copy);
+		return -1;
+	}
+	esky_error_clear();
+	ret = c->run(sh, argc, argv);
+	fflush(stdout);
+	free(copy);
+	return ret;
+}
+
+const char *const *shell_command_names(void)
+{
+	static const char *names[ESKY_ARRAY_SIZE(commands) + 1];
+
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(commands); i++)
+		names[i] = commands[i].name;
+	return names;
+}
+
+bool shell_wants_location(const char *line)
+{
+	char word[32];
+	const struct cmd *c;
+
+	if (sscanf(line, " %31s", word) != 1)
+		return false;
+	c = find_cmd(word);
+	return c && (c->run == cmd_break || c->run == cmd_tbreak || c->run == cmd_snap);
+}

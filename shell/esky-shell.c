@@ -1,0 +1,293 @@
+/*
+ * esky-shell: run a program under the checkpointer, snapshot it at
+ * breakpoints or on a timer into a numbered snapshot tree, and rewind to
+ * any snapshot. Interactive (GNU readline) and scriptable.
+ *
+ *   esky-shell [--store DIR] [-x FILE]... [-ex CMD]... [--batch] [PROGRAM [ARGS...]]
+ *
+ * Commands come from -x files and -ex options in the order given, then
+ * from the terminal (readline) or, when standard input is not a
+ * terminal, from standard input. A failed command does not stop a script:
+ * esky-shell goes on and exits with status 1 at the end.
+ */
+#include "log.h"
+#include "shell.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+static struct shell sh;
+static char *history_path;
+
+static void sink(enum esky_log_level level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "%s%s\n", level == ESKY_LOG_WARN ? "warning: " : "", msg);
+}
+
+static void notify(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: esky-shell [--store DIR] [-x FILE]... [-ex CMD]... [--batch] "
+		     "[PROGRAM [ARGS...]]\n"
+		     "Type help in the shell for its commands; see doc/esky-shell.md.\n");
+}
+
+/* A SIGINT sent to us (not typed at the terminal, which reaches the program too) stops it. */
+static void on_sigint(int sig)
+{
+	uint64_t one = 1;
+
+	(void)sig;
+	if (sh.s && write(esky_session_interrupt_fd(sh.s), &one, sizeof(one)) < 0)
+		return;
+}
+
+static int run_line(const char *line)
+{
+	if (shell_execute(&sh, line) < 0) {
+		sh.failures++;
+		return -1;
+	}
+	return 0;
+}
+
+static int run_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	if (!f) {
+		fprintf(stderr, "esky-shell: %s: %s\n", path, strerror(errno));
+		sh.failures++;
+		return -1;
+	}
+	while (!sh.quit && (len = getline(&line, &cap, f)) >= 0) {
+		if (len && line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		run_line(line);
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+/*
+ * Commands from a non-terminal stdin, read one byte at a time: the
+ * program shares our stdin and must find the rest of it unread.
+ */
+static void run_stdin(void)
+{
+	char line[4096];
+	size_t len = 0;
+
+	while (!sh.quit) {
+		char c;
+		ssize_t n = read(0, &c, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || c == '\n') {
+			line[len] = '\0';
+			if (len || n > 0)
+				run_line(line);
+			len = 0;
+			if (n <= 0)
+				break;
+			continue;
+		}
+		if (len < sizeof(line) - 1)
+			line[len++] = c;
+	}
+}
+
+/* ---- readline ---- */
+
+static const char *complete_prefix;
+static char **matches;
+static size_t nmatches, capmatches;
+
+static void add_match(const char *name, void *ctx)
+{
+	(void)ctx;
+	if (nmatches == capmatches) {
+		size_t cap = capmatches ? capmatches * 2 : 64;
+		char **nm = realloc(matches, cap * sizeof(*nm));
+
+		if (!nm)
+			return;
+		matches = nm;
+		capmatches = cap;
+	}
+	matches[nmatches] = strdup(name);
+	if (matches[nmatches])
+		nmatches++;
+}
+
+static char *next_match(const char *text, int state)
+{
+	static size_t i;
+
+	(void)text;
+	if (!state)
+		i = 0;
+	return i < nmatches ? strdup(matches[i++]) : NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+	(void)end;
+	for (size_t i = 0; i < nmatches; i++)
+		free(matches[i]);
+	nmatches = 0;
+	complete_prefix = text;
+	rl_attempted_completion_over = 1;
+	if (start == 0 || !strchr(rl_line_buffer, ' ') ||
+	    strspn(rl_line_buffer, " \t") == (size_t)start) {
+		for (const char *const *n = shell_command_names(); *n; n++)
+			if (!strncmp(*n, text, strlen(text)))
+				add_match(*n, NULL);
+	} else if (shell_wants_location(rl_line_buffer)) {
+		esky_session_complete(sh.s, text, add_match, NULL);
+	} else if (!strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "file", 4) ||
+		   !strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "export", 6)) {
+		rl_attempted_completion_over = 0; /* readline's file names */
+		return NULL;
+	}
+	return rl_completion_matches(text, next_match);
+}
+
+static void interactive(void)
+{
+	const char *home = getenv("HOME");
+
+	if (getenv("ESKY_HISTORY"))
+		history_path = strdup(getenv("ESKY_HISTORY"));
+	else if (home && asprintf(&history_path, "%s/.esky_history", home) < 0)
+		history_path = NULL;
+	rl_readline_name = "esky-shell";
+	rl_attempted_completion_function = complete;
+	rl_completer_word_break_characters = " \t";
+	using_history();
+	if (history_path)
+		read_history(history_path);
+	while (!sh.quit) {
+		char *line = readline("(esky) ");
+
+		if (!line) {
+			printf("quit\n");
+			break;
+		}
+		if (*line) {
+			HIST_ENTRY *last = history_length ? history_get(history_base + history_length - 1)
+							  : NULL;
+
+			if (!last || strcmp(last->line, line))
+				add_history(line);
+			if (history_path)
+				append_history(1, history_path);
+		}
+		run_line(line);
+		free(line);
+	}
+	if (history_path)
+		history_truncate_file(history_path, 1000);
+}
+
+int main(int argc, char **argv)
+{
+	const char *store = NULL;
+	char **scripts = NULL;   /* "x:FILE" or "e:CMD", in order */
+	size_t nscripts = 0;
+	bool batch = false;
+	int i, ret;
+
+	esky_log_set_sink(sink, NULL, getenv("ESKY_DEBUG") ? ESKY_LOG_DEBUG : ESKY_LOG_NOTE);
+	scripts = calloc((size_t)argc, sizeof(*scripts));
+	if (!scripts)
+		return 1;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--"))  {
+			i++;
+			break;
+		}
+		if (a[0] != '-')
+			break;
+		if ((!strcmp(a, "--store") || !strcmp(a, "-s")) && i + 1 < argc) {
+			store = argv[++i];
+		} else if (!strncmp(a, "--store=", 8)) {
+			store = a + 8;
+		} else if ((!strcmp(a, "-x") || !strcmp(a, "--command")) && i + 1 < argc) {
+			if (asprintf(&scripts[nscripts++], "x%s", argv[++i]) < 0)
+				return 1;
+		} else if ((!strcmp(a, "-ex") || !strcmp(a, "--eval-command")) && i + 1 < argc) {
+			if (asprintf(&scripts[nscripts++], "e%s", argv[++i]) < 0)
+				return 1;
+		} else if (!strcmp(a, "--batch") || !strcmp(a, "-batch")) {
+			batch = true;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("esky-shell %s\n", ESKY_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "esky-shell: unknown option %s\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	ret = esky_session_new(store, &sh.s);
+	if (ret) {
+		fprintf(stderr, "esky-shell: %s\n", esky_last_error() ? esky_last_error()
+								     : strerror(-ret));
+		return 1;
+	}
+	esky_session_set_notify(sh.s, notify, NULL);
+	signal(SIGINT, on_sigint);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "esky-shell: snapshots go to %s\n", esky_session_store_dir(sh.s));
+	if (i < argc) {
+		if (esky_session_file(sh.s, argv[i]) || esky_session_set_args(sh.s, argv + i + 1)) {
+			fprintf(stderr, "%s\n", esky_last_error() ? esky_last_error() : "cannot load");
+			sh.failures++;
+		}
+	}
+	for (size_t k = 0; k < nscripts && !sh.quit; k++) {
+		if (scripts[k][0] == 'x')
+			run_file(scripts[k] + 1);
+		else
+			run_line(scripts[k] + 1);
+	}
+	sh.interactive = isatty(0);
+	if (!batch && !sh.quit) {
+		if (sh.interactive)
+			interactive();
+		else
+			run_stdin();
+	}
+	for (size_t k = 0; k < nscripts; k++)
+		free(scripts[k]);
+	free(scripts);
+	esky_session_free(sh.s);
+	free(history_path);
+	return sh.failures ? 1 : 0;
+}

@@ -1,0 +1,1192 @@
+/* A debugging session of esky-shell, see session.h. */
+#include "session.h"
+#include "arch.h"
+#include "debuginfo.h"
+#include "image.h"
+#include "log.h"
+#include "proc.h"
+#include "restore.h"
+#include "target.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+struct bp {
+	int id;
+	enum esky_bp_kind kind;
+	char *spec;
+	char *where;
+	uint64_t *link;   /* link-time addresses */
+	size_t nlocs;
+	unsigned hits;
+	unsigned count;
+};
+
+/* An int3 we put in the program's text, with the byte it replaced. */
+struct site {
+	uint64_t addr;
+	uint8_t orig;
+};
+
+enum pending_stop { PENDING_NONE, PENDING_TIMER, PENDING_USER };
+
+struct esky_session {
+	struct esky_store *store;
+	char *program;
+	char **args;
+	struct esky_debuginfo *di;
+	struct esky_target *t;
+	char *agent;
+	uint64_t bias;            /* runtime - link address of the program */
+	uint64_t exe_lo, exe_hi;  /* where the program's file is mapped */
+	struct bp *bps;
+	size_t nbps;
+	int next_bp;
+	struct esky_bpinfo *info;
+	struct site *sites;
+	size_t nsites;
+	/* the snapshot the process descends from, and the hashes of its pages */
+	int lineage;
+	uint8_t lineage_id[16];
+	struct esky_page_hash *hashes;
+	size_t nhashes;
+	uint64_t every_ns, every_left;
+	enum pending_stop pending;
+	int timer_fd, intr_fd, sig_fd;
+	esky_session_notify_fn notify;
+	void *notify_ctx;
+};
+
+static int no_process(void)
+{
+	return esky_error(-ESRCH, "the program is not running (run, start or rewind N)");
+}
+
+static void notify(struct esky_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notify(struct esky_session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (!s->notify)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->notify(s->notify_ctx, line);
+}
+
+int esky_session_new(const char *store_dir, struct esky_session **out)
+{
+	struct esky_session *s = calloc(1, sizeof(*s));
+	sigset_t set;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	s->next_bp = 1;
+	s->timer_fd = s->intr_fd = s->sig_fd = -1;
+	ret = store_dir ? esky_store_open(store_dir, true, &s->store)
+			: esky_store_create_fresh(".esky", &s->store);
+	if (ret)
+		goto out_free;
+	/* Program stops arrive as SIGCHLD, read from a signalfd beside the timer. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	s->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	s->intr_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->sig_fd < 0 || s->timer_fd < 0 || s->intr_fd < 0) {
+		ret = esky_error(-errno, "cannot set up the session: %s", strerror(errno));
+		goto out_free;
+	}
+	s->lineage = 0;
+	*out = s;
+	return 0;
+out_free:
+	esky_session_free(s);
+	return ret;
+}
+
+static void free_bp(struct bp *b)
+{
+	free(b->spec);
+	free(b->where);
+	free(b->link);
+}
+
+static void drop_process(struct esky_session *s)
+{
+	if (s->t)
+		esky_target_free(s->t);
+	s->t = NULL;
+	s->nsites = 0;
+}
+
+void esky_session_free(struct esky_session *s)
+{
+	if (!s)
+		return;
+	drop_process(s);
+	for (size_t i = 0; i < s->nbps; i++)
+		free_bp(&s->bps[i]);
+	free(s->bps);
+	free(s->info);
+	free(s->sites);
+	free(s->hashes);
+	if (s->args)
+		for (char **a = s->args; *a; a++)
+			free(*a);
+	free(s->args);
+	free(s->program);
+	free(s->agent);
+	if (s->di)
+		esky_debuginfo_close(s->di);
+	esky_store_close(s->store);
+	for (int *fd = &s->timer_fd; fd <= &s->sig_fd; fd++)
+		if (*fd >= 0)
+			close(*fd);
+	free(s);
+}
+
+void esky_session_set_notify(struct esky_session *s, esky_session_notify_fn fn, void *ctx)
+{
+	s->notify = fn;
+	s->notify_ctx = ctx;
+}
+
+const char *esky_session_store_dir(const struct esky_session *s)
+{
+	return esky_store_dir(s->store);
+}
+
+int esky_session_interrupt_fd(const struct esky_session *s)
+{
+	return s->intr_fd;
+}
+
+/* PROGRAM as execvp would find it, made absolute. */
+static char *find_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(name, '/') || !path)
+		return realpath(name, NULL);
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t len = colon ? (size_t)(colon - path) : strlen(path);
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, len ? path : ".", name);
+		if (access(buf, X_OK) == 0)
+			return realpath(buf, NULL);
+		path += len + (colon ? 1 : 0);
+		if (!colon)
+			break;
+	}
+	return NULL;
+}
+
+int esky_session_file(struct esky_session *s, const char *path)
+{
+	struct esky_debuginfo *di;
+	char *full = find_program(path);
+	int ret;
+
+	if (!full)
+		return esky_error(-ENOENT, "%s: no such program", path);
+	if (access(full, X_OK) < 0) {
+		ret = esky_error(-errno, "%s: %s", path, strerror(errno));
+		free(full);
+		return ret;
+	}
+	ret = esky_debuginfo_open(full, &di);
+	if (ret) {
+		free(full);
+		return ret;
+	}
+	if (s->di)
+		esky_debuginfo_close(s->di);
+	free(s->program);
+	s->di = di;
+	s->program = full;
+	return 0;
+}
+
+const char *esky_session_program(const struct esky_session *s)
+{
+	return s->program;
+}
+
+int esky_session_set_args(struct esky_session *s, char *const args[])
+{
+	size_t n = 0;
+	char **na;
+
+	while (args && args[n])
+		n++;
+	na = calloc(n + 1, sizeof(*na));
+	if (!na)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		na[i] = strdup(args[i]);
+		if (!na[i]) {
+			while (i--)
+				free(na[i]);
+			free(na);
+			return -ENOMEM;
+		}
+	}
+	if (s->args)
+		for (char **a = s->args; *a; a++)
+			free(*a);
+	free(s->args);
+	s->args = na;
+	return 0;
+}
+
+bool esky_session_alive(const struct esky_session *s)
+{
+	return s->t && esky_target_alive(s->t);
+}
+
+/* Where the program's file is mapped, hence the load bias of a PIE. */
+static void find_bias(struct esky_session *s)
+{
+	struct esky_vma *vmas;
+	size_t n;
+	bool found = false;
+
+	s->bias = 0;
+	s->exe_lo = s->exe_hi = 0;
+	if (!s->t || esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!vmas[i].path || !s->program || strcmp(vmas[i].path, s->program))
+			continue;
+		if (!found || vmas[i].start < s->exe_lo)
+			s->exe_lo = vmas[i].start;
+		if (vmas[i].end > s->exe_hi)
+			s->exe_hi = vmas[i].end;
+		if (vmas[i].pgoff == 0 && s->di && esky_debuginfo_is_pie(s->di) && !found)
+			s->bias = vmas[i].start - esky_debuginfo_first_vaddr(s->di);
+		found = true;
+	}
+	esky_vmas_free(vmas, n);
+}
+
+static void describe(struct esky_session *s, uint64_t pc, char *buf, size_t n)
+{
+	struct esky_vma *vmas;
+	size_t nv;
+
+	if (s->di && pc >= s->exe_lo && pc < s->exe_hi) {
+		esky_debuginfo_describe(s->di, pc - s->bias, buf, n);
+		return;
+	}
+	snprintf(buf, n, "0x%" PRIx64, pc);
+	if (!s->t || esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nv))
+		return;
+	for (size_t i = 0; i < nv; i++) {
+		if (pc >= vmas[i].start && pc < vmas[i].end && vmas[i].path) {
+			const char *base = strrchr(vmas[i].path, '/');
+
+			snprintf(buf, n, "0x%" PRIx64 " in %s", pc, base ? base + 1 : vmas[i].path);
+			break;
+		}
+	}
+	esky_vmas_free(vmas, nv);
+}
+
+static int get_pc(struct esky_session *s, uint64_t *pc)
+{
+	esky_regs_t regs;
+	int ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
+
+	if (!ret)
+		*pc = arch_regs_ip(&regs);
+	return ret;
+}
+
+static void report_where(struct esky_session *s, struct esky_stop_report *r)
+{
+	if (!s->t || get_pc(s, &r->pc)) {
+		r->where[0] = '\0';
+		return;
+	}
+	describe(s, r->pc, r->where, sizeof(r->where));
+}
+
+/* ---- breakpoint sites ---- */
+
+static struct site *site_at(struct esky_session *s, uint64_t addr)
+{
+	for (size_t i = 0; i < s->nsites; i++)
+		if (s->sites[i].addr == addr)
+			return &s->sites[i];
+	return NULL;
+}
+
+static bool wanted(struct esky_session *s, uint64_t addr)
+{
+	for (size_t i = 0; i < s->nbps; i++)
+		for (size_t j = 0; j < s->bps[i].nlocs; j++)
+			if (s->bps[i].link[j] + s->bias == addr)
+				return true;
+	return false;
+}
+
+static int remove_site(struct esky_session *s, size_t i)
+{
+	int ret = esky_tracee_write_mem(esky_target_tracee(s->t), s->sites[i].addr,
+					&s->sites[i].orig, 1);
+
+	s->sites[i] = s->sites[--s->nsites];
+	return ret;
+}
+
+/* Put an int3 at every breakpoint address and nowhere else. */
+static int sync_sites(struct esky_session *s)
+{
+	struct esky_tracee *tr;
+	int ret = 0;
+
+	if (!esky_session_alive(s))
+		return 0;
+	tr = esky_target_tracee(s->t);
+	for (size_t i = 0; i < s->nsites;) {
+		if (!wanted(s, s->sites[i].addr))
+			ret = remove_site(s, i);
+		else
+			i++;
+	}
+	for (size_t i = 0; i < s->nbps && !ret; i++) {
+		for (size_t j = 0; j < s->bps[i].nlocs && !ret; j++) {
+			uint64_t addr = s->bps[i].link[j] + s->bias;
+			const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
+			struct site *ns;
+			uint8_t orig;
+
+			if (site_at(s, addr))
+				continue;
+			ret = esky_tracee_read_mem(tr, addr, &orig, 1);
+			if (!ret)
+				ret = esky_tracee_write_mem(tr, addr, &int3, 1);
+			if (ret) {
+				ret = esky_error(ret, "cannot put breakpoint %d at 0x%" PRIx64 ": %s",
+						 s->bps[i].id, addr, strerror(-ret));
+				break;
+			}
+			ns = realloc(s->sites, (s->nsites + 1) * sizeof(*ns));
+			if (!ns)
+				return -ENOMEM;
+			s->sites = ns;
+			s->sites[s->nsites++] = (struct site){ addr, orig };
+		}
+	}
+	return ret;
+}
+
+/* ---- the process ---- */
+
+static int find_agent(struct esky_session *s)
+{
+	return s->agent ? 0 : esky_find_agent(&s->agent);
+}
+
+static int launch(struct esky_session *s, struct esky_stop_report *r)
+{
+	char **argv;
+	size_t n = 0;
+	int ret;
+
+	if (!s->program)
+		return esky_error(-ENOENT, "no program: give one with file PROGRAM");
+	drop_process(s);
+	while (s->args && s->args[n])
+		n++;
+	argv = calloc(n + 2, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = s->program;
+	for (size_t i = 0; i < n; i++)
+		argv[i + 1] = s->args[i];
+	ret = esky_target_start(argv, &s->t);
+	free(argv);
+	if (ret)
+		return ret;
+	esky_target_report_signals(s->t, true);
+	/* A fresh process descends from no snapshot. */
+	s->lineage = 0;
+	free(s->hashes);
+	s->hashes = NULL;
+	s->nhashes = 0;
+	s->every_left = s->every_ns;
+	find_bias(s);
+	ret = sync_sites(s);
+	memset(r, 0, sizeof(*r));
+	r->why = ESKY_WHY_STARTED;
+	return ret;
+}
+
+int esky_session_kill(struct esky_session *s)
+{
+	if (!s->t)
+		return no_process();
+	drop_process(s);
+	return 0;
+}
+
+/* ---- waiting ---- */
+
+static void arm_timer(struct esky_session *s)
+{
+	struct itimerspec its = { 0 };
+
+	if (!s->every_ns)
+		return;
+	if (!s->every_left)
+		s->every_left = s->every_ns;
+	its.it_value.tv_sec = (time_t)(s->every_left / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(s->every_left % 1000000000ULL);
+	timerfd_settime(s->timer_fd, 0, &its, NULL);
+}
+
+/* Stop the timer and keep what is left of the period: only run time counts. */
+static void disarm_timer(struct esky_session *s)
+{
+	struct itimerspec its = { 0 }, old;
+
+	if (!s->every_ns)
+		return;
+	timerfd_settime(s->timer_fd, 0, &its, &old);
+	s->every_left = (uint64_t)old.it_value.tv_sec * 1000000000ULL + (uint64_t)old.it_value.tv_nsec;
+}
+
+/* The next event of the running program; timer expiry and interrupts make it stop. */
+static int wait_event(struct esky_session *s, struct esky_event *ev)
+{
+	for (;;) {
+		struct pollfd pfd[3] = {
+			{ .fd = s->sig_fd, .events = POLLIN },
+			{ .fd = s->timer_fd, .events = POLLIN },
+			{ .fd = s->intr_fd, .events = POLLIN },
+		};
+		uint64_t junk;
+		int ret = esky_target_wait(s->t, ev, false);
+
+		if (ret == 0 && ev->kind != ESKY_EV_NONE)
+			return 0;
+		if (ret && ret != -EAGAIN)
+			return ret;
+		if (ret == 0)
+			continue;
+		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(s->sig_fd, &si, sizeof(si)) > 0)
+				;
+		}
+		if ((pfd[1].revents & POLLIN) && read(s->timer_fd, &junk, sizeof(junk)) > 0 &&
+		    s->pending == PENDING_NONE) {
+			s->pending = PENDING_TIMER;
+			esky_target_interrupt(s->t);
+		}
+		if ((pfd[2].revents & POLLIN) && read(s->intr_fd, &junk, sizeof(junk)) > 0) {
+			if (s->pending == PENDING_NONE)
+				esky_target_interrupt(s->t);
+			s->pending = PENDING_USER;
+		}
+	}
+}
+
+/* The program ended: say how, and let the process go (snapshots stay). */
+static void ended(struct esky_session *s, const struct esky_event *ev, struct esky_stop_report *r)
+{
+	r->why = ev->kind == ESKY_EV_EXITED ? ESKY_WHY_EXITED : ESKY_WHY_KILLED;
+	r->status = ev->status;
+	r->sig = ev->sig;
+	drop_process(s);
+}
+
+/*
+ * Step the instruction at a breakpoint address with the original byte in
+ * place. *ev gets the step's event; *done is set if it was not the step's
+ * trap (the program ended or a signal came) and the caller must handle ev.
+ */
+static int step_over(struct esky_session *s, struct esky_event *ev, bool *other)
+{
+	struct esky_tracee *tr = esky_target_tracee(s->t);
+	const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
+	struct site *site;
+	uint64_t pc;
+	int ret;
+
+	*other = false;
+	ret = get_pc(s, &pc);
+	if (ret)
+		return ret;
+	site = site_at(s, pc);
+	if (site)
+		ret = esky_tracee_write_mem(tr, pc, &site->orig, 1);
+	if (!ret)
+		ret = esky_target_step(s->t);
+	while (!ret) {
+		ret = esky_target_wait(s->t, ev, true);
+		if (!ret && ev->kind != ESKY_EV_NONE)
+			break;
+	}
+	if (ret)
+		return ret;
+	if (ev->kind == ESKY_EV_TRAP && ev->si_code == TRAP_TRACE)
+		esky_target_drop_signal(s->t);
+	else
+		*other = true;
+	if (site && esky_target_alive(s->t))
+		ret = esky_tracee_write_mem(tr, pc, &int3, 1);
+	return ret;
+}
+
+static struct bp *find_bp(struct esky_session *s, int id)
+{
+	for (size_t i = 0; i < s->nbps; i++)
+		if (s->bps[i].id == id)
+			return &s->bps[i];
+	return NULL;
+}
+
+static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
+			 int *idp);
+
+/*
+ * A trap at a breakpoint: snapshots for snap breakpoints, and whether to
+ * stop (*stop_bp set to the first stopping breakpoint).
+ */
+static int at_breakpoint(struct esky_session *s, uint64_t addr, int *stop_bp)
+{
+	int ret = 0, ids[64];
+	size_t nids = 0;
+
+	*stop_bp = 0;
+	for (size_t i = 0; i < s->nbps && nids < 64; i++)
+		for (size_t j = 0; j < s->bps[i].nlocs; j++)
+			if (s->bps[i].link[j] + s->bias == addr) {
+				ids[nids++] = s->bps[i].id;
+				break;
+			}
+	for (size_t k = 0; k < nids && !ret; k++) {
+		struct bp *b = find_bp(s, ids[k]);
+		int snap_id;
+
+		if (!b)
+			continue;
+		b->hits++;
+		if (b->kind == ESKY_BP_SNAP) {
+			ret = take_snapshot(s, ESKY_SNAP_BREAK, NULL, &snap_id);
+			if (ret)
+				break;
+			if (b->count && b->hits >= b->count) {
+				notify(s, "breakpoint %d: %u snapshots taken, deleted", b->id, b->hits);
+				ret = esky_session_delete(s, b->id);
+			}
+			continue;
+		}
+		if (!*stop_bp)
+			*stop_bp = b->id;
+		if (b->kind == ESKY_BP_TBREAK)
+			ret = esky_session_delete(s, b->id);
+	}
+	return ret;
+}
+
+static bool fatal_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT ||
+	       sig == SIGSYS || sig == SIGTRAP || sig == SIGINT;
+}
+
+/* Run until n stops at breakpoints (n 0: until anything stops it). */
+static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report *r)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	if (!esky_session_alive(s))
+		return no_process();
+	for (;;) {
+		struct esky_event ev;
+		bool other = false;
+		uint64_t pc;
+
+		ret = get_pc(s, &pc);
+		if (!ret && site_at(s, pc))
+			ret = step_over(s, &ev, &other);
+		if (ret)
+			return ret;
+		if (!other) {
+			arm_timer(s);
+			ret = esky_target_cont(s->t);
+			if (!ret)
+				ret = wait_event(s, &ev);
+			disarm_timer(s);
+			if (ret)
+				return esky_error(ret, "lost the program: %s", strerror(-ret));
+		}
+		switch (ev.kind) {
+		case ESKY_EV_EXITED:
+		case ESKY_EV_KILLED:
+			ended(s, &ev, r);
+			return 0;
+		case ESKY_EV_TRAP: {
+			esky_regs_t regs;
+			uint64_t addr;
+			int bp;
+
+			ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
+			if (ret)
+				return ret;
+			addr = arch_breakpoint_addr(&regs);
+			if (ev.si_code != SI_KERNEL || !site_at(s, addr)) {
+				/* The program's own trap: stop, deliver it on continue. */
+				r->why = ESKY_WHY_SIGNAL;
+				r->sig = SIGTRAP;
+				report_where(s, r);
+				return 0;
+			}
+			/* Back to the breakpoint's address: it runs the original instruction next. */
+			arch_regs_set_ip(&regs, addr);
+			esky_target_drop_signal(s->t);
+			ret = esky_tracee_set_regs(esky_target_tracee(s->t), &regs);
+			if (!ret)
+				ret = at_breakpoint(s, addr, &bp);
+			if (ret)
+				return ret;
+			if (bp && n <= 1) {
+				r->why = ESKY_WHY_BREAKPOINT;
+				r->bp = bp;
+				report_where(s, r);
+				return 0;
+			}
+			if (bp)
+				n--;
+			break;
+		}
+		case ESKY_EV_SIGNAL:
+			if (!fatal_signal(ev.sig))
+				break; /* delivered by the next cont */
+			r->why = ev.sig == SIGINT ? ESKY_WHY_INTERRUPTED : ESKY_WHY_SIGNAL;
+			r->sig = ev.sig;
+			if (ev.sig == SIGINT)
+				esky_target_drop_signal(s->t);
+			s->pending = PENDING_NONE;
+			report_where(s, r);
+			return 0;
+		case ESKY_EV_STOPPED:
+			if (s->pending == PENDING_TIMER) {
+				int id;
+
+				s->pending = PENDING_NONE;
+				s->every_left = s->every_ns;
+				ret = take_snapshot(s, ESKY_SNAP_TIMER, NULL, &id);
+				if (ret)
+					return ret;
+				break;
+			}
+			s->pending = PENDING_NONE;
+			r->why = ESKY_WHY_INTERRUPTED;
+			report_where(s, r);
+			return 0;
+		default:
+			break;
+		}
+	}
+}
+
+int esky_session_run(struct esky_session *s, struct esky_stop_report *r)
+{
+	int ret = launch(s, r);
+
+	return ret ? ret : run_until(s, 1, r);
+}
+
+int esky_session_start(struct esky_session *s, struct esky_stop_report *r)
+{
+	int id, ret;
+
+	if (!s->program)
+		return esky_error(-ENOENT, "no program: give one with file PROGRAM");
+	ret = esky_session_break(s, "main", ESKY_BP_TBREAK, 0, &id);
+	if (ret)
+		return ret;
+	ret = esky_session_run(s, r);
+	if (find_bp(s, id))
+		esky_session_delete(s, id);
+	return ret;
+}
+
+int esky_session_continue(struct esky_session *s, unsigned n, struct esky_stop_report *r)
+{
+	return run_until(s, n ? n : 1, r);
+}
+
+int esky_session_stepi(struct esky_session *s, unsigned n, struct esky_stop_report *r)
+{
+	int ret = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (!esky_session_alive(s))
+		return no_process();
+	for (unsigned i = 0; i < (n ? n : 1) && !ret; i++) {
+		struct esky_event ev;
+		bool other;
+
+		ret = step_over(s, &ev, &other);
+		if (ret || !other)
+			continue;
+		if (ev.kind == ESKY_EV_EXITED || ev.kind == ESKY_EV_KILLED) {
+			ended(s, &ev, r);
+			return 0;
+		}
+		r->why = ESKY_WHY_SIGNAL;
+		r->sig = ev.sig;
+		report_where(s, r);
+		return 0;
+	}
+	if (ret)
+		return ret;
+	r->why = ESKY_WHY_STEP;
+	report_where(s, r);
+	return 0;
+}
+
+/* ---- breakpoints ---- */
+
+static void rebuild_info(struct esky_session *s)
+{
+	struct esky_bpinfo *ni = realloc(s->info, (s->nbps ? s->nbps : 1) * sizeof(*ni));
+
+	if (!ni)
+		return;
+	s->info = ni;
+	for (size_t i = 0; i < s->nbps; i++) {
+		const struct bp *b = &s->bps[i];
+
+		s->info[i] = (struct esky_bpinfo){
+			.id = b->id,
+			.kind = b->kind,
+			.spec = b->spec,
+			.where = b->where,
+			.addr = b->nlocs ? b->link[0] : 0,
+			.nlocs = b->nlocs,
+			.hits = b->hits,
+			.count = b->count,
+		};
+	}
+}
+
+int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_kind kind,
+		       unsigned count, int *id)
+{
+	struct esky_loc *locs;
+	struct bp b = { 0 }, *nb;
+	char where[512];
+	size_t n;
+	int ret;
+
+	if (!s->di)
+		return esky_error(-ENOENT, "no program: give one with file PROGRAM first");
+	ret = esky_debuginfo_resolve(s->di, spec, &locs, &n);
+	if (ret)
+		return ret;
+	b.id = s->next_bp;
+	b.kind = kind;
+	b.count = count;
+	b.spec = strdup(spec);
+	b.link = calloc(n ? n : 1, sizeof(*b.link));
+	b.nlocs = n;
+	for (size_t i = 0; i < n && b.link; i++)
+		b.link[i] = locs[i].addr;
+	esky_debuginfo_describe(s->di, n ? locs[0].addr : 0, where, sizeof(where));
+	if (n > 1)
+		snprintf(where + strlen(where), sizeof(where) - strlen(where), " (and %zu more)", n - 1);
+	b.where = strdup(where);
+	esky_locs_free(locs, n);
+	nb = realloc(s->bps, (s->nbps + 1) * sizeof(*nb));
+	if (!nb || !b.spec || !b.link || !b.where) {
+		free_bp(&b);
+		return -ENOMEM;
+	}
+	s->bps = nb;
+	s->bps[s->nbps++] = b;
+	s->next_bp++;
+	rebuild_info(s);
+	ret = sync_sites(s);
+	*id = b.id;
+	return ret;
+}
+
+int esky_session_delete(struct esky_session *s, int id)
+{
+	size_t j = 0;
+	bool found = false;
+
+	for (size_t i = 0; i < s->nbps; i++) {
+		if (id == 0 || s->bps[i].id == id) {
+			free_bp(&s->bps[i]);
+			found = true;
+		} else {
+			s->bps[j++] = s->bps[i];
+		}
+	}
+	if (id && !found)
+		return esky_error(-ENOENT, "no breakpoint %d", id);
+	s->nbps = j;
+	rebuild_info(s);
+	return sync_sites(s);
+}
+
+const struct esky_bpinfo *esky_session_breakpoints(struct esky_session *s, size_t *n)
+{
+	*n = s->nbps;
+	return s->info;
+}
+
+/* ---- looking at the program ---- */
+
+int esky_session_where(struct esky_session *s, struct esky_stop_report *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (!esky_session_alive(s))
+		return no_process();
+	report_where(s, r);
+	return 0;
+}
+
+int esky_session_registers(struct esky_session *s, char *buf, size_t n)
+{
+	esky_regs_t regs;
+	int ret;
+
+	if (!esky_session_alive(s))
+		return no_process();
+	ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
+	if (ret)
+		return esky_error(ret, "cannot read the registers: %s", strerror(-ret));
+	arch_regs_format(&regs, buf, n);
+	return 0;
+}
+
+int esky_session_eval(struct esky_session *s, const char *expr, uint64_t *addr)
+{
+	if (!esky_parse_u64(expr, addr))
+		return 0;
+	if (expr[0] == '$') {
+		esky_regs_t regs;
+
+		if (!esky_session_alive(s))
+			return no_process();
+		if (esky_tracee_get_regs(esky_target_tracee(s->t), &regs) ||
+		    arch_regs_get(&regs, expr + 1, addr))
+			return esky_error(-ENOENT, "no register %s", expr);
+		return 0;
+	}
+	if (s->di) {
+		struct esky_loc *locs;
+		size_t n;
+		/* A function's entry: look it up by its address as *FUNCTION would not. */
+		int ret = esky_debuginfo_resolve(s->di, expr, &locs, &n);
+
+		if (!ret && n) {
+			*addr = locs[0].addr + s->bias;
+			esky_locs_free(locs, n);
+			return 0;
+		}
+		if (!ret)
+			esky_locs_free(locs, n);
+		return ret ? ret : esky_error(-ENOENT, "no symbol %s", expr);
+	}
+	return esky_error(-EINVAL, "bad address %s: give a number, $register or a function", expr);
+}
+
+int esky_session_read(struct esky_session *s, uint64_t addr, void *buf, size_t len)
+{
+	int ret;
+
+	if (!esky_session_alive(s))
+		return no_process();
+	ret = esky_tracee_read_mem(esky_target_tracee(s->t), addr, buf, len);
+	if (ret)
+		return esky_error(ret, "cannot read memory at 0x%" PRIx64 ": %s", addr, strerror(-ret));
+	/* Show the program's bytes, not our breakpoints. */
+	for (size_t i = 0; i < s->nsites; i++)
+		if (s->sites[i].addr >= addr && s->sites[i].addr < addr + len)
+			((uint8_t *)buf)[s->sites[i].addr - addr] = s->sites[i].orig;
+	return 0;
+}
+
+/* ---- snapshots ---- */
+
+static bool parent_hash(void *ctx, uint64_t vaddr, uint64_t *hash)
+{
+	struct esky_session *s = ctx;
+	size_t lo = 0, hi = s->nhashes;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->hashes[mid].vaddr < vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->nhashes && s->hashes[lo].vaddr == vaddr) {
+		*hash = s->hashes[lo].hash;
+		return true;
+	}
+	return false;
+}
+
+/* The hashes of the pages of a snapshot just written, from its runs and its parent's. */
+static int derive_hashes(struct esky_session *s, const struct esky_image *img)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+	struct esky_page_hash *nh = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < v->run_n; i++) {
+		const struct esky_img_pagerun *r = &v->runs[i];
+
+		if (r->kind == ESKY_IMG_PAGES_ZERO)
+			continue;
+		if (n + r->npages > cap) {
+			struct esky_page_hash *g;
+
+			cap = (n + r->npages) * 2;
+			g = realloc(nh, cap * sizeof(*g));
+			if (!g) {
+				free(nh);
+				return -ENOMEM;
+			}
+			nh = g;
+		}
+		for (uint64_t k = 0; k < r->npages; k++) {
+			uint64_t va = r->vaddr + k * ESKY_PAGE_SIZE, h;
+
+			if (r->kind == ESKY_IMG_PAGES_DATA)
+				nh[n++] = (struct esky_page_hash){ va, v->hashes[r->hash_index + k] };
+			else if (parent_hash(s, va, &h))
+				nh[n++] = (struct esky_page_hash){ va, h };
+		}
+	}
+	free(s->hashes);
+	s->hashes = nh;
+	s->nhashes = n;
+	return 0;
+}
+
+static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
+			 int *idp)
+{
+	struct esky_checkpoint_opts o = { .background = false };
+	struct esky_dump_patch *patches;
+	struct esky_snapinfo si = { 0 };
+	struct esky_dump_stats st;
+	struct esky_image *img;
+	char hint[32], where[512], *path = NULL;
+	uint64_t pc = 0;
+	int id, ret;
+
+	if (!esky_session_alive(s))
+		return no_process();
+	patches = calloc(s->nsites ? s->nsites : 1, sizeof(*patches));
+	if (!patches)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nsites; i++)
+		patches[i] = (struct esky_dump_patch){ s->sites[i].addr, s->sites[i].orig };
+	o.patches = patches;
+	o.patch_n = s->nsites;
+	ret = esky_store_reserve(s->store, &id, &path);
+	if (ret)
+		goto out_free;
+	if (s->lineage && esky_store_get(s->store, s->lineage)) {
+		esky_store_file_name(s->lineage, hint, sizeof(hint));
+		o.parent_id = s->lineage_id;
+		o.parent_hint = hint;
+		o.parent_hash = parent_hash;
+		o.parent_ctx = s;
+	}
+	get_pc(s, &pc);
+	describe(s, pc, where, sizeof(where));
+	ret = esky_target_checkpoint(s->t, path, &o, &st);
+	if (ret)
+		goto out_free;
+	ret = esky_image_open(path, &img);
+	if (ret)
+		goto out_free;
+	memcpy(s->lineage_id, esky_image_view(img)->hdr->id, sizeof(s->lineage_id));
+	ret = derive_hashes(s, img);
+	esky_image_close(img);
+	if (ret)
+		goto out_free;
+	si.id = id;
+	si.parent = o.parent_id ? s->lineage : 0;
+	si.cause = cause;
+	si.run_ns = esky_target_run_ns(s->t);
+	si.bytes = st.file_size;
+	si.created_ns = esky_wall_ns();
+	si.location = where;
+	si.note = (char *)(note ? note : "");
+	ret = esky_store_add(s->store, &si);
+	if (ret)
+		goto out_free;
+	s->lineage = id;
+	*idp = id;
+	if (cause != ESKY_SNAP_MANUAL)
+		notify(s, "snapshot %d (%s) at %s", id, esky_snap_cause_name(cause), where);
+out_free:
+	free(path);
+	free(patches);
+	return ret;
+}
+
+int esky_session_snapshot(struct esky_session *s, const char *note, int *id)
+{
+	return take_snapshot(s, ESKY_SNAP_MANUAL, note, id);
+}
+
+int esky_session_every(struct esky_session *s, uint64_t ns)
+{
+	s->every_ns = ns;
+	s->every_left = ns;
+	return 0;
+}
+
+uint64_t esky_session_every_ns(const struct esky_session *s)
+{
+	return s->every_ns;
+}
+
+static int open_snapshot_chain(struct esky_session *s, int id, struct esky_image ***chain, size_t *n)
+{
+	char *path;
+	int ret;
+
+	esky_store_reload(s->store);
+	if (!esky_store_get(s->store, id))
+		return esky_error(-ENOENT, "no snapshot %d (tree lists them)", id);
+	path = esky_store_path(s->store, id);
+	if (!path)
+		return -ENOMEM;
+	ret = esky_image_open_chain(path, chain, n);
+	free(path);
+	return ret;
+}
+
+int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report *r)
+{
+	struct esky_restore_opts ro = { .verify_pages = true };
+	struct esky_image **chain;
+	const struct esky_image_view *v;
+	size_t n;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	ret = open_snapshot_chain(s, id, &chain, &n);
+	if (ret)
+		return ret;
+	v = esky_image_view(chain[0]);
+	if (!s->program && v->core->exe_file != UINT32_MAX) {
+		ret = esky_session_file(s, esky_image_str(chain[0], v->files[v->core->exe_file].path));
+		if (ret)
+			goto out_close;
+	}
+	ret = find_agent(s);
+	if (ret)
+		goto out_close;
+	ro.agent_path = s->agent;
+	drop_process(s);
+	ret = esky_target_restore(chain, n, &ro, &s->t);
+	if (ret)
+		goto out_close;
+	esky_target_report_signals(s->t, true);
+	memcpy(s->lineage_id, v->hdr->id, sizeof(s->lineage_id));
+	s->lineage = id;
+	free(s->hashes);
+	s->hashes = NULL;
+	s->nhashes = 0;
+	ret = esky_image_page_hashes(chain, n, &s->hashes, &s->nhashes);
+	s->every_left = s->every_ns;
+	find_bias(s);
+	if (!ret)
+		ret = sync_sites(s);
+	if (!ret)
+		ret = esky_store_set_current(s->store, id);
+	r->why = ESKY_WHY_REWOUND;
+	report_where(s, r);
+out_close:
+	esky_image_close_chain(chain, n);
+	return ret;
+}
+
+int esky_session_export(struct esky_session *s, int id, const char *path)
+{
+	struct esky_image **chain;
+	size_t n;
+	int ret = open_snapshot_chain(s, id, &chain, &n);
+
+	if (ret)
+		return ret;
+	ret = esky_image_flatten(chain, n, path);
+	esky_image_close_chain(chain, n);
+	return ret;
+}
+
+int esky_session_forget(struct esky_session *s, int id, int **removed, size_t *n)
+{
+	int ret = esky_store_forget(s->store, id, removed, n);
+
+	for (size_t i = 0; !ret && i < *n; i++) {
+		if ((*removed)[i] == s->lineage) {
+			/* The next snapshot stores everything: its ancestor is gone. */
+			s->lineage = 0;
+			free(s->hashes);
+			s->hashes = NULL;
+			s->nhashes = 0;
+		}
+	}
+	return ret;
+}
+
+const struct esky_snapinfo *esky_session_snapshots(struct esky_session *s, size_t *n)
+{
+	esky_store_reload(s->store);
+	return esky_store_list(s->store, n);
+}
+
+int esky_session_current(const struct esky_session *s)
+{
+	return esky_store_current(s->store);
+}
+
+void esky_session_complete(struct esky_session *s, const char *prefix,
+			   void (*fn)(const char *name, void *ctx), void *ctx)
+{
+	if (s->di)
+		esky_debuginfo_complete(s->di, prefix, fn, ctx);
+}

@@ -1,0 +1,129 @@
+/*
+ * A debugging session of esky-shell: one program, its breakpoints, the
+ * process running it, and the snapshot store. Everything the shell does
+ * goes through here; the shell parses and prints, this module acts and
+ * describes. Messages for the user come back through esky_error() (one
+ * line) and the notify callback (snapshots taken while the program runs).
+ */
+#ifndef ESKY_SESSION_H
+#define ESKY_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct esky_session;
+
+enum esky_bp_kind {
+	ESKY_BP_BREAK = 0, /* stop */
+	ESKY_BP_TBREAK,    /* stop once, then delete */
+	ESKY_BP_SNAP,      /* take a snapshot and go on (at most count times if count) */
+};
+
+struct esky_bpinfo {
+	int id;
+	enum esky_bp_kind kind;
+	const char *spec;    /* as the user wrote it */
+	const char *where;   /* "step at walk.c:60" (first location) */
+	uint64_t addr;       /* link-time address of the first location */
+	size_t nlocs;        /* addresses it stands at */
+	unsigned hits;
+	unsigned count;      /* snap: at most this many snapshots (0: no limit) */
+};
+
+/* How the program stopped, after run, continue, stepi or rewind. */
+enum esky_stop_why {
+	ESKY_WHY_NONE = 0,     /* no process */
+	ESKY_WHY_BREAKPOINT,   /* at breakpoint bp */
+	ESKY_WHY_STEP,         /* after stepi */
+	ESKY_WHY_EXITED,       /* exited with status */
+	ESKY_WHY_KILLED,       /* killed by sig */
+	ESKY_WHY_SIGNAL,       /* stopped by signal sig (delivered on continue, except SIGINT) */
+	ESKY_WHY_INTERRUPTED,  /* esky_session_interrupt */
+	ESKY_WHY_REWOUND,      /* thawed from a snapshot */
+	ESKY_WHY_STARTED,      /* at its first instruction */
+};
+
+struct esky_stop_report {
+	enum esky_stop_why why;
+	int bp;
+	int status;
+	int sig;
+	uint64_t pc;
+	char where[512];       /* "main at walk.c:90" */
+};
+
+/* Notes while the program runs (a snapshot was taken): one line each. */
+typedef void (*esky_session_notify_fn)(void *ctx, const char *line);
+
+/*
+ * Open a session on the store at store_dir (created if missing), or on a
+ * fresh store under ./.esky when store_dir is NULL.
+ */
+int esky_session_new(const char *store_dir, struct esky_session **out);
+void esky_session_free(struct esky_session *s);
+void esky_session_set_notify(struct esky_session *s, esky_session_notify_fn fn, void *ctx);
+const char *esky_session_store_dir(const struct esky_session *s);
+
+/* The program to run (its debug information is loaded now). */
+int esky_session_file(struct esky_session *s, const char *path);
+const char *esky_session_program(const struct esky_session *s);
+/* Arguments for the next run (NULL-terminated, copied). */
+int esky_session_set_args(struct esky_session *s, char *const args[]);
+
+/* Start (or restart) the program and run it until it stops. */
+int esky_session_run(struct esky_session *s, struct esky_stop_report *r);
+/* Start the program and stop at main. */
+int esky_session_start(struct esky_session *s, struct esky_stop_report *r);
+/* Kill the program. */
+int esky_session_kill(struct esky_session *s);
+/* True if a process is there (stopped). */
+bool esky_session_alive(const struct esky_session *s);
+
+/* Run until the n-th stop at a breakpoint (snap breakpoints do not stop), or an end. */
+int esky_session_continue(struct esky_session *s, unsigned n, struct esky_stop_report *r);
+/* Execute n instructions. */
+int esky_session_stepi(struct esky_session *s, unsigned n, struct esky_stop_report *r);
+/*
+ * An fd to write 8 bytes (any value) to, from a signal handler if need
+ * be, to stop a running continue (ESKY_WHY_INTERRUPTED).
+ */
+int esky_session_interrupt_fd(const struct esky_session *s);
+
+/* Breakpoints. *id is the new breakpoint's number; desc describes where it went. */
+int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_kind kind,
+		       unsigned count, int *id);
+/* Delete breakpoint id, or every one with id 0. */
+int esky_session_delete(struct esky_session *s, int id);
+const struct esky_bpinfo *esky_session_breakpoints(struct esky_session *s, size_t *n);
+
+/* Where the program stands. */
+int esky_session_where(struct esky_session *s, struct esky_stop_report *r);
+/* Registers as text lines. */
+int esky_session_registers(struct esky_session *s, char *buf, size_t n);
+/* An address: a number, $register, or a function name. */
+int esky_session_eval(struct esky_session *s, const char *expr, uint64_t *addr);
+int esky_session_read(struct esky_session *s, uint64_t addr, void *buf, size_t len);
+
+/* Snapshots. */
+int esky_session_snapshot(struct esky_session *s, const char *note, int *id);
+/* Take a snapshot every ns of program run time; 0 stops it. */
+int esky_session_every(struct esky_session *s, uint64_t ns);
+uint64_t esky_session_every_ns(const struct esky_session *s);
+/* Thaw snapshot id: the process is replaced; breakpoints are put back. */
+int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report *r);
+/* Write snapshot id as a standalone checkpoint file. */
+int esky_session_export(struct esky_session *s, int id, const char *path);
+/* Delete snapshot id and its subtree; *removed lists them (malloc'd). */
+int esky_session_forget(struct esky_session *s, int id, int **removed, size_t *n);
+/* The snapshots (store order) and the one the program last came from. */
+const struct esky_snapinfo *esky_session_snapshots(struct esky_session *s, size_t *n);
+int esky_session_current(const struct esky_session *s);
+
+/* Tab completion of locations: function and file names with the prefix. */
+void esky_session_complete(struct esky_session *s, const char *prefix,
+			   void (*fn)(const char *name, void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,453 @@
+/* The snapshot store, see store.h. */
+#include "store.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TREE_MAGIC "esky-store 1"
+
+struct esky_store {
+	char *dir;
+	int lock_fd;
+	struct esky_snapinfo *snaps;
+	size_t n;
+	int current;
+	int next_id;
+};
+
+const char *esky_snap_cause_name(enum esky_snap_cause c)
+{
+	switch (c) {
+	case ESKY_SNAP_BREAK:
+		return "break";
+	case ESKY_SNAP_TIMER:
+		return "timer";
+	default:
+		return "manual";
+	}
+}
+
+static int cause_from_name(const char *s, enum esky_snap_cause *c)
+{
+	if (!strcmp(s, "manual"))
+		*c = ESKY_SNAP_MANUAL;
+	else if (!strcmp(s, "break"))
+		*c = ESKY_SNAP_BREAK;
+	else if (!strcmp(s, "timer"))
+		*c = ESKY_SNAP_TIMER;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void free_snaps(struct esky_store *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		free(st->snaps[i].location);
+		free(st->snaps[i].note);
+	}
+	free(st->snaps);
+	st->snaps = NULL;
+	st->n = 0;
+}
+
+/* Tabs and newlines would break the file's columns: they become spaces. */
+static void clean_field(char *s)
+{
+	for (; s && *s; s++)
+		if (*s == '\t' || *s == '\n' || *s == '\r')
+			*s = ' ';
+}
+
+static int lock(struct esky_store *st)
+{
+	while (flock(st->lock_fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static void unlock(struct esky_store *st)
+{
+	flock(st->lock_fd, LOCK_UN);
+}
+
+/* Parse the tree file; the caller holds the lock. */
+static int load(struct esky_store *st)
+{
+	char path[4096], *text, *line, *save = NULL;
+	int ret, lineno = 0;
+
+	free_snaps(st);
+	st->current = 0;
+	st->next_id = 1;
+	snprintf(path, sizeof(path), "%s/tree", st->dir);
+	ret = esky_read_file(path, &text, NULL);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return esky_error(ret, "%s: cannot read: %s", path, strerror(-ret));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[8];
+		int nf = 0;
+		struct esky_snapinfo si, *ns;
+
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, TREE_MAGIC)) {
+				ret = esky_error(-EBADMSG, "%s: not an esky snapshot store", path);
+				break;
+			}
+			continue;
+		}
+		if (!strncmp(line, "current\t", 8)) {
+			st->current = atoi(line + 8);
+			continue;
+		}
+		if (!strncmp(line, "next\t", 5)) {
+			st->next_id = atoi(line + 5);
+			continue;
+		}
+		for (char *p = line; nf < 8; nf++) {
+			f[nf] = p;
+			p = strchr(p, '\t');
+			if (!p) {
+				nf++;
+				break;
+			}
+			*p++ = '\0';
+		}
+		memset(&si, 0, sizeof(si));
+		if (nf != 8 || (si.id = atoi(f[0])) <= 0 || cause_from_name(f[2], &si.cause)) {
+			ret = esky_error(-EBADMSG, "%s:%d: damaged line", path, lineno);
+			break;
+		}
+		si.parent = atoi(f[1]);
+		si.run_ns = strtoull(f[3], NULL, 10);
+		si.bytes = strtoull(f[4], NULL, 10);
+		si.created_ns = strtoull(f[5], NULL, 10);
+		si.location = strdup(f[6]);
+		si.note = strdup(f[7]);
+		ns = realloc(st->snaps, (st->n + 1) * sizeof(*ns));
+		if (!ns || !si.location || !si.note) {
+			free(si.location);
+			free(si.note);
+			ret = -ENOMEM;
+			break;
+		}
+		st->snaps = ns;
+		st->snaps[st->n++] = si;
+		if (si.id >= st->next_id)
+			st->next_id = si.id + 1;
+	}
+	free(text);
+	return ret;
+}
+
+/* Write the tree file; the caller holds the lock. */
+static int save(struct esky_store *st)
+{
+	struct esky_outfile of;
+	struct esky_buf b = { 0 };
+	char path[4096];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/tree", st->dir);
+	ret = esky_buf_printf(&b, "%s\ncurrent\t%d\nnext\t%d\n", TREE_MAGIC, st->current, st->next_id);
+	for (size_t i = 0; !ret && i < st->n; i++) {
+		const struct esky_snapinfo *s = &st->snaps[i];
+
+		ret = esky_buf_printf(&b, "%d\t%d\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n",
+				      s->id, s->parent, esky_snap_cause_name(s->cause), s->run_ns,
+				      s->bytes, s->created_ns, s->location, s->note);
+	}
+	if (!ret)
+		ret = esky_outfile_open(&of, path);
+	if (!ret) {
+		ret = esky_write_all(of.fd, b.data, b.len);
+		if (ret) {
+			esky_error(ret, "cannot write %s: %s", path, strerror(-ret));
+			esky_outfile_abort(&of);
+		} else {
+			ret = esky_outfile_commit(&of);
+		}
+	}
+	esky_buf_free(&b);
+	return ret;
+}
+
+int esky_store_open(const char *dir, bool create, struct esky_store **out)
+{
+	struct esky_store *st;
+	char path[4096];
+	struct stat sb;
+	int ret;
+
+	if (stat(dir, &sb) < 0) {
+		if (errno != ENOENT || !create)
+			return esky_error(-errno, "store %s: %s", dir, strerror(errno));
+		if (mkdir(dir, 0700) < 0)
+			return esky_error(-errno, "cannot create the store %s: %s", dir, strerror(errno));
+	} else if (!S_ISDIR(sb.st_mode)) {
+		return esky_error(-ENOTDIR, "store %s: not a directory", dir);
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->dir = strdup(dir);
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd < 0)
+		st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!st->dir || st->lock_fd < 0) {
+		ret = st->dir ? esky_error(-errno, "store %s: %s", dir, strerror(errno)) : -ENOMEM;
+		esky_store_close(st);
+		return ret;
+	}
+	ret = lock(st);
+	if (!ret)
+		ret = load(st);
+	unlock(st);
+	if (ret) {
+		esky_store_close(st);
+		return ret;
+	}
+	*out = st;
+	return 0;
+}
+
+int esky_store_create_fresh(const char *base, struct esky_store **out)
+{
+	char dir[4096], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (mkdir(base, 0700) < 0 && errno != EEXIST)
+		return esky_error(-errno, "cannot create %s: %s", base, strerror(errno));
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	for (int i = 0; i < 1000; i++) {
+		if (i)
+			snprintf(dir, sizeof(dir), "%s/%s-%d", base, stamp, i);
+		else
+			snprintf(dir, sizeof(dir), "%s/%s", base, stamp);
+		if (mkdir(dir, 0700) == 0)
+			return esky_store_open(dir, false, out);
+		if (errno != EEXIST)
+			return esky_error(-errno, "cannot create the store %s: %s", dir, strerror(errno));
+	}
+	return esky_error(-EEXIST, "cannot create a store under %s", base);
+}
+
+void esky_store_close(struct esky_store *st)
+{
+	if (!st)
+		return;
+	free_snaps(st);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	free(st->dir);
+	free(st);
+}
+
+const char *esky_store_dir(const struct esky_store *st)
+{
+	return st->dir;
+}
+
+int esky_store_reload(struct esky_store *st)
+{
+	int cur = st->current, ret = lock(st);
+
+	if (!ret)
+		ret = load(st);
+	unlock(st);
+	/* Which snapshot this session came from is ours, not the file's. */
+	if (cur && esky_store_get(st, cur))
+		st->current = cur;
+	return ret;
+}
+
+const struct esky_snapinfo *esky_store_list(const struct esky_store *st, size_t *n)
+{
+	*n = st->n;
+	return st->snaps;
+}
+
+const struct esky_snapinfo *esky_store_get(const struct esky_store *st, int id)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->snaps[i].id == id)
+			return &st->snaps[i];
+	return NULL;
+}
+
+int esky_store_current(const struct esky_store *st)
+{
+	return st->current;
+}
+
+int esky_store_set_current(struct esky_store *st, int id)
+{
+	int ret = lock(st);
+
+	if (ret)
+		return ret;
+	ret = load(st);
+	st->current = id;
+	if (!ret)
+		ret = save(st);
+	unlock(st);
+	return ret;
+}
+
+void esky_store_file_name(int id, char *buf, size_t n)
+{
+	snprintf(buf, n, "snap-%d.img", id);
+}
+
+char *esky_store_path(const struct esky_store *st, int id)
+{
+	char name[32], *p;
+
+	esky_store_file_name(id, name, sizeof(name));
+	if (asprintf(&p, "%s/%s", st->dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+int esky_store_reserve(struct esky_store *st, int *id, char **path)
+{
+	int ret = lock(st);
+
+	if (ret)
+		return ret;
+	ret = load(st);
+	if (!ret) {
+		*id = st->next_id++;
+		ret = save(st);
+	}
+	unlock(st);
+	if (ret)
+		return ret;
+	*path = esky_store_path(st, *id);
+	return *path ? 0 : -ENOMEM;
+}
+
+int esky_store_add(struct esky_store *st, const struct esky_snapinfo *si)
+{
+	struct esky_snapinfo *ns, c = *si;
+	int ret = lock(st);
+
+	if (ret)
+		return ret;
+	ret = load(st);
+	if (ret)
+		goto out_unlock;
+	c.location = strdup(si->location ? si->location : "");
+	c.note = strdup(si->note ? si->note : "");
+	ns = realloc(st->snaps, (st->n + 1) * sizeof(*ns));
+	if (!ns || !c.location || !c.note) {
+		free(c.location);
+		free(c.note);
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	clean_field(c.location);
+	clean_field(c.note);
+	st->snaps = ns;
+	/* Keep the list sorted by id. */
+	size_t pos = st->n;
+
+	while (pos > 0 && st->snaps[pos - 1].id > c.id) {
+		st->snaps[pos] = st->snaps[pos - 1];
+		pos--;
+	}
+	st->snaps[pos] = c;
+	st->n++;
+	st->current = c.id;
+	ret = save(st);
+out_unlock:
+	unlock(st);
+	return ret;
+}
+
+static bool in_subtree(const struct esky_store *st, int id, int root)
+{
+	for (int guard = 0; id && guard < 1000000; guard++) {
+		const struct esky_snapinfo *s;
+
+		if (id == root)
+			return true;
+		s = esky_store_get(st, id);
+		id = s ? s->parent : 0;
+	}
+	return false;
+}
+
+int esky_store_forget(struct esky_store *st, int id, int **removed, size_t *nrem)
+{
+	int *rem = NULL, ret = lock(st);
+	size_t k = 0, j = 0;
+
+	*removed = NULL;
+	*nrem = 0;
+	if (ret)
+		return ret;
+	ret = load(st);
+	if (ret)
+		goto out_unlock;
+	if (!esky_store_get(st, id)) {
+		ret = esky_error(-ENOENT, "no snapshot %d", id);
+		goto out_unlock;
+	}
+	rem = calloc(st->n, sizeof(*rem));
+	if (!rem) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (in_subtree(st, st->snaps[i].id, id))
+			rem[k++] = st->snaps[i].id;
+	for (size_t i = 0; i < k; i++) {
+		char *p = esky_store_path(st, rem[i]);
+
+		if (p && unlink(p) < 0 && errno != ENOENT)
+			pr_warn("cannot remove %s: %s", p, strerror(errno));
+		free(p);
+	}
+	for (size_t i = 0; i < st->n; i++) {
+		bool gone = false;
+
+		for (size_t r = 0; r < k && !gone; r++)
+			gone = st->snaps[i].id == rem[r];
+		if (gone) {
+			free(st->snaps[i].location);
+			free(st->snaps[i].note);
+		} else {
+			st->snaps[j++] = st->snaps[i];
+		}
+	}
+	st->n = j;
+	for (size_t r = 0; r < k; r++)
+		if (st->current == rem[r])
+			st->current = 0;
+	ret = save(st);
+	*removed = rem;
+	*nrem = k;
+	rem = NULL;
+out_unlock:
+	free(rem);
+	unlock(st);
+	return ret;
+}

@@ -1,0 +1,75 @@
+/*
+ * The snapshot store of esky-shell: a directory holding one image per
+ * snapshot (snap-N.img, incremental images referring to their parent's
+ * file by name) and `tree`, the list of snapshots with their parent,
+ * cause, location and size. No ptrace, no process: files only.
+ *
+ * `tree` is text, rewritten atomically (temporary file + rename) under an
+ * flock of the directory's `lock` file, so that two sessions on one store
+ * do not lose each other's snapshots.
+ */
+#ifndef ESKY_STORE_H
+#define ESKY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct esky_store;
+
+/* Why a snapshot was taken. */
+enum esky_snap_cause {
+	ESKY_SNAP_MANUAL = 0,
+	ESKY_SNAP_BREAK,
+	ESKY_SNAP_TIMER,
+};
+
+struct esky_snapinfo {
+	int id;
+	int parent;            /* 0: none */
+	enum esky_snap_cause cause;
+	uint64_t run_ns;       /* program run time when taken */
+	uint64_t bytes;        /* size of its file */
+	uint64_t created_ns;   /* wall clock */
+	char *location;        /* "step at walk.c:60" */
+	char *note;            /* the user's note, or "" */
+};
+
+/* Open the store at dir, creating it (and the directory) if create is set. */
+int esky_store_open(const char *dir, bool create, struct esky_store **out);
+/* Create a fresh store in a new directory under base (e.g. ./.esky). */
+int esky_store_create_fresh(const char *base, struct esky_store **out);
+void esky_store_close(struct esky_store *st);
+
+const char *esky_store_dir(const struct esky_store *st);
+
+/* Read the tree file again (another session may have added snapshots). */
+int esky_store_reload(struct esky_store *st);
+
+/* The snapshots, sorted by id. Valid until the next call that changes the store. */
+const struct esky_snapinfo *esky_store_list(const struct esky_store *st, size_t *n);
+const struct esky_snapinfo *esky_store_get(const struct esky_store *st, int id);
+
+/* The snapshot the program last came from, 0 if none. */
+int esky_store_current(const struct esky_store *st);
+int esky_store_set_current(struct esky_store *st, int id);
+
+/* Reserve the next id; *path (malloc'd) is where its image goes. */
+int esky_store_reserve(struct esky_store *st, int *id, char **path);
+/* The file name of snapshot id, relative to the store (for parent hints). */
+void esky_store_file_name(int id, char *buf, size_t n);
+/* The path of snapshot id's image, malloc'd. */
+char *esky_store_path(const struct esky_store *st, int id);
+
+/* Record a written snapshot (its file must exist) and make it current. */
+int esky_store_add(struct esky_store *st, const struct esky_snapinfo *si);
+
+/*
+ * Delete snapshot id and every snapshot below it (their images refer to
+ * its pages). The ids removed are returned in *removed (malloc'd).
+ */
+int esky_store_forget(struct esky_store *st, int id, int **removed, size_t *n);
+
+const char *esky_snap_cause_name(enum esky_snap_cause c);
+
+#endif
