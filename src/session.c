@@ -68,6 +68,12 @@ struct esky_session {
 	int timer_fd, intr_fd, sig_fd;
 	esky_session_notify_fn notify;
 	void *notify_ctx;
+	/* symbols of the libraries, opened when an address in them is named */
+	struct lib_syms {
+		char *path;
+		struct esky_debuginfo *di; /* NULL if it could not be read */
+	} *libs;
+	size_t nlibs;
 };
 
 static int no_process(void)
@@ -154,6 +160,12 @@ void esky_session_free(struct esky_session *s)
 	free(s->args);
 	free(s->program);
 	free(s->agent);
+	for (size_t i = 0; i < s->nlibs; i++) {
+		free(s->libs[i].path);
+		if (s->libs[i].di)
+			esky_debuginfo_close(s->libs[i].di);
+	}
+	free(s->libs);
 	if (s->di)
 		esky_debuginfo_close(s->di);
 	esky_store_close(s->store);
@@ -289,6 +301,54 @@ static void find_bias(struct esky_session *s)
 	esky_vmas_free(vmas, n);
 }
 
+static struct esky_debuginfo *lib_syms(struct esky_session *s, const char *path)
+{
+	struct lib_syms *nl;
+
+	for (size_t i = 0; i < s->nlibs; i++)
+		if (!strcmp(s->libs[i].path, path))
+			return s->libs[i].di;
+	nl = realloc(s->libs, (s->nlibs + 1) * sizeof(*nl));
+	if (!nl)
+		return NULL;
+	s->libs = nl;
+	nl[s->nlibs].path = strdup(path);
+	nl[s->nlibs].di = NULL;
+	if (!nl[s->nlibs].path)
+		return NULL;
+	if (esky_debuginfo_open(path, &nl[s->nlibs].di))
+		nl[s->nlibs].di = NULL;
+	esky_error_clear();
+	return nl[s->nlibs++].di;
+}
+
+/* "symbol+0x1c in libc.so.6" for an address in a mapped library. */
+static void describe_in_lib(struct esky_session *s, const struct esky_vma *vmas, size_t nv,
+			    const struct esky_vma *hit, uint64_t pc, char *buf, size_t n)
+{
+	const char *base = strrchr(hit->path, '/');
+	struct esky_debuginfo *di = hit->path[0] == '/' ? lib_syms(s, hit->path) : NULL;
+	uint64_t bias = 0;
+	char sym[256];
+
+	base = base ? base + 1 : hit->path;
+	if (di && esky_debuginfo_is_pie(di)) {
+		for (size_t i = 0; i < nv; i++)
+			if (vmas[i].path && !strcmp(vmas[i].path, hit->path) && vmas[i].pgoff == 0) {
+				bias = vmas[i].start - esky_debuginfo_first_vaddr(di);
+				break;
+			}
+	}
+	if (di) {
+		esky_debuginfo_describe(di, pc - bias, sym, sizeof(sym));
+		if (strncmp(sym, "0x", 2)) {
+			snprintf(buf, n, "%s in %s", sym, base);
+			return;
+		}
+	}
+	snprintf(buf, n, "0x%" PRIx64 " in %s", pc, base);
+}
+
 static void describe(struct esky_session *s, uint64_t pc, char *buf, size_t n)
 {
 	struct esky_vma *vmas;
@@ -303,9 +363,7 @@ static void describe(struct esky_session *s, uint64_t pc, char *buf, size_t n)
 		return;
 	for (size_t i = 0; i < nv; i++) {
 		if (pc >= vmas[i].start && pc < vmas[i].end && vmas[i].path) {
-			const char *base = strrchr(vmas[i].path, '/');
-
-			snprintf(buf, n, "0x%" PRIx64 " in %s", pc, base ? base + 1 : vmas[i].path);
+			describe_in_lib(s, vmas, nv, &vmas[i], pc, buf, n);
 			break;
 		}
 	}
