@@ -186,17 +186,32 @@ out_free:
 	return ret;
 }
 
+/* The text of /proc/PID/<what>, malloc'd. */
+static int read_proc_text(pid_t pid, const char *what, char **text)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	return esky_read_file(path, text, NULL);
+}
+
+/* Read /proc/PID/<what> and parse it (parse frees nothing; the text is freed here). */
+#define READ_AND_PARSE(ret, pid, what, parse, ...)                                       \
+	do {                                                                             \
+		char *text_;                                                             \
+                                                                                         \
+		(ret) = read_proc_text((pid), (what), &text_);                           \
+		if (!(ret)) {                                                            \
+			(ret) = parse(text_, __VA_ARGS__);                               \
+			free(text_);                                                     \
+		}                                                                        \
+	} while (0)
+
 int esky_proc_read_maps(pid_t pid, bool smaps, struct esky_vma **vmas, size_t *n)
 {
-	char path[64], *text;
 	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, smaps ? "smaps" : "maps");
-	ret = esky_read_file(path, &text, NULL);
-	if (ret)
-		return ret;
-	ret = esky_proc_parse_maps(text, vmas, n);
-	free(text);
+	READ_AND_PARSE(ret, pid, smaps ? "smaps" : "maps", esky_proc_parse_maps, vmas, n);
 	return ret;
 }
 
@@ -263,15 +278,9 @@ int esky_proc_parse_stat(const char *text, struct esky_proc_stat *st)
 
 int esky_proc_read_stat(pid_t pid, struct esky_proc_stat *st)
 {
-	char path[64], *text;
 	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	ret = esky_read_file(path, &text, NULL);
-	if (ret)
-		return ret;
-	ret = esky_proc_parse_stat(text, st);
-	free(text);
+	READ_AND_PARSE(ret, pid, "stat", esky_proc_parse_stat, st);
 	return ret;
 }
 
@@ -347,15 +356,9 @@ int esky_proc_parse_status(const char *text, struct esky_proc_status *st)
 
 int esky_proc_read_status(pid_t pid, struct esky_proc_status *st)
 {
-	char path[64], *text;
 	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	ret = esky_read_file(path, &text, NULL);
-	if (ret)
-		return ret;
-	ret = esky_proc_parse_status(text, st);
-	free(text);
+	READ_AND_PARSE(ret, pid, "status", esky_proc_parse_status, st);
 	return ret;
 }
 
@@ -375,15 +378,11 @@ int esky_proc_parse_fdinfo(const char *text, struct esky_fdinfo *fi)
 
 int esky_proc_read_fdinfo(pid_t pid, int fd, struct esky_fdinfo *fi)
 {
-	char path[64], *text;
+	char what[32];
 	int ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	ret = esky_read_file(path, &text, NULL);
-	if (ret)
-		return ret;
-	ret = esky_proc_parse_fdinfo(text, fi);
-	free(text);
+	snprintf(what, sizeof(what), "fdinfo/%d", fd);
+	READ_AND_PARSE(ret, pid, what, esky_proc_parse_fdinfo, fi);
 	return ret;
 }
 
@@ -496,11 +495,10 @@ int esky_proc_children(pid_t pid, int **out, size_t *nout)
 
 int esky_proc_count_timers(pid_t pid, int *nout)
 {
-	char path[64], *text, *p;
+	char *text, *p;
 	int n = 0, ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
-	ret = esky_read_file(path, &text, NULL);
+	ret = read_proc_text(pid, "timers", &text);
 	if (ret == -ENOENT) {
 		*nout = 0;
 		return 0;
