@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -33,6 +34,7 @@ struct bp {
 	size_t nlocs;
 	unsigned hits;
 	unsigned count;
+	bool warned;      /* said once that it is not in the program's code */
 };
 
 /* An int3 we put in the program's text, with the byte it replaced. */
@@ -417,10 +419,27 @@ static int remove_site(struct esky_session *s, size_t i)
 	return ret;
 }
 
-/* Put an int3 at every breakpoint address and nowhere else. */
+/* Whether addr is in an executable mapping of the program's own file. */
+static bool in_program_code(struct esky_session *s, const struct esky_vma *vmas, size_t n,
+			    uint64_t addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (addr >= vmas[i].start && addr < vmas[i].end)
+			return (vmas[i].prot & PROT_EXEC) && vmas[i].path && s->program &&
+			       !strcmp(vmas[i].path, s->program);
+	return false;
+}
+
+/*
+ * Put an int3 at every breakpoint address and nowhere else. An address
+ * outside the program's code (a *ADDRESS given before the program ran) is
+ * not written to: a warning says so and the breakpoint stays unplaced.
+ */
 static int sync_sites(struct esky_session *s)
 {
 	struct esky_tracee *tr;
+	struct esky_vma *vmas = NULL;
+	size_t nvmas = 0;
 	int ret = 0;
 
 	if (!esky_session_alive(s))
@@ -441,6 +460,15 @@ static int sync_sites(struct esky_session *s)
 
 			if (site_at(s, addr))
 				continue;
+			if (!vmas && esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nvmas))
+				return esky_error(-ESRCH, "cannot read the program's memory map");
+			if (!in_program_code(s, vmas, nvmas, addr)) {
+				if (!s->bps[i].warned)
+					pr_warn("breakpoint %d: 0x%" PRIx64 " is not in the code of %s, "
+						"not placed", s->bps[i].id, addr, s->program);
+				s->bps[i].warned = true;
+				continue;
+			}
 			ret = esky_tracee_read_mem(tr, addr, &orig, 1);
 			if (!ret)
 				ret = esky_tracee_write_mem(tr, addr, &int3, 1);
@@ -450,12 +478,15 @@ static int sync_sites(struct esky_session *s)
 				break;
 			}
 			ns = realloc(s->sites, (s->nsites + 1) * sizeof(*ns));
-			if (!ns)
-				return -ENOMEM;
+			if (!ns) {
+				ret = -ENOMEM;
+				break;
+			}
 			s->sites = ns;
 			s->sites[s->nsites++] = (struct site){ addr, orig };
 		}
 	}
+	esky_vmas_free(vmas, nvmas);
 	return ret;
 }
 
@@ -867,9 +898,34 @@ int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_ki
 	size_t n;
 	int ret;
 
+	char linkspec[32];
+	const char *rspec = spec;
+
 	if (!s->di)
 		return esky_error(-ENOENT, "no program: give one with file PROGRAM first");
-	ret = esky_debuginfo_resolve(s->di, spec, &locs, &n);
+	/*
+	 * *ADDRESS names an address of the running program (as where shows
+	 * it); before the program runs, an address in the file.
+	 */
+	if (spec[0] == '*' && esky_session_alive(s)) {
+		struct esky_vma *vmas;
+		size_t nv;
+		uint64_t addr;
+		bool code;
+
+		if (esky_parse_u64(spec + 1, &addr) < 0)
+			return esky_error(-EINVAL, "bad address %s: use *0xHEX or *DECIMAL", spec + 1);
+		if (esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nv))
+			return esky_error(-ESRCH, "cannot read the program's memory map");
+		code = in_program_code(s, vmas, nv, addr);
+		esky_vmas_free(vmas, nv);
+		if (!code)
+			return esky_error(-EINVAL, "0x%" PRIx64 " is not in the code of %s "
+					  "(breakpoints go in the program itself)", addr, s->program);
+		snprintf(linkspec, sizeof(linkspec), "*0x%" PRIx64, addr - s->bias);
+		rspec = linkspec;
+	}
+	ret = esky_debuginfo_resolve(s->di, rspec, &locs, &n);
 	if (ret)
 		return ret;
 	b.id = s->next_bp;
@@ -921,6 +977,7 @@ int esky_session_delete(struct esky_session *s, int id)
 
 const struct esky_bpinfo *esky_session_breakpoints(struct esky_session *s, size_t *n)
 {
+	rebuild_info(s); /* hit counts change at every stop */
 	*n = s->nbps;
 	return s->info;
 }
