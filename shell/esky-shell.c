@@ -185,8 +185,9 @@ static void interactive(void)
 	rl_attempted_completion_function = complete;
 	rl_completer_word_break_characters = " \t";
 	using_history();
-	if (history_path)
-		read_history(history_path);
+	/* append_history() below does not create the file: the first session does. */
+	if (history_path && read_history(history_path) == ENOENT)
+		write_history(history_path);
 	while (!sh.quit) {
 		char *line = readline("(esky) ");
 
