@@ -59,7 +59,8 @@ static void print_stop(const struct esky_stop_report *r)
 {
 	switch (r->why) {
 	case ESKY_WHY_BREAKPOINT:
-		printf("Breakpoint %d, %s\n", r->bp, r->where);
+		printf("%s %d, %s\n", r->temporary ? "Temporary breakpoint" : "Breakpoint", r->bp,
+		       r->where);
 		break;
 	case ESKY_WHY_STEP:
 		printf("%s (0x%" PRIx64 ")\n", r->where, r->pc);

@@ -667,7 +667,7 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
  * A trap at a breakpoint: snapshots for snap breakpoints, and whether to
  * stop (*stop_bp set to the first stopping breakpoint).
  */
-static int at_breakpoint(struct esky_session *s, uint64_t addr, int *stop_bp)
+static int at_breakpoint(struct esky_session *s, uint64_t addr, int *stop_bp, bool *temporary)
 {
 	int ret = 0, ids[64];
 	size_t nids = 0;
@@ -696,8 +696,10 @@ static int at_breakpoint(struct esky_session *s, uint64_t addr, int *stop_bp)
 			}
 			continue;
 		}
-		if (!*stop_bp)
+		if (!*stop_bp) {
 			*stop_bp = b->id;
+			*temporary = b->kind == ESKY_BP_TBREAK;
+		}
 		if (b->kind == ESKY_BP_TBREAK)
 			ret = esky_session_delete(s, b->id);
 	}
@@ -745,6 +747,7 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 		case ESKY_EV_TRAP: {
 			esky_regs_t regs;
 			uint64_t addr;
+			bool temporary = false;
 			int bp;
 
 			ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
@@ -763,12 +766,13 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 			esky_target_drop_signal(s->t);
 			ret = esky_tracee_set_regs(esky_target_tracee(s->t), &regs);
 			if (!ret)
-				ret = at_breakpoint(s, addr, &bp);
+				ret = at_breakpoint(s, addr, &bp, &temporary);
 			if (ret)
 				return ret;
 			if (bp && n <= 1) {
 				r->why = ESKY_WHY_BREAKPOINT;
 				r->bp = bp;
+				r->temporary = temporary;
 				report_where(s, r);
 				return 0;
 			}

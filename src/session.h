@@ -49,6 +49,7 @@ enum esky_stop_why {
 struct esky_stop_report {
 	enum esky_stop_why why;
 	int bp;
+	bool temporary;        /* bp was a tbreak (deleted now) */
 	int status;
 	int sig;
 	uint64_t pc;
