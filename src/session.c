@@ -351,10 +351,64 @@ static void describe_in_lib(struct esky_session *s, const struct esky_vma *vmas,
 	snprintf(buf, n, "0x%" PRIx64 " in %s", pc, base);
 }
 
+/* Whether addr is in an executable mapping of the program's own file. */
+static bool in_program_code(struct esky_session *s, const struct esky_vma *vmas, size_t n,
+			    uint64_t addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (addr >= vmas[i].start && addr < vmas[i].end)
+			return (vmas[i].prot & PROT_EXEC) && vmas[i].path && s->program &&
+			       !strcmp(vmas[i].path, s->program);
+	return false;
+}
+
+#define CALLER_SCAN_BYTES 4096
+
+/*
+ * The return address into the program's code nearest the top of the stack:
+ * where the program called the library it stands in. A word is taken for a
+ * return address when the bytes before it end with a call instruction. A
+ * heuristic (no unwind tables), only used to name a place.
+ */
+static bool find_program_caller(struct esky_session *s, const struct esky_vma *vmas, size_t nv,
+				uint64_t *ret_addr)
+{
+	struct esky_tracee *tr = esky_target_tracee(s->t);
+	uint64_t words[CALLER_SCAN_BYTES / 8];
+	esky_regs_t regs;
+	uint64_t sp;
+
+	if (!s->di || esky_tracee_get_regs(tr, &regs))
+		return false;
+	sp = arch_regs_sp(&regs);
+	for (size_t i = 0; i < nv; i++)
+		if (sp >= vmas[i].start && sp < vmas[i].end) {
+			size_t len = vmas[i].end - sp < sizeof(words) ? vmas[i].end - sp : sizeof(words);
+
+			if (esky_tracee_read_mem(tr, sp, words, len & ~(size_t)7))
+				return false;
+			for (size_t k = 0; k < len / 8; k++) {
+				uint8_t code[ARCH_CALL_MAX_LEN];
+				uint64_t w = words[k];
+
+				if (w < s->exe_lo + ARCH_CALL_MAX_LEN || w >= s->exe_hi ||
+				    !in_program_code(s, vmas, nv, w - 1) ||
+				    esky_tracee_read_mem(tr, w - sizeof(code), code, sizeof(code)) ||
+				    !arch_follows_call(code))
+					continue;
+				*ret_addr = w;
+				return true;
+			}
+			return false;
+		}
+	return false;
+}
+
 static void describe(struct esky_session *s, uint64_t pc, char *buf, size_t n)
 {
 	struct esky_vma *vmas;
 	size_t nv;
+	uint64_t ret_addr;
 
 	if (s->di && pc >= s->exe_lo && pc < s->exe_hi) {
 		esky_debuginfo_describe(s->di, pc - s->bias, buf, n);
@@ -368,6 +422,14 @@ static void describe(struct esky_session *s, uint64_t pc, char *buf, size_t n)
 			describe_in_lib(s, vmas, nv, &vmas[i], pc, buf, n);
 			break;
 		}
+	}
+	if (find_program_caller(s, vmas, nv, &ret_addr)) {
+		size_t len = strlen(buf);
+		char caller[256];
+
+		/* The call instruction's own line: the byte before the return address. */
+		esky_debuginfo_describe(s->di, ret_addr - 1 - s->bias, caller, sizeof(caller));
+		snprintf(buf + len, n - len, ", called from %s", caller);
 	}
 	esky_vmas_free(vmas, nv);
 }
@@ -417,17 +479,6 @@ static int remove_site(struct esky_session *s, size_t i)
 
 	s->sites[i] = s->sites[--s->nsites];
 	return ret;
-}
-
-/* Whether addr is in an executable mapping of the program's own file. */
-static bool in_program_code(struct esky_session *s, const struct esky_vma *vmas, size_t n,
-			    uint64_t addr)
-{
-	for (size_t i = 0; i < n; i++)
-		if (addr >= vmas[i].start && addr < vmas[i].end)
-			return (vmas[i].prot & PROT_EXEC) && vmas[i].path && s->program &&
-			       !strcmp(vmas[i].path, s->program);
-	return false;
 }
 
 /*

@@ -100,3 +100,22 @@ int arch_regs_get(const esky_regs_t *r, const char *name, uint64_t *value)
 	}
 	return -ENOENT;
 }
+
+bool arch_follows_call(const uint8_t b[ARCH_CALL_MAX_LEN])
+{
+	const uint8_t *end = b + ARCH_CALL_MAX_LEN;
+
+	/* call rel32: e8 + 4 bytes. */
+	if (end[-5] == 0xe8)
+		return true;
+	/* call *disp32(%rip) (-fno-plt, GOT calls): ff 15 + 4 bytes. */
+	if (end[-6] == 0xff && end[-5] == 0x15)
+		return true;
+	/* call *%reg: ff d0+r, with a REX prefix for r8-r15. */
+	if (end[-2] == 0xff && (end[-1] & 0xf8) == 0xd0)
+		return true;
+	/* call *disp8(%reg): ff 50+r + 1 byte. */
+	if (end[-3] == 0xff && (end[-2] & 0xf8) == 0x50 && (end[-2] & 7) != 4)
+		return true;
+	return false;
+}

@@ -94,6 +94,14 @@ void arch_regs_format(const esky_regs_t *r, char *buf, size_t n);
 /* The value of the register called name ("rip", "pc", "sp", "rax", ...); 0 or -ENOENT. */
 int arch_regs_get(const esky_regs_t *r, const char *name, uint64_t *value);
 
+/*
+ * Whether the ARCH_CALL_MAX_LEN bytes of code before ret end with a call
+ * instruction, i.e. ret looks like a return address (used to find, on the
+ * stack, the program's frame below a library function).
+ */
+#define ARCH_CALL_MAX_LEN 7
+bool arch_follows_call(const uint8_t before[ARCH_CALL_MAX_LEN]);
+
 /* True if the register set is a sane 64-bit user context (cs, ss). */
 bool arch_regs_valid(const esky_regs_t *r);
 
