@@ -1114,6 +1114,11 @@ void esky_debuginfo_close(struct esky_debuginfo *di)
 	free(di);
 }
 
+const char *esky_debuginfo_name(const struct esky_debuginfo *di)
+{
+	return di->name;
+}
+
 bool esky_debuginfo_has_dwarf(const struct esky_debuginfo *di)
 {
 	return di->rows_n > 0;

@@ -31,6 +31,8 @@ struct esky_loc {
 int esky_debuginfo_open(const char *path, struct esky_debuginfo **out);
 void esky_debuginfo_close(struct esky_debuginfo *di);
 
+/* The file's base name ("walk"), as messages name it. */
+const char *esky_debuginfo_name(const struct esky_debuginfo *di);
 /* True if the file has DWARF line information. */
 bool esky_debuginfo_has_dwarf(const struct esky_debuginfo *di);
 /* True if the file is position independent (ET_DYN): addresses need the load bias. */

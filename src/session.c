@@ -429,6 +429,9 @@ static void describe(struct esky_session *s, uint64_t pc, char *buf, size_t n)
 
 		/* The call instruction's own line: the byte before the return address. */
 		esky_debuginfo_describe(s->di, ret_addr - 1 - s->bias, caller, sizeof(caller));
+		if (!strncmp(caller, "0x", 2)) /* no symbol: say whose address it is */
+			snprintf(caller, sizeof(caller), "0x%" PRIx64 " in %s", ret_addr - 1,
+				 esky_debuginfo_name(s->di));
 		snprintf(buf + len, n - len, ", called from %s", caller);
 	}
 	esky_vmas_free(vmas, nv);
