@@ -50,6 +50,7 @@ done
 	[ -n "$src" ] || { echo "usage: run-session.sh --shell F --esky F --examples D --src D [--update] NAME" >&2; exit 99; }
 name=$1
 [ -f "$src/$name.esky" ] || { echo "run-session: no $src/$name.esky" >&2; exit 99; }
+src=$(cd "$src" && pwd)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/esky-shell-test.XXXXXX") || exit 99
 trap 'chmod -R u+rwx "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
