@@ -85,12 +85,13 @@ directive() {
 
 # normalise: stdin to stdout, what varies from run to run replaced.
 # Program paths first (they hold @WORK@ in a --user session), then
-# @WORK@; times of the tree (0.007 s) and sizes (107.8 KiB, 512 B); the
+# @WORK@; the default store's name (.esky/YYYYMMDD-HHMMSS); times of the tree (0.007 s) and sizes (107.8 KiB, 512 B); the
 # bytes column of info snapshots; register values (info registers);
 # addresses (12 hex digits: PIE code, libraries, stack; the 16-digit words
 # of x are kept).
 normalise() {
 	sed -e "s|$EXAMPLES|@EXAMPLES@|g" -e "s|$WORK|@WORK@|g" \
+	    -e 's|\.esky/[0-9]\{8\}-[0-9]\{6\}\(-[0-9]\{1,\}\)\{0,1\}|.esky/@STAMP@|g' \
 	    -e 's/[0-9][0-9]*\.[0-9][0-9]* s\b/@TIME@ s/g' \
 	    -e 's/\b[0-9][0-9]*\(\.[0-9]\)\{0,1\} \(B\|KiB\|MiB\|GiB\)\b/@SIZE@/g' \
 	    -e 's/^\([0-9][0-9]*	\([0-9][0-9]*\|-\)	[a-z]*	.*	\)[0-9][0-9]*$/\1@BYTES@/' \
