@@ -1094,6 +1094,8 @@ int esky_session_eval(struct esky_session *s, const char *expr, uint64_t *addr)
 			esky_locs_free(locs, n);
 		return ret ? ret : esky_error(-ENOENT, "no symbol %s", expr);
 	}
+	if (!s->program)
+		return esky_error(-ENOENT, "no program: give one with file PROGRAM first");
 	return esky_error(-EINVAL, "bad address %s: give a number, $register or a function", expr);
 }
 
@@ -1226,8 +1228,10 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 	si.location = where;
 	si.note = (char *)(note ? note : "");
 	ret = esky_store_add(s->store, &si);
-	if (ret)
+	if (ret) {
+		unlink(path); /* not in the tree: nobody would ever remove it */
 		goto out_free;
+	}
 	s->lineage = id;
 	*idp = id;
 	if (cause != ESKY_SNAP_MANUAL)
@@ -1308,8 +1312,11 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	find_bias(s);
 	if (!ret)
 		ret = sync_sites(s);
-	if (!ret)
-		ret = esky_store_set_current(s->store, id);
+	/* The program stands at the snapshot even if the store cannot record it (read-only). */
+	if (!ret && esky_store_set_current(s->store, id)) {
+		pr_warn("%s; the tree does not mark snapshot %d as current", esky_last_error(), id);
+		esky_error_clear();
+	}
 	r->why = ESKY_WHY_REWOUND;
 	report_where(s, r);
 out_close:

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -186,6 +187,54 @@ static int save(struct esky_store *st)
 	return ret;
 }
 
+/* A name esky puts in a store: lock, tree, tree.tmp..., snap-N.img(.tmp...). */
+static bool store_file_name(const char *name)
+{
+	return !strcmp(name, "lock") || !strncmp(name, "tree", 4) || !strncmp(name, "snap-", 5);
+}
+
+/*
+ * Before anything is written into dir: it must hold a tree file of ours,
+ * or nothing but files of a store (a store whose tree is not written
+ * yet). Any other folder is someone else's and is left alone.
+ */
+static int check_store_dir(const char *dir)
+{
+	char path[4096], head[sizeof(TREE_MAGIC)];
+	struct dirent *de;
+	ssize_t len;
+	DIR *d;
+	int fd;
+
+	if (access(dir, R_OK | X_OK) < 0)
+		return esky_error(-errno, "store %s: %s", dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/tree", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0) {
+		len = read(fd, head, sizeof(head));
+		close(fd);
+		if (len != (ssize_t)sizeof(head) || memcmp(head, TREE_MAGIC, sizeof(head) - 1) ||
+		    head[sizeof(head) - 1] != '\n')
+			return esky_error(-EBADMSG, "%s: not an esky snapshot store", path);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return esky_error(-errno, "%s: cannot read: %s", path, strerror(errno));
+	d = opendir(dir);
+	if (!d)
+		return esky_error(-errno, "store %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    store_file_name(de->d_name))
+			continue;
+		closedir(d);
+		return esky_error(-EEXIST, "store %s: not an esky snapshot store (it holds %s; "
+				  "give an empty or new folder)", dir, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
 int esky_store_open(const char *dir, bool create, struct esky_store **out)
 {
 	struct esky_store *st;
@@ -200,6 +249,8 @@ int esky_store_open(const char *dir, bool create, struct esky_store **out)
 			return esky_error(-errno, "cannot create the store %s: %s", dir, strerror(errno));
 	} else if (!S_ISDIR(sb.st_mode)) {
 		return esky_error(-ENOTDIR, "store %s: not a directory", dir);
+	} else if ((ret = check_store_dir(dir))) {
+		return ret;
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -419,13 +470,6 @@ int esky_store_forget(struct esky_store *st, int id, int **removed, size_t *nrem
 	for (size_t i = 0; i < st->n; i++)
 		if (in_subtree(st, st->snaps[i].id, id))
 			rem[k++] = st->snaps[i].id;
-	for (size_t i = 0; i < k; i++) {
-		char *p = esky_store_path(st, rem[i]);
-
-		if (p && unlink(p) < 0 && errno != ENOENT)
-			pr_warn("cannot remove %s: %s", p, strerror(errno));
-		free(p);
-	}
 	for (size_t i = 0; i < st->n; i++) {
 		bool gone = false;
 
@@ -442,7 +486,19 @@ int esky_store_forget(struct esky_store *st, int id, int **removed, size_t *nrem
 	for (size_t r = 0; r < k; r++)
 		if (st->current == rem[r])
 			st->current = 0;
+	/* The tree first: if it cannot be written, every image is still there. */
 	ret = save(st);
+	if (ret) {
+		load(st);
+		goto out_unlock;
+	}
+	for (size_t i = 0; i < k; i++) {
+		char *p = esky_store_path(st, rem[i]);
+
+		if (p && unlink(p) < 0 && errno != ENOENT)
+			pr_warn("cannot remove %s: %s", p, strerror(errno));
+		free(p);
+	}
 	*removed = rem;
 	*nrem = k;
 	rem = NULL;
