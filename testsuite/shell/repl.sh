@@ -43,7 +43,7 @@ TIMEOUT=${REPL_TIMEOUT:-15}	# seconds, for each thing the screen must show
 
 fail() {
 	echo "FAIL: repl $case: $*" >&2
-	if [ -f "$WORK/screen" ]; then
+	if [ -s "$WORK/screen" ]; then
 		echo "--- the screen:" >&2
 		cat "$WORK/screen" >&2
 	fi
@@ -131,10 +131,12 @@ basic)
 	wait_for "ins completed to inside" at_prompt 'tbreak inside'
 	keys Enter
 	wait_for "the tbreak" shows '^Temporary breakpoint 3 at inside at walk\.c:77$'
+	wait_for "a new prompt" at_prompt ''
 	keys 'snap sco' Tab
 	wait_for "sco completed to score" at_prompt 'snap score'
 	keys '1' Enter
 	wait_for "the snap point" shows '^Snapshot point 4 at score at walk\.c:67, at most 1 snapshots$'
+	wait_for "a new prompt" at_prompt ''
 	keys 'b rng' Tab
 	wait_for "rng completed to rng_next" at_prompt 'b rng_next'
 	keys C-u 'delete 1 2' Enter
@@ -143,6 +145,7 @@ basic)
 	# The program runs on the terminal.
 	keys 'run' Enter
 	wait_for "the tbreak to stop" shows '^Temporary breakpoint 3, inside at walk\.c:77$'
+	wait_for "a new prompt" at_prompt ''
 	keys 'continue' Enter
 	wait_for "the program to finish" shows '^\[program exited with status 0\]$'
 	shows '^snapshot 1 \(break\) at score at walk\.c:67$' || fail "the snap point took no snapshot"
@@ -169,6 +172,7 @@ basic)
 	wait_for "the prompt of session 3" at_prompt ''
 	keys 'info store' Enter
 	wait_for "the answer to info store" shows "^$WORK/store\$"
+	wait_for "a new prompt" at_prompt ''
 	keys 'quit' Enter
 	ended three
 	printf '%s\n' 'info store' quit > "$WORK/home-history.expected"

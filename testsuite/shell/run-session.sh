@@ -62,7 +62,14 @@ ESKY=$esky_bin
 SHELL_BIN=$shell_bin
 export WORK SRC EXAMPLES ESKY SHELL_BIN
 
+checking=0
 fail() {
+	if [ $checking = 1 ]; then
+		for f in "$WORK"/out.*; do
+			echo "--- ${f##*/}, the output of session ${f##*.} (first 300 lines):" >&2
+			head -n 300 "$f" >&2
+		done
+	fi
 	echo "FAIL: $name: $*" >&2
 	exit 1
 }
@@ -146,6 +153,7 @@ user_setup() {
 }
 
 session=0
+SESSION_TIMEOUT=${SESSION_TIMEOUT:-40}	# seconds
 : > "$WORK/transcript"
 for script in "$src/$name.esky" "$src/$name".[0-9]*.esky; do
 	[ -f "$script" ] || continue
@@ -187,13 +195,13 @@ for script in "$src/$name.esky" "$src/$name".[0-9]*.esky; do
 		chown -R 65534:65534 "$WORK" || exit 99
 	fi
 	[ $session -gt 1 ] && echo "--- session $session" >> "$WORK/transcript"
-	if [ "$input" = stdin ]; then
-		(cd "$WORK" && $run "$SHELL_BIN" "$@" < "$WORK/session.$session.esky" \
-			> "$WORK/out.$session" 2>&1)
-	else
-		(cd "$WORK" && $run "$SHELL_BIN" "$@" < /dev/null > "$WORK/out.$session" 2>&1)
-	fi
+	# A hung session is killed (status 124) before CTest's own limit.
+	stdin=/dev/null
+	[ "$input" = stdin ] && stdin=$WORK/session.$session.esky
+	(cd "$WORK" && timeout -k 5 "$SESSION_TIMEOUT" $run "$SHELL_BIN" "$@" < "$stdin" \
+		> "$WORK/out.$session" 2>&1)
 	got=$?
+	[ "$got" = 124 ] && { cat "$WORK/out.$session" >&2; fail "session $session: timed out after $SESSION_TIMEOUT s"; }
 	normalise < "$WORK/out.$session" >> "$WORK/transcript"
 	if [ "$got" != "$status" ]; then
 		echo "--- session $session: esky-shell $* (in $WORK)" >&2
@@ -212,6 +220,7 @@ elif [ -f "$src/$name.expected" ]; then
 	fi
 fi
 if [ -f "$src/$name.check" ]; then
+	checking=1
 	. "$src/$name.check"
 fi
 echo "PASS: $name ($session session(s))"
