@@ -676,9 +676,9 @@ static int collect_core(struct esky_dump *d, struct esky_img_core *core,
 	arch_regs_fixup_restart(&regs);
 	_Static_assert(sizeof(regs) == sizeof(core->regs), "register set size");
 	memcpy(core->regs, &regs, sizeof(regs));
-	/* The XSAVE header's xfeatures mask (sw_reserved area, offset 472). */
+	/* XCR0, the features the CPU had enabled: bytes 464-471 (sw_reserved) of ptrace's XSAVE area. */
 	if (xlen >= 480)
-		memcpy(&core->xfeatures, (char *)xstate + 472, sizeof(core->xfeatures));
+		memcpy(&core->xfeatures, (char *)xstate + 464, sizeof(core->xfeatures));
 	ret = esky_image_set_xstate(d->w, xstate, xlen);
 	if (ret)
 		goto out_free;
@@ -705,13 +705,17 @@ static int collect_core(struct esky_dump *d, struct esky_img_core *core,
 	}
 
 	ret = esky_proc_readlink(pid, "cwd", &cwd);
-	if (!ret && strlen(cwd) > 10 && !strcmp(cwd + strlen(cwd) - 10, " (deleted)"))
+	if (!ret && strlen(cwd) > 10 && !strcmp(cwd + strlen(cwd) - 10, " (deleted)")) {
+		cwd[strlen(cwd) - 10] = '\0';
 		ret = esky_error(-EOPNOTSUPP, "pid %d: its current directory %s was deleted", pid, cwd);
+	}
 	if (!ret)
 		ret = writer_string(d, cwd, &core->cwd);
 	if (!ret && !esky_proc_readlink(pid, "exe", &exe)) {
-		if (strlen(exe) > 10 && !strcmp(exe + strlen(exe) - 10, " (deleted)"))
+		if (strlen(exe) > 10 && !strcmp(exe + strlen(exe) - 10, " (deleted)")) {
+			exe[strlen(exe) - 10] = '\0';
 			ret = esky_error(-EOPNOTSUPP, "pid %d: its program %s was deleted", pid, exe);
+		}
 		else
 			ret = file_index(d, exe, ESKY_IMG_FILEF_EXE, &exe_index);
 		if (!ret)

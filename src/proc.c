@@ -505,8 +505,10 @@ int esky_proc_count_timers(pid_t pid, int *nout)
 	}
 	if (ret)
 		return ret;
+	/* One "ID: n" line per timer ("ClockID:" lines must not count). */
 	for (p = text; (p = strstr(p, "ID:")); p += 3)
-		n++;
+		if (p == text || p[-1] == '\n')
+			n++;
 	free(text);
 	*nout = n;
 	return 0;

@@ -8,7 +8,7 @@
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
  * (FILE open for writing), and what esky refuses: thread, child, socket,
- * pipe, eventfd, deleted FILE (an open file, unlinked).
+ * pipe, eventfd, timer (a POSIX timer), deleted FILE (an open file, unlinked).
  *
  * VARIANT (a string of 9 characters, set by the build) tells the two
  * builds apart: same code and layout, different bytes, different build-id.
@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef VARIANT
@@ -183,6 +184,18 @@ int main(int argc, char **argv)
 		if (read(fd, &v, 8) != 8)
 			DIE("read eventfd: %s", strerror(errno));
 		printf("go eventfd %llu\n", (unsigned long long)v);
+	} else if (!strcmp(mode, "timer")) {
+		struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+		struct itimerspec its = { .it_value = { .tv_sec = 1000 } };
+		timer_t tid;
+
+		if (timer_create(CLOCK_MONOTONIC, &sev, &tid) < 0 || timer_settime(tid, 0, &its, NULL) < 0)
+			DIE("timer_create: %s", strerror(errno));
+		printf("ready timer\n");
+		wait_go();
+		if (timer_gettime(tid, &its) < 0 || its.it_value.tv_sec == 0)
+			DIE("timer_gettime: %s", strerror(errno));
+		printf("go timer armed\n");
 	} else if (!strcmp(mode, "deleted") && file) {
 		fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		if (fd < 0 || write(fd, "deleted data", 12) != 12 || unlink(file) < 0)
@@ -193,7 +206,7 @@ int main(int argc, char **argv)
 		printf("go deleted %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else {
 		DIE("usage: errors-victim plain|mmap FILE|write FILE|thread|child|socket|pipe|"
-		    "eventfd|deleted FILE");
+		    "eventfd|timer|deleted FILE");
 	}
 	printf("done %s\n", mode);
 	return 0;

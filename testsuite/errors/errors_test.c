@@ -929,6 +929,7 @@ static const struct {
 	{ "pipe", "fd 3 is a pipe \\(pipe:\\[[0-9]+\\]\\) that is not esky's stdin, stdout or "
 		  "stderr: esky cannot save it", "go pipe in the pipe\ndone pipe\n" },
 	{ "eventfd", "fd 3 is \\[eventfd\\]: esky cannot save it", "go eventfd 5\ndone eventfd\n" },
+	{ "timer", "pid [0-9]+ has 1 POSIX timer \\(timer_create\\): .*", "go timer armed\ndone timer\n" },
 	{ "deleted", "fd 3 is %s \\(deleted\\): esky cannot save deleted files",
 	  "go deleted deleted data\ndone deleted\n" },
 };
@@ -1189,7 +1190,7 @@ static void usage(void)
 			"flip-header|flip-meta|flip-pages|junk)\n"
 			"       changed.(exe-rebuilt|exe-appended|mapped-changed|mapped-grown|"
 			"mapped-touched|mapped-vanished|written-grew)\n"
-			"       refuse.(thread|child|socket|pipe|eventfd|deleted).(signal|attach)\n"
+			"       refuse.(thread|child|socket|pipe|eventfd|timer|deleted).(signal|attach)\n"
 			"       misc.(start-nonexistent|start-not-executable|no-agent|"
 			"unwritable-signal|unwritable-attach|no-such-pid|pid1-unprivileged)\n");
 	exit(EXIT_HARNESS);
