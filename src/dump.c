@@ -385,22 +385,40 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 		}
 		f->flags = fi.flags;
 		f->pos = fi.pos;
-		if (r->fd <= 2) {
+		/*
+		 * fd 0-2 are the stdio, which a resume connects to its own, unless
+		 * the program pointed one at a regular file of its own (dup2 of
+		 * log.txt to 1): that one is saved as the file it is. A file the
+		 * monitor shares (esky start prog > out) is still the stdio.
+		 */
+		if (r->fd <= 2 && (!S_ISREG(r->st.st_mode) ||
+				   sys_kcmp(pid, getpid(), KCMP_FILE, (unsigned long)r->fd,
+					    (unsigned long)r->fd) == 0)) {
 			f->kind = ESKY_IMG_FD_STDIO;
 			f->stdio_src = r->fd;
 			free(link);
 			continue;
 		}
-		/* An fd that shares the open file of fd 0-2 follows the stdio. */
+		/* An fd that shares the open file of a stdio fd follows the stdio. */
 		for (int k = 0; k <= 2 && !f->kind; k++) {
-			if (sys_kcmp(pid, pid, KCMP_FILE, (unsigned long)r->fd, (unsigned long)k) == 0) {
+			if (sys_kcmp(pid, getpid(), KCMP_FILE, (unsigned long)r->fd, (unsigned long)k) == 0) {
 				f->kind = ESKY_IMG_FD_STDIO;
 				f->stdio_src = k;
 			}
 		}
+		for (size_t j = 0; j < i && !f->kind; j++) {
+			if (recs[j].fd < 0 || recs[j].fd > 2 || recs[j].img.kind != ESKY_IMG_FD_STDIO)
+				continue;
+			if (sys_kcmp(pid, pid, KCMP_FILE, (unsigned long)r->fd,
+				     (unsigned long)recs[j].fd) == 0) {
+				f->kind = ESKY_IMG_FD_STDIO;
+				f->stdio_src = recs[j].fd;
+			}
+		}
 		/* An fd that shares the open file of an earlier fd is a dup of it. */
 		for (size_t j = 0; j < i && !f->kind; j++) {
-			if (recs[j].fd < 3 || recs[j].st.st_ino != r->st.st_ino ||
+			if (recs[j].fd < 0 || recs[j].img.kind == ESKY_IMG_FD_STDIO ||
+			    recs[j].st.st_ino != r->st.st_ino ||
 			    recs[j].st.st_dev != r->st.st_dev)
 				continue;
 			if (sys_kcmp(pid, pid, KCMP_FILE, (unsigned long)r->fd,
