@@ -38,6 +38,8 @@ tm() {
 	env -u TMUX tmux -S "$WORK/tmux.sock" -f /dev/null "$@"
 }
 trap 'tm kill-server 2> /dev/null; rm -rf "$WORK"' EXIT
+# A signal (CTest's timeout, a closed pipe) exits through the EXIT trap too.
+trap 'exit 99' HUP INT PIPE TERM
 mkdir "$WORK/home" || exit 99
 TIMEOUT=${REPL_TIMEOUT:-15}	# seconds, for each thing the screen must show
 

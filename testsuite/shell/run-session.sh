@@ -54,6 +54,8 @@ src=$(cd "$src" && pwd)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/esky-shell-test.XXXXXX") || exit 99
 trap 'chmod -R u+rwx "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
+# A signal (CTest's timeout, a closed pipe) exits through the EXIT trap too.
+trap 'exit 99' HUP INT PIPE TERM
 # One name for the directory, whatever links lead to it.
 WORK=$(cd "$WORK" && pwd -P)
 SRC=$src

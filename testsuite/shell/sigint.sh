@@ -22,6 +22,8 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/esky-sigint-test.XXXXXX") || exit 99
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2> /dev/null; rm -rf "$WORK"' EXIT
+# A signal (CTest's timeout, a closed pipe) exits through the EXIT trap too.
+trap 'exit 99' HUP INT PIPE TERM
 TIMEOUT=${SIGINT_TIMEOUT:-15}	# seconds, for each answer
 
 fail() {
