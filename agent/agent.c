@@ -464,6 +464,18 @@ static bool is_transport_fd(int fd)
 static void restore_fds(void)
 {
 	const struct ea_fd *fds = array_at(args->fd_off);
+	uint64_t nofile[2];
+
+	/*
+	 * The program's fds may be numbered above the soft limit of the esky
+	 * that resumes it: open up to the hard limit for now (restore_limits
+	 * sets the program's own limit afterwards).
+	 */
+	if (!sys_call(__NR_prlimit64, 0, 7 /* RLIMIT_NOFILE */, 0, nofile, 0, 0) &&
+	    nofile[0] < nofile[1]) {
+		nofile[0] = nofile[1];
+		sys_call(__NR_prlimit64, 0, 7, nofile, 0, 0, 0);
+	}
 
 	/* Only the transport fds are open now (the monitor closed the rest). */
 	for (uint32_t i = 0; i < args->fd_n; i++) {

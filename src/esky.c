@@ -135,6 +135,7 @@ static int monitor(struct esky_target *t, const char *out_path)
 	int sfd, status = -1, ret;
 	sigset_t set;
 
+	esky_tracee_note_inherited_signals();
 	monitor_sigset(&set);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {
@@ -431,6 +432,7 @@ int main(int argc, char **argv)
 {
 	sigset_t set;
 
+	esky_tracee_note_inherited_signals();
 	monitor_sigset(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	esky_log_set_sink(sink, NULL, getenv("ESKY_DEBUG") ? ESKY_LOG_DEBUG : ESKY_LOG_NOTE);

@@ -105,6 +105,8 @@ int esky_session_new(const char *store_dir, struct esky_session **out)
 
 	if (!s)
 		return -ENOMEM;
+	/* Before the shell ignores SIGPIPE: the program must not inherit that. */
+	esky_tracee_note_inherited_signals();
 	s->next_bp = 1;
 	s->timer_fd = s->intr_fd = s->sig_fd = -1;
 	ret = store_dir ? esky_store_open(store_dir, true, &s->store)

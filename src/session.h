@@ -61,7 +61,9 @@ typedef void (*esky_session_notify_fn)(void *ctx, const char *line);
 
 /*
  * Open a session on the store at store_dir (created if missing), or on a
- * fresh store under ./.esky when store_dir is NULL.
+ * fresh store under ./.esky when store_dir is NULL. Call it before the
+ * caller ignores any signal: signals ignored now stay ignored in the
+ * program (nohup), others are reset to their defaults.
  */
 int esky_session_new(const char *store_dir, struct esky_session **out);
 void esky_session_free(struct esky_session *s);

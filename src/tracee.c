@@ -117,6 +117,20 @@ static int place_fds(const struct esky_spawn *sp, int *keep)
 	return 0;
 }
 
+static sigset_t inherited_ignored;
+
+void esky_tracee_note_inherited_signals(void)
+{
+	sigemptyset(&inherited_ignored);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sig != SIGKILL && sig != SIGSTOP && !sigaction(sig, NULL, &sa) &&
+		    sa.sa_handler == SIG_IGN)
+			sigaddset(&inherited_ignored, sig);
+	}
+}
+
 static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
 {
 	sigset_t empty;
@@ -131,7 +145,7 @@ static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
 		setpgid(0, 0);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+			signal(sig, sigismember(&inherited_ignored, sig) == 1 ? SIG_IGN : SIG_DFL);
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, sp->sigmask ? sp->sigmask : &empty, NULL);
 	err = place_fds(sp, &errfd);

@@ -58,9 +58,17 @@ struct esky_spawn {
 };
 
 /*
+ * Note which signals this process inherited ignored (nohup's SIGHUP), so
+ * that spawned programs inherit them ignored too. Call first thing in
+ * main, before esky ignores any signal of its own; without the call every
+ * signal is reset to its default in spawned programs.
+ */
+void esky_tracee_note_inherited_signals(void);
+
+/*
  * Fork and exec a program, traced from its first instruction: on success
  * the tracee is in ESKY_STOP_EXEC. Signal dispositions that esky changed
- * are reset in the child. On exec failure returns -errno (the child's)
+ * are reset in the child (the ones esky inherited ignored stay ignored). On exec failure returns -errno (the child's)
  * with esky_error() naming the program and the cause.
  */
 int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out);
