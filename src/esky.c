@@ -48,7 +48,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: esky start [-o FILE] [--] PROGRAM [ARGS...]\n"
-		"       esky resume [-f FILE] [-o FILE] [--force] [PROGRAM [ARGS...]]\n"
+		"       esky resume [-f FILE] [-o FILE] [--force] [--no-verify] [PROGRAM [ARGS...]]\n"
 		"       esky checkpoint PID [-o FILE] [--kill]\n"
 		"       esky info [-v] FILE\n"
 		"\n"
@@ -57,6 +57,20 @@ static void usage(FILE *out)
 		"checkpoint: the program carries on where it was frozen, with esky's stdio.\n"
 		"checkpoint freezes a process that esky did not start. info describes a file.\n"
 		"Options: -q quiet (errors only), --help, --version. See doc/esky.md.\n");
+}
+
+/* getopt's complaint, in esky's words (opterr is 0). */
+static int bad_option(char **argv)
+{
+	const char *opt = argv[optind - 1];
+
+	if (optopt && opt[0] == '-' && opt[1] != '-')
+		fprintf(stderr, "esky: %s: unknown option -%c or missing argument (esky --help)\n",
+			cmd_name, optopt);
+	else
+		fprintf(stderr, "esky: %s: unknown option %s or missing argument (esky --help)\n",
+			cmd_name, opt);
+	return 2;
 }
 
 static int take_checkpoint(struct esky_target *t, const char *path)
@@ -203,7 +217,13 @@ static int monitor(struct esky_target *t, const char *out_path)
 		case SIGTSTP:
 		case SIGTTIN:
 		case SIGTTOU:
-			/* The terminal stops the program itself; esky follows its group stop. */
+			/*
+			 * The terminal stops the program itself; esky follows its
+			 * group stop. Sent to esky by a process: passed on, and
+			 * esky follows the stop all the same.
+			 */
+			if (from_process(&si))
+				kill(esky_target_pid(t), (int)si.ssi_signo);
 			break;
 		default:
 			/* Terminal signals reach the program directly (same process group). */
@@ -247,8 +267,7 @@ static int cmd_start(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return bad_option(argv);
 		}
 	}
 	if (optind >= argc) {
@@ -305,8 +324,7 @@ static int cmd_resume(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return bad_option(argv);
 		}
 	}
 	if (optind < argc)
@@ -362,8 +380,7 @@ static int cmd_checkpoint(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return bad_option(argv);
 		}
 	}
 	if (optind != argc - 1 || esky_parse_u64(argv[optind], &pid) || !pid || pid > 4194304) {
@@ -398,20 +415,27 @@ static int cmd_checkpoint(int argc, char **argv)
 static int cmd_info(int argc, char **argv)
 {
 	struct esky_image *img;
+	static const struct option longopts[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	bool verbose = false;
 	int c, ret;
 
-	while ((c = getopt(argc, argv, "vh")) != -1) {
+	while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			verbose = true;
 			break;
+		case 'q':
+			break; /* info prints what was asked; errors are one line anyway */
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return bad_option(argv);
 		}
 	}
 	if (optind != argc - 1) {
@@ -442,6 +466,7 @@ int main(int argc, char **argv)
 	}
 	cmd_name = argv[1];
 	optind = 1;
+	opterr = 0;
 	if (!strcmp(argv[1], "start"))
 		return cmd_start(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "resume"))

@@ -1,6 +1,7 @@
 /* A program under esky's monitor, see target.h. */
 #include "target.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -92,11 +94,21 @@ int esky_target_restore(struct esky_image *const *chain, size_t n,
 int esky_target_attach(pid_t pid, struct esky_target **out)
 {
 	struct esky_tracee *tr;
+	struct esky_proc_stat st;
+	struct timespec boot;
+	uint64_t run = 0;
 	int ret = esky_tracee_attach(pid, &tr);
 
 	if (ret)
 		return ret;
-	*out = target_new(tr, false, 0);
+	/* Its run time so far: since it started (ticks after boot), by CLOCK_BOOTTIME. */
+	if (!esky_proc_read_stat(pid, &st) && !clock_gettime(CLOCK_BOOTTIME, &boot)) {
+		uint64_t now = (uint64_t)boot.tv_sec * 1000000000ULL + (uint64_t)boot.tv_nsec;
+		uint64_t started = st.start_time * (1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
+
+		run = now > started ? now - started : 0;
+	}
+	*out = target_new(tr, false, run);
 	if (!*out) {
 		esky_tracee_detach(tr, 0);
 		esky_tracee_free(tr);
