@@ -47,14 +47,37 @@ static void usage(FILE *out)
 		     "Type help in the shell for its commands; see doc/esky-shell.md.\n");
 }
 
-/* A SIGINT sent to us (not typed at the terminal, which reaches the program too) stops it. */
+static volatile sig_atomic_t at_prompt, prompt_sigint;
+static sigset_t session_mask; /* the signals the session keeps blocked (SIGCHLD) */
+
+/*
+ * SIGINT while the program runs (Ctrl-C, or kill -INT to the shell) stops
+ * it. At the prompt it throws the typed line away, as in a shell.
+ */
 static void on_sigint(int sig)
 {
 	uint64_t one = 1;
 
 	(void)sig;
+	if (at_prompt) {
+		prompt_sigint = 1;
+		return;
+	}
 	if (sh.s && write(esky_session_interrupt_fd(sh.s), &one, sizeof(one)) < 0)
 		return;
+}
+
+/* Readline's read was interrupted by a signal: a SIGINT at the prompt clears the line. */
+static int prompt_signal(void)
+{
+	if (!prompt_sigint)
+		return 0;
+	prompt_sigint = 0;
+	rl_replace_line("", 0);
+	rl_crlf();
+	rl_on_new_line();
+	rl_redisplay();
+	return 0;
 }
 
 static int run_line(const char *line)
@@ -165,6 +188,9 @@ static char **complete(const char *text, int start, int end)
 				add_match(*n, NULL);
 	} else if (shell_wants_location(rl_line_buffer)) {
 		esky_session_complete(sh.s, text, add_match, NULL);
+		/* A source file (a name with a dot) is followed by :LINE, not a space. */
+		if (nmatches == 1 && strchr(matches[0], '.'))
+			rl_completion_append_character = ':';
 	} else if (!strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "file", 4) ||
 		   !strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "export", 6)) {
 		rl_attempted_completion_over = 0; /* readline's file names */
@@ -182,6 +208,9 @@ static void interactive(void)
 	else if (home && asprintf(&history_path, "%s/.esky_history", home) < 0)
 		history_path = NULL;
 	rl_readline_name = "esky-shell";
+	/* Our SIGINT handler stays in place: readline's would change the signal mask. */
+	rl_catch_signals = 0;
+	rl_signal_event_hook = prompt_signal;
 	rl_attempted_completion_function = complete;
 	rl_completer_word_break_characters = " \t";
 	using_history();
@@ -189,8 +218,12 @@ static void interactive(void)
 	if (history_path && read_history(history_path) == ENOENT)
 		write_history(history_path);
 	while (!sh.quit) {
-		char *line = readline("(esky) ");
+		char *line;
 
+		at_prompt = 1;
+		line = readline("(esky) ");
+		at_prompt = 0;
+		sigprocmask(SIG_SETMASK, &session_mask, NULL);
 		if (!line) {
 			printf("quit\n");
 			break;
@@ -199,10 +232,12 @@ static void interactive(void)
 			HIST_ENTRY *last = history_length ? history_get(history_base + history_length - 1)
 							  : NULL;
 
-			if (!last || strcmp(last->line, line))
+			/* A line recalled unchanged is not kept twice, in memory or in the file. */
+			if (!last || strcmp(last->line, line)) {
 				add_history(line);
-			if (history_path)
-				append_history(1, history_path);
+				if (history_path)
+					append_history(1, history_path);
+			}
 		}
 		run_line(line);
 		free(line);
@@ -263,7 +298,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	esky_session_set_notify(sh.s, notify, NULL);
-	signal(SIGINT, on_sigint);
+	sigprocmask(SIG_SETMASK, NULL, &session_mask);
+	{
+		/* No SA_RESTART: readline must see its read interrupted. */
+		struct sigaction sa = { .sa_handler = on_sigint };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	fprintf(stderr, "esky-shell: snapshots go to %s\n", esky_session_store_dir(sh.s));
 	if (i < argc) {

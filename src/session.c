@@ -145,6 +145,8 @@ static void drop_process(struct esky_session *s)
 		esky_target_free(s->t);
 	s->t = NULL;
 	s->nsites = 0;
+	/* An interrupt asked of the old process will never come. */
+	s->pending = PENDING_NONE;
 }
 
 void esky_session_free(struct esky_session *s)
@@ -773,9 +775,14 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 {
 	int ret;
 
+	uint64_t junk;
+
 	memset(r, 0, sizeof(*r));
 	if (!esky_session_alive(s))
 		return no_process();
+	/* A SIGINT that came while the program stood still is not for this run. */
+	while (read(s->intr_fd, &junk, sizeof(junk)) > 0)
+		;
 	for (;;) {
 		struct esky_event ev;
 		bool other = false;

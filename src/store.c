@@ -459,7 +459,7 @@ int esky_store_forget(struct esky_store *st, int id, int **removed, size_t *nrem
 	if (ret)
 		goto out_unlock;
 	if (!esky_store_get(st, id)) {
-		ret = esky_error(-ENOENT, "no snapshot %d", id);
+		ret = esky_error(-ENOENT, "no snapshot %d (tree lists them)", id);
 		goto out_unlock;
 	}
 	rem = calloc(st->n, sizeof(*rem));
