@@ -67,10 +67,10 @@
 set -u
 export LC_ALL=C
 
-usage()
+usage() # STATUS: print the usage part of the comment above
 {
-	sed -n '4,20p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
+	sed -n '6,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit "$1"
 }
 
 die() # MESSAGE: a set-up error
@@ -92,16 +92,16 @@ dmtcp_tgz=${DMTCP_TGZ:-/work/shared/anchors/dmtcp.tgz}
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	-s) size=${2:-}; shift 2 || usage ;;
-	-r) reps=${2:-}; shift 2 || usage ;;
-	-t) tools=${2:-}; shift 2 || usage ;;
+	-s) size=${2:-}; shift 2 || usage 2 ;;
+	-r) reps=${2:-}; shift 2 || usage 2 ;;
+	-t) tools=${2:-}; shift 2 || usage 2 ;;
 	-k) keep=1; shift ;;
-	--esky) esky=${2:-}; shift 2 || usage ;;
-	--heartbeat) hb=${2:-}; shift 2 || usage ;;
-	--criu) criu=${2:-}; shift 2 || usage ;;
-	--dmtcp) dmtcp_tgz=${2:-}; shift 2 || usage ;;
-	-h|--help) usage ;;
-	*) usage ;;
+	--esky) esky=${2:-}; shift 2 || usage 2 ;;
+	--heartbeat) hb=${2:-}; shift 2 || usage 2 ;;
+	--criu) criu=${2:-}; shift 2 || usage 2 ;;
+	--dmtcp) dmtcp_tgz=${2:-}; shift 2 || usage 2 ;;
+	-h|--help) usage 0 ;;
+	*) usage 2 ;;
 	esac
 done
 case $size in ''|*[!0-9]*|0) die "-s: want a size in MiB, not '$size'" ;; esac
@@ -151,17 +151,30 @@ untrack() # PID
 	done
 }
 
+# Kill the processes we started and what they started; the children first,
+# so that their parent (esky) reaps them rather than an init that may not.
+kill_ours()
+{
+	local p kids=()
+	for p in "${pids[@]}"; do
+		kids+=($(descendants "$p"))
+	done
+	if [ ${#kids[@]} -gt 0 ]; then
+		kill -9 "${kids[@]}" 2>/dev/null
+		sleep 0.1
+	fi
+	[ ${#pids[@]} -gt 0 ] && kill -9 "${pids[@]}" 2>/dev/null
+	pids=()
+	for p in "${ports[@]}"; do
+		timeout 5 "$dmtcp_bin/dmtcp_command" -p "$p" --quit >/dev/null 2>&1
+	done
+	ports=()
+}
+
 cleanup()
 {
-	local p all=() port
 	trap - EXIT INT TERM HUP
-	for p in "${pids[@]}"; do
-		all+=($(descendants "$p") "$p")
-	done
-	[ ${#all[@]} -gt 0 ] && kill -9 "${all[@]}" 2>/dev/null
-	for port in "${ports[@]}"; do
-		timeout 5 "$dmtcp_bin/dmtcp_command" -p "$port" --quit >/dev/null 2>&1
-	done
+	kill_ours
 	if [ $keep = 1 ]; then
 		echo "run-bench: outputs and logs kept in $work" >&2
 	else
@@ -241,7 +254,7 @@ start_target() # DIR COMMAND...
 	disown $tpid		# killed on purpose: no "Killed" message from bash
 	track $tpid
 	end=$((SECONDS + tmo))
-	until grep -q '^ready$' "$d/err"; do
+	until grep -q '^ready$' "$d/err" 2>/dev/null; do
 		gone $tpid && { fail="the program exited before it was ready: $(last_line "$d/err")"; return 1; }
 		[ $SECONDS -ge $end ] && { fail="the program was not ready after ${tmo} s"; return 1; }
 		sleep 0.01
@@ -352,9 +365,9 @@ run_esky_kill() # DIR
 	rc=$?
 	now
 	t1=$NOW
-	f_dirty=$(dirty_kib)
 	[ $rc -eq 0 ] || { fail="esky checkpoint exited with $rc: $(last_line "$d/cerr")"; return 1; }
 	[ -e "$d/image" ] || { fail="esky checkpoint wrote no image"; return 1; }
+	f_dirty=$(dirty_kib)
 	f_ckpt=$((t1 - t0))
 	f_fsync=$(fsync_ns "$d/cerr")
 	f_size=$(size_kib "$d/image")
@@ -378,8 +391,8 @@ run_criu() # DIR MODE (criu-lr: --leave-running; criu-kill)
 	rc=$?
 	now
 	t1=$NOW
+	[ $rc -eq 0 ] || { fail="criu dump exited with $rc: $(grep -m1 Error "$d/dump.log" 2>/dev/null || last_line "$d/cerr")"; return 1; }
 	f_dirty=$(dirty_kib)
-	[ $rc -eq 0 ] || { fail="criu dump exited with $rc: $(grep -m1 Error "$d/dump.log" 2>/dev/null)"; return 1; }
 	f_ckpt=$((t1 - t0))
 	f_size=$(size_kib "$d"/img/*.img)
 	if [ -n "$lr" ]; then
@@ -412,10 +425,10 @@ run_dmtcp() # DIR
 	rc=$?
 	now
 	t1=$NOW
-	f_dirty=$(dirty_kib)
 	set -- "$d"/img/ckpt_*.dmtcp
 	img=$1
 	[ $rc -eq 0 ] && [ -e "$img" ] || { fail="dmtcp_command --bcheckpoint exited with $rc, image: $img"; return 1; }
+	f_dirty=$(dirty_kib)
 	f_ckpt=$((t1 - t0))
 	f_size=$(size_kib "$img")
 	ran_on "$d" $t0 $t1 || return
@@ -472,6 +485,7 @@ label() # MODE
 
 results=$work/results
 : > "$results"
+read -r load0 _ < /proc/loadavg
 for rep in $(seq "$reps"); do
 	for mode in "${modes[@]}"; do
 		d=$work/$mode.$rep
@@ -495,14 +509,7 @@ for rep in $(seq "$reps"); do
 			"$(label $mode)" "$rep" "$(ms $f_ckpt)" "$(ms $f_stop)" "$(ms $f_rest)" "$f_mem" \
 			"${fail:+; FAILED: $fail}" >&2
 		# Kill what is left of this run, free the page cache of its images.
-		for p in "${pids[@]}"; do
-			kill -9 $(descendants "$p") "$p" 2>/dev/null
-		done
-		pids=()
-		for port in "${ports[@]}"; do
-			timeout 5 "$dmtcp_bin/dmtcp_command" -p "$port" --quit >/dev/null 2>&1
-		done
-		ports=()
+		kill_ours
 		[ $keep = 1 ] || rm -rf "$d/image" "$d/img"
 		sync
 	done
@@ -519,6 +526,7 @@ echo "esky benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): heartbeat holding $size 
 echo "machine: $(nproc) cpus, Linux $(uname -r), $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
 	"temporary folder on $(df -PT "$work" | awk 'NR == 2 { print $2 }')"
 echo "$versions"
+echo "load average (1 min) before the runs: $load0, after: $(cut -d' ' -f1 /proc/loadavg)"
 echo
 for mode in esky-start criu-lr dmtcp esky-kill criu-kill; do
 	case " ${modes[*]} " in *" $mode "*) ;; *) continue ;; esac
@@ -554,6 +562,8 @@ for mode in esky-start criu-lr dmtcp esky-kill criu-kill; do
 			if (col[i, 6] == "killed")
 				stop = "killed"
 		mem = bad ? sprintf("BAD %d/%d", bad, nr) : sprintf("ok %d/%d", ok, nr)
+		if (ok + bad < nr)
+			mem = mem sprintf(", %d failed", nr - ok - bad)
 		printf "%-27s %-13s %-13s %-9s %-9s %-13s %-13s %s\n", label,
 			fig(3, 1e9, "%.3f"), fig(4, 1e9, "%.3f"), fig(5, 1024, "%.0f"), stop,
 			fig(7, 1024, "%.1f"), fig(8, 1e9, "%.3f"), mem
