@@ -9,7 +9,9 @@
 #   -s MIB        memory the program holds (default 1024)
 #   -r N          runs of each mode (default 3)
 #   -t LIST       tools, comma-separated, among esky,criu,dmtcp (default all)
-#   -k            keep the temporary folder (outputs and logs of every run)
+#   -k            keep the temporary folder (outputs and logs of every run;
+#                 images are deleted after each run all the same: a GiB of
+#                 kept page cache per run changes what the next runs measure)
 #   --esky PATH   default $ESKY, else build/bin/esky of this source tree
 #   --heartbeat PATH   default $HEARTBEAT, else build/testsuite/bench/heartbeat
 #   --criu PATH   default $CRIU, else /work/shared/anchors/criu
@@ -69,7 +71,7 @@ export LC_ALL=C
 
 usage() # STATUS: print the usage part of the comment above
 {
-	sed -n '6,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '6,20p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit "$1"
 }
 
@@ -292,7 +294,7 @@ restore_phase() # DIR STDOUT COMMAND...
 	rp=$!
 	track $rp
 	end=$((SECONDS + tmo))
-	until grep -q '^memory ' "$d/out" "$o"; do
+	until grep -q '^memory ' "$d/out" "$o" 2>/dev/null; do
 		if [ -z "$rrc" ] && gone $rp; then
 			wait $rp
 			rrc=$?
@@ -302,10 +304,10 @@ restore_phase() # DIR STDOUT COMMAND...
 		[ $SECONDS -ge $end ] && { fail="no restored program after ${tmo} s: $(last_line "$d/rerr")"; return 1; }
 		sleep 0.005
 	done
-	line=$(grep -h -m1 '^resumed ' "$d/out" "$o")
+	line=$(grep -h -m1 '^resumed ' "$d/out" "$o" 2>/dev/null)
 	set -- $line
 	[ $# -ge 2 ] && f_rest=$(($2 - t2))
-	if grep -q '^memory ok$' "$d/out" "$o"; then f_mem=ok; else f_mem=BAD; fi
+	if grep -q '^memory ok$' "$d/out" "$o" 2>/dev/null; then f_mem=ok; else f_mem=BAD; fi
 	# The restored program exits after its check, and so does a restore
 	# command that stays with it (esky resume, dmtcp_restart).
 	if [ -z "$rrc" ]; then
@@ -510,7 +512,7 @@ for rep in $(seq "$reps"); do
 			"${fail:+; FAILED: $fail}" >&2
 		# Kill what is left of this run, free the page cache of its images.
 		kill_ours
-		[ $keep = 1 ] || rm -rf "$d/image" "$d/img"
+		rm -rf "$d/image" "$d/img"
 		sync
 	done
 done
