@@ -616,11 +616,14 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 		if (!ret)
 			ret = rsys(t, &r, SYS_clone, CLONE_PARENT, 0, 0, 0, 0);
 		esky_tracee_set_options(t, 0);
-		if (!ret && r > 0 && esky_tracee_syscall_child(t) == (pid_t)r)
+		if (!ret && r > 0 && esky_tracee_syscall_child(t) == (pid_t)r) {
 			ret = esky_tracee_adopt((pid_t)r, &d->copy);
-		else if (!ret)
+			if (!ret)
+				esky_tracee_set_cow_shared(d->copy, true);
+		} else if (!ret) {
 			pr_debug("fork copy of pid %d failed (%ld): stopping it for the whole dump",
 				 pid, r);
+		}
 	}
 out_end:
 	end_ret = esky_tracee_inject_end(t);

@@ -23,6 +23,7 @@ struct esky_tracee {
 	pid_t pid;
 	bool gone;
 	int mem_fd;            /* /proc/PID/mem, opened on first need */
+	bool cow_shared;       /* read through mem_fd only (esky_tracee_set_cow_shared) */
 	uint64_t syscall_insn; /* address of a `syscall` instruction, 0 if unknown */
 	/* remote syscall state */
 	bool injecting;
@@ -542,12 +543,17 @@ static int mem_fd(struct esky_tracee *t)
 	return t->mem_fd < 0 ? -errno : t->mem_fd;
 }
 
+void esky_tracee_set_cow_shared(struct esky_tracee *t, bool on)
+{
+	t->cow_shared = on;
+}
+
 int esky_tracee_read_mem(struct esky_tracee *t, uint64_t addr, void *buf, size_t len)
 {
 	size_t done = 0;
 	int fd;
 
-	while (done < len) {
+	while (done < len && !t->cow_shared) {
 		struct iovec local = { (char *)buf + done, len - done };
 		struct iovec remote = { (void *)(uintptr_t)(addr + done), len - done };
 		ssize_t n = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);

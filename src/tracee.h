@@ -143,6 +143,14 @@ int esky_tracee_peek_siginfo(struct esky_tracee *t, bool shared, siginfo_t **out
  * (breakpoints). 0 or -errno (-EFAULT if part is unmapped).
  */
 int esky_tracee_read_mem(struct esky_tracee *t, uint64_t addr, void *buf, size_t len);
+
+/*
+ * The tracee shares its memory copy-on-write with another process (esky's
+ * frozen fork copy): read it through /proc/PID/mem only. process_vm_readv
+ * pins the pages it reads (FOLL_PIN), and since Linux 5.19 pinning a
+ * shared anonymous page unshares it: the copy would be copied in full.
+ */
+void esky_tracee_set_cow_shared(struct esky_tracee *t, bool on);
 int esky_tracee_write_mem(struct esky_tracee *t, uint64_t addr, const void *buf, size_t len);
 
 /*
