@@ -632,7 +632,7 @@ static void unknown(const char *name)
 		fprintf(stderr, "unknown command '%s' (help lists them)\n", name);
 }
 
-/* Split a line into words; "double quotes" group, # starts a comment. */
+/* Split a line into words as a shell would: 'single' and "double" quotes group, a backslash escapes; # starts a comment. */
 static int split(char *line, char **argv)
 {
 	int argc = 0;
@@ -647,12 +647,24 @@ static int split(char *line, char **argv)
 			break;
 		argv[argc++] = out = p;
 		while (*p && *p != ' ' && *p != '\t') {
-			if (*p == '"') {
+			if (*p == '\'') {
 				p++;
-				while (*p && *p != '"')
+				while (*p && *p != '\'')
 					*out++ = *p++;
 				if (*p)
 					p++;
+			} else if (*p == '"') {
+				p++;
+				while (*p && *p != '"') {
+					if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+						p++;
+					*out++ = *p++;
+				}
+				if (*p)
+					p++;
+			} else if (*p == '\\' && p[1]) {
+				p++;
+				*out++ = *p++;
 			} else {
 				*out++ = *p++;
 			}

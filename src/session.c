@@ -860,6 +860,14 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 				s->pending = PENDING_NONE;
 				s->every_left = s->every_ns;
 				ret = take_snapshot(s, ESKY_SNAP_TIMER, NULL, &id);
+				if (ret && esky_target_alive(s->t)) {
+					/* A program esky cannot save: say why once, and let it run. */
+					notify(s, "timer snapshot refused: %s; timer snapshots off",
+					       esky_last_error() ? esky_last_error() : strerror(-ret));
+					esky_error_clear();
+					s->every_ns = s->every_left = 0;
+					ret = 0;
+				}
 				if (ret)
 					return ret;
 				break;
