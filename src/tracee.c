@@ -669,7 +669,7 @@ static int run_to_syscall_stop(struct esky_tracee *t, bool entry, const esky_reg
 			return ret;
 		switch (st.kind) {
 		case ESKY_STOP_SYSCALL: {
-			struct __ptrace_syscall_info info;
+			struct __ptrace_syscall_info info = { 0 }; /* for valgrind, which does not know the request */
 
 			if (ptrace(PTRACE_GET_SYSCALL_INFO, t->pid, sizeof(info), &info) < 0)
 				return 0; /* before 5.3: trust the order */
