@@ -313,6 +313,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s\n", esky_last_error() ? esky_last_error() : "cannot load");
 			sh.failures++;
 		}
+	} else {
+		const char *prog;
+		int ret = esky_session_stored_program(sh.s, &prog);
+
+		/* A store reopened alone: run runs what was run on it last. */
+		if (!ret)
+			fprintf(stderr, "esky-shell: program %s, as last run on this store\n", prog);
+		else if (ret != -ENOENT)
+			fprintf(stderr, "warning: %s\n", esky_last_error() ? esky_last_error()
+									: strerror(-ret));
+		esky_error_clear();
 	}
 	for (size_t k = 0; k < nscripts && !sh.quit; k++) {
 		if (scripts[k][0] == 'x')

@@ -573,6 +573,11 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 	for (size_t i = 0; i < n; i++)
 		argv[i + 1] = s->args[i];
 	ret = esky_target_start(argv, &s->t);
+	/* For a later session on this store ("run" with nothing else given). */
+	if (!ret && esky_store_set_program(s->store, argv)) {
+		pr_debug("the store does not keep the program: %s", esky_last_error());
+		esky_error_clear();
+	}
 	free(argv);
 	if (ret)
 		return ret;
@@ -587,6 +592,21 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 	ret = sync_sites(s);
 	memset(r, 0, sizeof(*r));
 	r->why = ESKY_WHY_STARTED;
+	return ret;
+}
+
+int esky_session_stored_program(struct esky_session *s, const char **program)
+{
+	char *const *argv = esky_store_program(s->store);
+	int ret;
+
+	if (!argv)
+		return -ENOENT;
+	ret = esky_session_file(s, argv[0]);
+	if (!ret)
+		ret = esky_session_set_args(s, argv + 1);
+	if (!ret)
+		*program = s->program;
 	return ret;
 }
 

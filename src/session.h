@@ -75,6 +75,12 @@ int esky_session_file(struct esky_session *s, const char *path);
 const char *esky_session_program(const struct esky_session *s);
 /* Arguments for the next run (NULL-terminated, copied). */
 int esky_session_set_args(struct esky_session *s, char *const args[]);
+/*
+ * Load the program (and arguments) last run on the session's store, as
+ * file and set_args would: 0 with *program its path, -ENOENT if the store
+ * has none, or file's error (the program is gone).
+ */
+int esky_session_stored_program(struct esky_session *s, const char **program);
 
 /* Start (or restart) the program and run it until it stops. */
 int esky_session_run(struct esky_session *s, struct esky_stop_report *r);

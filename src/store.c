@@ -24,6 +24,7 @@ struct esky_store {
 	size_t n;
 	int current;
 	int next_id;
+	char **program;        /* the program last run on the store and its arguments, or NULL */
 };
 
 const char *esky_snap_cause_name(enum esky_snap_cause c)
@@ -49,6 +50,14 @@ static int cause_from_name(const char *s, enum esky_snap_cause *c)
 	else
 		return -EINVAL;
 	return 0;
+}
+
+static void free_program(struct esky_store *st)
+{
+	for (size_t i = 0; st->program && st->program[i]; i++)
+		free(st->program[i]);
+	free(st->program);
+	st->program = NULL;
 }
 
 static void free_snaps(struct esky_store *st)
@@ -90,6 +99,7 @@ static int load(struct esky_store *st)
 	int ret, lineno = 0;
 
 	free_snaps(st);
+	free_program(st);
 	st->current = 0;
 	st->next_id = 1;
 	snprintf(path, sizeof(path), "%s/tree", st->dir);
@@ -117,6 +127,26 @@ static int load(struct esky_store *st)
 		}
 		if (!strncmp(line, "next\t", 5)) {
 			st->next_id = atoi(line + 5);
+			continue;
+		}
+		if (!strncmp(line, "program\t", 8)) {
+			size_t n = 1;
+
+			for (const char *q = line + 8; *q; q++)
+				n += *q == '\t';
+			free_program(st);
+			st->program = calloc(n + 1, sizeof(*st->program));
+			if (!st->program) {
+				ret = -ENOMEM;
+				break;
+			}
+			n = 0;
+			for (char *q = line + 8, *tab; q; q = tab ? tab + 1 : NULL) {
+				tab = strchr(q, '\t');
+				if (tab)
+					*tab = '\0';
+				st->program[n++] = strdup(q);
+			}
 			continue;
 		}
 		for (char *p = line; nf < 8; nf++) {
@@ -165,6 +195,13 @@ static int save(struct esky_store *st)
 
 	snprintf(path, sizeof(path), "%s/tree", st->dir);
 	ret = esky_buf_printf(&b, "%s\ncurrent\t%d\nnext\t%d\n", TREE_MAGIC, st->current, st->next_id);
+	if (!ret && st->program) {
+		ret = esky_buf_printf(&b, "program");
+		for (size_t i = 0; !ret && st->program[i]; i++)
+			ret = esky_buf_printf(&b, "\t%s", st->program[i]);
+		if (!ret)
+			ret = esky_buf_printf(&b, "\n");
+	}
 	for (size_t i = 0; !ret && i < st->n; i++) {
 		const struct esky_snapinfo *s = &st->snaps[i];
 
@@ -305,6 +342,7 @@ void esky_store_close(struct esky_store *st)
 	if (!st)
 		return;
 	free_snaps(st);
+	free_program(st);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
 	free(st->dir);
@@ -346,6 +384,35 @@ const struct esky_snapinfo *esky_store_get(const struct esky_store *st, int id)
 int esky_store_current(const struct esky_store *st)
 {
 	return st->current;
+}
+
+int esky_store_set_program(struct esky_store *st, char *const *argv)
+{
+	size_t n = 0;
+	char **p;
+	int ret = lock(st);
+
+	if (ret)
+		return ret;
+	ret = load(st);
+	while (argv[n])
+		n++;
+	p = calloc(n + 1, sizeof(*p));
+	for (size_t i = 0; p && i < n; i++) {
+		p[i] = strdup(argv[i]);
+		clean_field(p[i]);
+	}
+	free_program(st);
+	st->program = p;
+	if (!ret)
+		ret = p ? save(st) : -ENOMEM;
+	unlock(st);
+	return ret;
+}
+
+char *const *esky_store_program(const struct esky_store *st)
+{
+	return st->program && st->program[0] ? st->program : NULL;
 }
 
 int esky_store_set_current(struct esky_store *st, int id)

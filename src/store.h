@@ -4,7 +4,8 @@
  * file by name) and `tree`, the list of snapshots with their parent,
  * cause, location and size. No ptrace, no process: files only.
  *
- * `tree` is text, rewritten atomically (temporary file + rename) under an
+ * `tree` is text: "esky-store 1", then "current N", "next N", an optional
+ * "program PATH ARGS..." line and one line per snapshot, tab-separated. It is rewritten atomically (temporary file + rename) under an
  * flock of the directory's `lock` file, so that two sessions on one store
  * do not lose each other's snapshots.
  */
@@ -54,6 +55,13 @@ const struct esky_snapinfo *esky_store_get(const struct esky_store *st, int id);
 int esky_store_current(const struct esky_store *st);
 int esky_store_set_current(struct esky_store *st, int id);
 
+/*
+ * The program last run on the store, with its arguments (argv[0] is its
+ * path), so that a later session given only the store can run it again.
+ * NULL if none was recorded.
+ */
+int esky_store_set_program(struct esky_store *st, char *const *argv);
+char *const *esky_store_program(const struct esky_store *st);
 /* Reserve the next id; *path (malloc'd) is where its image goes. */
 int esky_store_reserve(struct esky_store *st, int *id, char **path);
 /* The file name of snapshot id, relative to the store (for parent hints). */
