@@ -998,6 +998,8 @@ int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_ki
 
 	if (!s->di)
 		return esky_error(-ENOENT, "no program: give one with file PROGRAM first");
+	if (spec[0] == '*' && spec[1] == '$' && !esky_session_alive(s))
+		return esky_error(-ESRCH, "%s needs a running program (run, start or rewind N)", spec);
 	/*
 	 * *ADDRESS names an address of the running program (as where shows
 	 * it); before the program runs, an address in the file.
@@ -1008,8 +1010,11 @@ int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_ki
 		uint64_t addr;
 		bool code;
 
-		if (esky_parse_u64(spec + 1, &addr) < 0)
-			return esky_error(-EINVAL, "bad address %s: use *0xHEX or *DECIMAL", spec + 1);
+		/* *ADDRESS, or *$REGISTER (break *$pc) as x takes it. */
+		if (spec[1] == '$' ? esky_session_eval(s, spec + 1, &addr) != 0
+				   : esky_parse_u64(spec + 1, &addr) < 0)
+			return esky_error(-EINVAL, "bad address %s: use *0xHEX, *DECIMAL or *$REGISTER",
+					  spec + 1);
 		if (esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nv))
 			return esky_error(-ESRCH, "cannot read the program's memory map");
 		code = in_program_code(s, vmas, nv, addr);
