@@ -81,6 +81,24 @@ static bool str_ok(const struct esky_image *img, uint32_t off)
 }
 
 /* Check every cross-reference of the loaded sections. */
+/* Whether one of the first n fd records (sorted by fd) is for fd. */
+static bool fd_recorded(const struct esky_img_fd *fds, size_t n, int32_t fd)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fds[mid].fd == fd)
+			return true;
+		if (fds[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 static int check_refs(struct esky_image *img)
 {
 	const struct esky_image_view *v = &img->view;
@@ -117,6 +135,7 @@ static int check_refs(struct esky_image *img)
 		const struct esky_img_fd *f = &v->fds[i];
 
 		if (f->fd < 0 || (i && f->fd <= v->fds[i - 1].fd) ||
+		    (f->kind == ESKY_IMG_FD_DUP && !fd_recorded(v->fds, i, f->dup_of)) ||
 		    (f->file >= 0 && (size_t)f->file >= v->file_n) ||
 		    (f->kind == ESKY_IMG_FD_FILE && (f->file < 0 || (size_t)f->file >= v->file_n)) ||
 		    (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2)) ||

@@ -1327,6 +1327,12 @@ static void ed_fd_dup(unsigned char *b, size_t *len)
 	SEC_DATA(b, ESKY_SEC_FDS, struct esky_img_fd)[5].dup_of = 9;
 }
 
+static void ed_fd_dup_missing(unsigned char *b, size_t *len)
+{
+	(void)len;
+	SEC_DATA(b, ESKY_SEC_FDS, struct esky_img_fd)[5].dup_of = 5; /* no fd 5 is recorded */
+}
+
 static void ed_run_outside(unsigned char *b, size_t *len)
 {
 	struct esky_img_pagerun *r = SEC_DATA(b, ESKY_SEC_PAGEMAP, struct esky_img_pagerun);
@@ -1453,6 +1459,7 @@ static void test_consistency(void)
 		  "damaged: fd record 0 is invalid" },
 		{ "fds out of order", ed_fd_order, "damaged: fd record 4 is invalid" },
 		{ "dup of itself", ed_fd_dup, "damaged: fd record 5 is invalid" },
+		{ "dup of an fd not recorded", ed_fd_dup_missing, "damaged: fd record 5 is invalid" },
 		{ "page run outside the mappings", ed_run_outside,
 		  "damaged: page run 0 lies outside the mappings" },
 		{ "page run out of place", ed_run_place, "damaged: page run 1 is out of place" },
