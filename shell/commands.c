@@ -195,32 +195,31 @@ static int cmd_delete(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_continue(struct shell *sh, int argc, char **argv)
+/* continue [N] and stepi [N]: run, then say where the program stopped. */
+static int run_counted(struct shell *sh, int argc, char **argv,
+		       int (*go)(struct esky_session *, unsigned, struct esky_stop_report *),
+		       const char *fallback)
 {
 	struct esky_stop_report r;
 	long n = 1;
 
 	if (argc > 2 || (argc == 2 && (n = number(argv[1])) <= 0))
-		return usage(find_cmd("continue"));
+		return usage(find_cmd(argv[0]));
 	fflush(stdout);
-	if (esky_session_continue(sh->s, (unsigned)n, &r))
-		return fail("cannot continue");
+	if (go(sh->s, (unsigned)n, &r))
+		return fail(fallback);
 	print_stop(&r);
 	return 0;
 }
 
+static int cmd_continue(struct shell *sh, int argc, char **argv)
+{
+	return run_counted(sh, argc, argv, esky_session_continue, "cannot continue");
+}
+
 static int cmd_stepi(struct shell *sh, int argc, char **argv)
 {
-	struct esky_stop_report r;
-	long n = 1;
-
-	if (argc > 2 || (argc == 2 && (n = number(argv[1])) <= 0))
-		return usage(find_cmd("stepi"));
-	fflush(stdout);
-	if (esky_session_stepi(sh->s, (unsigned)n, &r))
-		return fail("cannot step");
-	print_stop(&r);
-	return 0;
+	return run_counted(sh, argc, argv, esky_session_stepi, "cannot step");
 }
 
 static int cmd_where(struct shell *sh, int argc, char **argv)

@@ -54,6 +54,8 @@ struct esky_session {
 	char *agent;
 	uint64_t bias;            /* runtime - link address of the program */
 	uint64_t exe_lo, exe_hi;  /* where the program's file is mapped */
+	struct code_range { uint64_t lo, hi; } *code; /* its executable mappings */
+	size_t ncode;
 	struct bp *bps;
 	size_t nbps;
 	int next_bp;
@@ -159,6 +161,7 @@ void esky_session_free(struct esky_session *s)
 	free(s->bps);
 	free(s->info);
 	free(s->sites);
+	free(s->code);
 	free(s->hashes);
 	if (s->args)
 		for (char **a = s->args; *a; a++)
@@ -291,11 +294,20 @@ static void find_bias(struct esky_session *s)
 
 	s->bias = 0;
 	s->exe_lo = s->exe_hi = 0;
+	s->ncode = 0;
 	if (!s->t || esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (!vmas[i].path || !s->program || strcmp(vmas[i].path, s->program))
 			continue;
+		if (vmas[i].prot & PROT_EXEC) {
+			struct code_range *nc = realloc(s->code, (s->ncode + 1) * sizeof(*nc));
+
+			if (nc) {
+				s->code = nc;
+				s->code[s->ncode++] = (struct code_range){ vmas[i].start, vmas[i].end };
+			}
+		}
 		if (!found || vmas[i].start < s->exe_lo)
 			s->exe_lo = vmas[i].start;
 		if (vmas[i].end > s->exe_hi)
@@ -355,14 +367,12 @@ static void describe_in_lib(struct esky_session *s, const struct esky_vma *vmas,
 	snprintf(buf, n, "0x%" PRIx64 " in %s", pc, base);
 }
 
-/* Whether addr is in an executable mapping of the program's own file. */
-static bool in_program_code(struct esky_session *s, const struct esky_vma *vmas, size_t n,
-			    uint64_t addr)
+/* Whether addr is in an executable mapping of the program's own file (as find_bias saw them). */
+static bool in_program_code(const struct esky_session *s, uint64_t addr)
 {
-	for (size_t i = 0; i < n; i++)
-		if (addr >= vmas[i].start && addr < vmas[i].end)
-			return (vmas[i].prot & PROT_EXEC) && vmas[i].path && s->program &&
-			       !strcmp(vmas[i].path, s->program);
+	for (size_t i = 0; i < s->ncode; i++)
+		if (addr >= s->code[i].lo && addr < s->code[i].hi)
+			return true;
 	return false;
 }
 
@@ -395,8 +405,7 @@ static bool find_program_caller(struct esky_session *s, const struct esky_vma *v
 				uint8_t code[ARCH_CALL_MAX_LEN];
 				uint64_t w = words[k];
 
-				if (w < s->exe_lo + ARCH_CALL_MAX_LEN || w >= s->exe_hi ||
-				    !in_program_code(s, vmas, nv, w - 1) ||
+				if (w < s->exe_lo + ARCH_CALL_MAX_LEN || !in_program_code(s, w - 1) ||
 				    esky_tracee_read_mem(tr, w - sizeof(code), code, sizeof(code)) ||
 				    !arch_follows_call(code))
 					continue;
@@ -496,8 +505,6 @@ static int remove_site(struct esky_session *s, size_t i)
 static int sync_sites(struct esky_session *s)
 {
 	struct esky_tracee *tr;
-	struct esky_vma *vmas = NULL;
-	size_t nvmas = 0;
 	int ret = 0;
 
 	if (!esky_session_alive(s))
@@ -518,9 +525,7 @@ static int sync_sites(struct esky_session *s)
 
 			if (site_at(s, addr))
 				continue;
-			if (!vmas && esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nvmas))
-				return esky_error(-ESRCH, "cannot read the program's memory map");
-			if (!in_program_code(s, vmas, nvmas, addr)) {
+			if (!in_program_code(s, addr)) {
 				if (!s->bps[i].warned)
 					pr_warn("breakpoint %d: 0x%" PRIx64 " is not in the code of %s, "
 						"not placed", s->bps[i].id, addr, s->program);
@@ -544,7 +549,6 @@ static int sync_sites(struct esky_session *s)
 			s->sites[s->nsites++] = (struct site){ addr, orig };
 		}
 	}
-	esky_vmas_free(vmas, nvmas);
 	return ret;
 }
 
@@ -1005,21 +1009,14 @@ int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_ki
 	 * it); before the program runs, an address in the file.
 	 */
 	if (spec[0] == '*' && esky_session_alive(s)) {
-		struct esky_vma *vmas;
-		size_t nv;
 		uint64_t addr;
-		bool code;
 
 		/* *ADDRESS, or *$REGISTER (break *$pc) as x takes it. */
 		if (spec[1] == '$' ? esky_session_eval(s, spec + 1, &addr) != 0
 				   : esky_parse_u64(spec + 1, &addr) < 0)
 			return esky_error(-EINVAL, "bad address %s: use *0xHEX, *DECIMAL or *$REGISTER",
 					  spec + 1);
-		if (esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nv))
-			return esky_error(-ESRCH, "cannot read the program's memory map");
-		code = in_program_code(s, vmas, nv, addr);
-		esky_vmas_free(vmas, nv);
-		if (!code)
+		if (!in_program_code(s, addr))
 			return esky_error(-EINVAL, "0x%" PRIx64 " is not in the code of %s "
 					  "(breakpoints go in the program itself)", addr, s->program);
 		snprintf(linkspec, sizeof(linkspec), "*0x%" PRIx64, addr - s->bias);

@@ -170,26 +170,26 @@ void esky_target_report_signals(struct esky_target *t, bool on)
 	t->report_signals = on;
 }
 
-int esky_target_cont(struct esky_target *t)
+/* Let the program go (a whole run or one instruction), with the signal it is owed. */
+static int resume(struct esky_target *t, int (*go)(struct esky_tracee *, int))
 {
 	int sig = t->pending_sig, ret;
 
 	t->pending_sig = 0;
-	ret = esky_tracee_cont(t->t, sig);
+	ret = go(t->t, sig);
 	if (!ret)
 		t->stopped = false;
 	return ret;
 }
 
+int esky_target_cont(struct esky_target *t)
+{
+	return resume(t, esky_tracee_cont);
+}
+
 int esky_target_step(struct esky_target *t)
 {
-	int sig = t->pending_sig, ret;
-
-	t->pending_sig = 0;
-	ret = esky_tracee_step(t->t, sig);
-	if (!ret)
-		t->stopped = false;
-	return ret;
+	return resume(t, esky_tracee_step);
 }
 
 int esky_target_interrupt(struct esky_target *t)
