@@ -341,33 +341,6 @@ static int cmd_snapshot(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
-/* "50ms", "2s", "1.5s", "100us", "3m". */
-static int parse_duration(const char *s, uint64_t *ns)
-{
-	char *end;
-	double v = strtod(s, &end);
-	double mult;
-
-	if (end == s || v <= 0)
-		return -EINVAL;
-	if (!strcmp(end, "ns"))
-		mult = 1;
-	else if (!strcmp(end, "us"))
-		mult = 1e3;
-	else if (!strcmp(end, "ms"))
-		mult = 1e6;
-	else if (!strcmp(end, "s"))
-		mult = 1e9;
-	else if (!strcmp(end, "m") || !strcmp(end, "min"))
-		mult = 60e9;
-	else
-		return -EINVAL;
-	if (v * mult < 1e6 || v * mult > 1e15)
-		return -ERANGE;
-	*ns = (uint64_t)(v * mult);
-	return 0;
-}
-
 static int cmd_every(struct shell *sh, int argc, char **argv)
 {
 	uint64_t ns;
@@ -380,7 +353,7 @@ static int cmd_every(struct shell *sh, int argc, char **argv)
 		printf("Timer snapshots off\n");
 		return 0;
 	}
-	ret = parse_duration(argv[1], &ns);
+	ret = esky_parse_duration(argv[1], &ns);
 	if (ret) {
 		fprintf(stderr, "bad duration '%s': %s (e.g. every 50ms, every 2s, every off)\n",
 			argv[1], ret == -ERANGE ? "between 1ms and 11 days" : "a number and ms, s, us or m");

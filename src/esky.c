@@ -5,22 +5,29 @@
  *   esky resume [-f FILE] [-o FILE] [--force] [PROGRAM [ARGS...]]
  *   esky checkpoint PID [-o FILE] [--kill]
  *   esky info [-v] FILE
+ *   esky check CHECKPOINT...
+ *   esky snap --at LOCATION... [--every DURATION] [--count N] [-o DIR] -- PROGRAM [ARGS...]
  */
+#include "core.h"
 #include "describe.h"
 #include "image.h"
 #include "log.h"
 #include "restore.h"
+#include "session.h"
 #include "target.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_CHECKPOINT "checkpoint"
@@ -51,11 +58,18 @@ static void usage(FILE *out)
 		"       esky resume [-f FILE] [-o FILE] [--force] [--no-verify] [PROGRAM [ARGS...]]\n"
 		"       esky checkpoint PID [-o FILE] [--kill]\n"
 		"       esky info [-v] FILE\n"
+		"       esky core CHECKPOINT [-o FILE]   (an ELF core file for gdb)\n"
+		"       esky check CHECKPOINT...\n"
+		"       esky snap [--at LOCATION]... [--every DURATION] [--count N] [-o DIR]\n"
+		"                 [--tsv[=FILE]] [--replace] [--] PROGRAM [ARGS...]\n"
 		"\n"
 		"start runs PROGRAM under esky; `kill -USR1 <esky's pid>` writes a checkpoint to\n"
 		"FILE (default ./" DEFAULT_CHECKPOINT ") and the program carries on. resume thaws a\n"
 		"checkpoint: the program carries on where it was frozen, with esky's stdio.\n"
 		"checkpoint freezes a process that esky did not start. info describes a file.\n"
+		"check tells whether checkpoints would resume here. snap runs PROGRAM to its end,\n"
+		"writing a checkpoint each time it reaches a LOCATION (FILE:LINE, FUNCTION or\n"
+		"*ADDRESS) and each DURATION of run time.\n"
 		"Options: -q quiet (errors only), --help, --version. See doc/esky.md.\n");
 }
 
@@ -452,6 +466,525 @@ static int cmd_info(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * esky core: an ELF core file of a checkpoint or snapshot, for gdb. The
+ * checkpoint's page checksums are checked first: a core must not pass
+ * damaged memory off as the program's.
+ */
+static int cmd_core(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct esky_image **chain = NULL;
+	const struct esky_image_view *v;
+	const char *out = NULL, *exe = "PROGRAM";
+	char def[32], sz[32];
+	struct stat st;
+	size_t n = 0;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(argv);
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "esky: core: which checkpoint? (esky core CHECKPOINT [-o FILE])\n");
+		return 2;
+	}
+	esky_error_clear();
+	ret = esky_image_open_chain(argv[optind], &chain, &n);
+	for (size_t k = 0; !ret && k < n; k++)
+		ret = esky_image_verify_pages(chain[k]);
+	if (ret)
+		goto out_fail;
+	v = esky_image_view(chain[0]);
+	/* gcore's default name: core.PID in the current directory. */
+	if (!out) {
+		snprintf(def, sizeof(def), "core.%u", v->core->pid);
+		out = def;
+	}
+	if (v->core->exe_file < v->file_n)
+		exe = esky_image_str(chain[0], v->files[v->core->exe_file].path);
+	ret = esky_core_write(chain, n, out);
+	if (ret)
+		goto out_fail;
+	if (!quiet && stat(out, &st) == 0)
+		fprintf(stderr, "esky: core written to %s (%s): gdb %s %s\n", out,
+			esky_fmt_size((uint64_t)st.st_size, sz, sizeof(sz)), exe, out);
+	esky_image_close_chain(chain, n);
+	return 0;
+
+out_fail:
+	if (chain)
+		esky_image_close_chain(chain, n);
+	return fail(ret, NULL);
+}
+
+/*
+ * esky check: would each checkpoint resume here? Everything resume checks
+ * before a process exists (image, page checksums, the files it depends on,
+ * the kernel's special mappings), and nothing is started.
+ */
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct esky_restore_opts ro = { .verify_pages = true };
+	int c, worst = 0;
+
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad_option(argv);
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "esky: check: which checkpoint? (esky check CHECKPOINT...)\n");
+		return 2;
+	}
+	for (int i = optind; i < argc; i++) {
+		struct esky_image **chain = NULL;
+		size_t n = 0;
+		int ret, st;
+
+		esky_error_clear();
+		ret = esky_image_open_chain(argv[i], &chain, &n);
+		for (size_t k = 0; !ret && k < n; k++)
+			ret = esky_image_verify_pages(chain[k]);
+		if (!ret)
+			ret = esky_restore_check(chain, n, &ro);
+		if (!ret && !quiet)
+			printf("%s: ok\n", argv[i]);
+		if (ret) {
+			fail(ret, NULL);
+			/* A checkpoint that is there but would not resume is 1; no file at all, 2. */
+			st = ret == -ENOENT && access(argv[i], F_OK) < 0 ? 2 : 1;
+			worst = st > worst ? st : worst;
+		}
+		if (chain)
+			esky_image_close_chain(chain, n);
+	}
+	return worst;
+}
+
+/* ---- esky snap ---- */
+
+struct snap_loc {
+	const char *spec;  /* as given to --at */
+	int bp;
+	unsigned hits;
+};
+
+struct snap_row {
+	char *path;
+	const char *loc;   /* the --at spec, or "timer" */
+	char *where;
+	unsigned hit;
+	uint64_t run_ns;
+	uint64_t bytes;
+};
+
+struct snap_run {
+	const char *dir;
+	struct esky_session *s;
+	struct snap_loc *locs;
+	size_t nlocs;
+	unsigned count;      /* per location, 0: no limit */
+	unsigned seq;
+	struct snap_row *rows;
+	size_t nrows;
+};
+
+/* The pid signals sent to esky by other processes are passed on to. */
+static volatile pid_t snap_program;
+
+/*
+ * kill(esky) from another process reaches the program as it would reach
+ * esky's own program under `esky start`; a terminal's signals reach the
+ * program directly (same process group) and are nothing for esky.
+ */
+static void snap_forward(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (si->si_code <= 0 && snap_program > 0)
+		kill(snap_program, sig);
+}
+
+/*
+ * "step at walk.c:105" -> "step-walk.c-105"; in a library, the program's
+ * caller: "clock_nanosleep+0x23 in libc.so.6, called from nap at walk.c:119"
+ * -> "nap-walk.c-119". Only [A-Za-z0-9._] are kept, runs of others become -.
+ */
+static void snap_slug(const char *where, char *out, size_t n)
+{
+	const char *from = strstr(where, "called from ");
+	size_t k = 0;
+	bool dash = false;
+
+	if (from)
+		where = from + strlen("called from ");
+	for (const char *p = where; *p && k + 1 < n && k < 80; p++) {
+		bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_';
+
+		if (!strncmp(p, " at ", 4)) {
+			p += 3;
+			keep = false;
+		} else if (*p == '+' || *p == ',') {
+			/* an offset into a function, or what follows the place */
+			while (p[1] && p[1] != ' ')
+				p++;
+			keep = false;
+		}
+		if (keep) {
+			out[k++] = *p;
+			dash = false;
+		} else if (!dash && k) {
+			out[k++] = '-';
+			dash = true;
+		}
+	}
+	while (k && out[k - 1] == '-')
+		k--;
+	out[k] = '\0';
+	if (!k)
+		snprintf(out, n, "here");
+}
+
+static struct snap_loc *snap_loc_of(struct snap_run *sr, int bp)
+{
+	for (size_t i = 0; i < sr->nlocs; i++)
+		if (sr->locs[i].bp == bp)
+			return &sr->locs[i];
+	return NULL;
+}
+
+static char *snap_name(void *ctx, const struct esky_snapfile *sf)
+{
+	struct snap_run *sr = ctx;
+	char slug[128], *path;
+
+	snap_slug(sf->where, slug, sizeof(slug));
+	if (asprintf(&path, "%s/%04u-%s%s.ckpt", sr->dir, sr->seq + 1, sf->bp ? "" : "timer-",
+		     slug) < 0)
+		return NULL;
+	return path;
+}
+
+static void snap_written(void *ctx, const struct esky_snapfile *sf)
+{
+	struct snap_run *sr = ctx;
+	struct snap_loc *l = sf->bp ? snap_loc_of(sr, sf->bp) : NULL;
+	struct snap_row *nr = realloc(sr->rows, (sr->nrows + 1) * sizeof(*nr));
+
+	sr->seq++;
+	if (l)
+		l->hits = sf->hit;
+	if (!sf->bp && sr->count && sf->hit >= sr->count)
+		esky_session_every(sr->s, 0);
+	if (!nr)
+		return;
+	sr->rows = nr;
+	nr[sr->nrows++] = (struct snap_row){
+		.path = strdup(sf->path),
+		.loc = l ? l->spec : "timer",
+		.where = strdup(sf->where),
+		.hit = sf->hit,
+		.run_ns = sf->run_ns,
+		.bytes = sf->bytes,
+	};
+	if (!quiet)
+		fprintf(stderr, "esky: snap: %s (%s)\n", sf->path, sf->where);
+}
+
+/* Checkpoints of an earlier esky snap in dir (NNNN-*.ckpt): how many, and one name. */
+static size_t snap_old_files(const char *dir, bool remove_them, char *one, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t count = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		const char *nm = de->d_name;
+		size_t len = strlen(nm);
+
+		if (len < 10 || strspn(nm, "0123456789") != 4 || nm[4] != '-' ||
+		    strcmp(nm + len - 5, ".ckpt"))
+			continue;
+		if (!count)
+			snprintf(one, n, "%s", nm);
+		count++;
+		if (remove_them)
+			unlinkat(dirfd(d), nm, 0);
+	}
+	closedir(d);
+	return count;
+}
+
+static void snap_report(const struct snap_run *sr, const char *tsv)
+{
+	uint64_t total = 0;
+	FILE *out = stderr;
+
+	for (size_t i = 0; i < sr->nrows; i++)
+		total += sr->rows[i].bytes;
+	if (tsv) {
+		if (strcmp(tsv, "-") && *tsv) {
+			out = fopen(tsv, "w");
+			if (!out) {
+				fprintf(stderr, "esky: snap: cannot write the table to %s: %s\n", tsv,
+					strerror(errno));
+				return;
+			}
+		} else if (!strcmp(tsv, "-")) {
+			out = stdout;
+		}
+		fprintf(out, "file\tlocation\thit\trun time\tbytes\n");
+		for (size_t i = 0; i < sr->nrows; i++) {
+			const struct snap_row *r = &sr->rows[i];
+
+			fprintf(out, "%s\t%s\t%u\t%.3f\t%" PRIu64 "\n", r->path, r->loc, r->hit,
+				(double)r->run_ns / 1e9, r->bytes);
+		}
+		if (out != stderr && out != stdout)
+			fclose(out);
+		else
+			fflush(out);
+		/* The table replaces the summary on stderr; beside a file, both. */
+		if (out == stderr)
+			return;
+	}
+	if (quiet)
+		return;
+	{
+		char sz[32];
+
+		fprintf(stderr, "esky: snap: %zu checkpoint%s in %s (%s)\n", sr->nrows,
+			sr->nrows == 1 ? "" : "s", sr->dir, esky_fmt_size(total, sz, sizeof(sz)));
+	}
+	for (size_t i = 0; i < sr->nlocs; i++)
+		fprintf(stderr, "esky: snap:   %s: %u snapshot%s\n", sr->locs[i].spec,
+			sr->locs[i].hits, sr->locs[i].hits == 1 ? "" : "s");
+}
+
+static int cmd_snap(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "at", required_argument, NULL, 'a' },
+		{ "every", required_argument, NULL, 'e' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "tsv", optional_argument, NULL, 't' },
+		{ "replace", no_argument, NULL, 'R' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct snap_run sr = { .dir = "." };
+	struct esky_snapfile_sink sink = { .name = snap_name, .written = snap_written, .ctx = &sr };
+	struct esky_stop_report r;
+	struct sigaction sa = { 0 };
+	const char *tsv = NULL, *every = NULL;
+	bool replace = false, failed = false;
+	uint64_t every_ns = 0, count = 0;
+	char old[256];
+	struct stat st;
+	int c, ret, status = 1;
+	sigset_t set;
+
+	sr.locs = calloc((size_t)argc, sizeof(*sr.locs));
+	if (!sr.locs)
+		return 1;
+	while ((c = getopt_long(argc, argv, "+a:e:c:o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			sr.locs[sr.nlocs++].spec = optarg;
+			break;
+		case 'e':
+			every = optarg;
+			break;
+		case 'c':
+			if (esky_parse_u64(optarg, &count) || !count || count > 1000000000) {
+				fprintf(stderr, "esky: snap: --count %s: give a number of snapshots, 1 or "
+					"more\n", optarg);
+				goto out_usage;
+			}
+			break;
+		case 'o':
+			sr.dir = optarg;
+			break;
+		case 't':
+			tsv = optarg ? optarg : "";
+			break;
+		case 'R':
+			replace = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			free(sr.locs);
+			return 0;
+		default:
+			free(sr.locs);
+			return bad_option(argv);
+		}
+	}
+	sr.count = (unsigned)count;
+	if (every && (ret = esky_parse_duration(every, &every_ns))) {
+		fprintf(stderr, "esky: snap: --every %s: %s\n", every,
+			ret == -ERANGE ? "between 1ms and 11 days" : "give a duration such as 100ms, 2s, 1m");
+		goto out_usage;
+	}
+	if (!sr.nlocs && !every_ns) {
+		fprintf(stderr, "esky: snap: when? give --at LOCATION or --every DURATION\n");
+		goto out_usage;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "esky: snap: which program? (esky snap --at LOCATION [-o DIR] -- PROGRAM "
+			"[ARGS...])\n");
+		goto out_usage;
+	}
+	if (stat(sr.dir, &st) < 0 && errno == ENOENT && mkdir(sr.dir, 0700) < 0) {
+		fprintf(stderr, "esky: snap: cannot create %s: %s\n", sr.dir, strerror(errno));
+		goto out_usage;
+	}
+	if (stat(sr.dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(sr.dir, W_OK | X_OK) < 0) {
+		fprintf(stderr, "esky: snap: -o %s: %s\n", sr.dir,
+			errno && !S_ISDIR(st.st_mode) ? "not a directory" : strerror(errno));
+		goto out_usage;
+	}
+	if (snap_old_files(sr.dir, false, old, sizeof(old)) && !replace) {
+		fprintf(stderr, "esky: snap: %s already holds checkpoints of an earlier run (%s); "
+			"--replace removes them, or give another -o DIR\n", sr.dir, old);
+		goto out_usage;
+	}
+	ret = esky_session_new_files(&sink, &sr.s);
+	if (ret) {
+		fail(ret, NULL);
+		goto out_free;
+	}
+	esky_session_pass_signals(sr.s, true);
+	ret = esky_session_file(sr.s, argv[optind]);
+	if (!ret)
+		ret = esky_session_set_args(sr.s, argv + optind + 1);
+	if (ret) {
+		status = fail(ret, NULL);
+		status = ret == -ENOENT || ret == -EACCES ? 127 : status;
+		goto out_session;
+	}
+	/* Every location is checked before the program starts. */
+	for (size_t i = 0; i < sr.nlocs; i++) {
+		esky_error_clear();
+		ret = esky_session_break(sr.s, sr.locs[i].spec, ESKY_BP_SNAP, sr.count, &sr.locs[i].bp);
+		if (ret) {
+			fprintf(stderr, "esky: snap: --at %s: %s\n", sr.locs[i].spec,
+				esky_last_error() ? esky_last_error() : strerror(-ret));
+			status = 2;
+			goto out_session;
+		}
+	}
+	if (replace)
+		snap_old_files(sr.dir, true, old, sizeof(old));
+	esky_session_every(sr.s, every_ns);
+
+	/* Signals sent to esky by a process go on to the program; esky stays. */
+	sa.sa_sigaction = snap_forward;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&set);
+	for (const int *sig = (const int[]){ SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, 0 };
+	     *sig; sig++) {
+		sigaction(*sig, &sa, NULL);
+		sigaddset(&set, *sig);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = esky_session_starti(sr.s, &r);
+	if (ret) {
+		status = fail(ret, NULL);
+		status = ret == -ENOENT || ret == -EACCES ? 127 : status;
+		goto out_session;
+	}
+	snap_program = esky_session_pid(sr.s);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	status = -1;
+	while (!ret || esky_session_alive(sr.s)) {
+		if (ret) {
+			/* A snapshot failed: say so once, take no more, let the program end. */
+			fprintf(stderr, "esky: snap: %s; no more snapshots, the program runs on\n",
+				esky_last_error() ? esky_last_error() : strerror(-ret));
+			esky_error_clear();
+			failed = true;
+			esky_session_delete(sr.s, 0);
+			esky_session_every(sr.s, 0);
+		} else if (r.why == ESKY_WHY_EXITED) {
+			status = r.status;
+			break;
+		} else if (r.why == ESKY_WHY_KILLED) {
+			status = 128 + r.sig;
+			break;
+		}
+		ret = esky_session_continue(sr.s, 1, &r);
+	}
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	snap_program = 0;
+	if (ret && status < 0) {
+		fprintf(stderr, "esky: snap: lost the program: %s\n",
+			esky_last_error() ? esky_last_error() : strerror(-ret));
+		status = 1;
+	}
+	snap_report(&sr, tsv);
+	for (size_t i = 0; i < sr.nlocs; i++) {
+		if (sr.locs[i].hits)
+			continue;
+		fprintf(stderr, "esky: snap: --at %s was never reached\n", sr.locs[i].spec);
+		failed = true;
+	}
+	/* The program's own status; 3 when it succeeded but not every snapshot was taken. */
+	if (failed && status == 0)
+		status = 3;
+out_session:
+	esky_session_free(sr.s);
+out_free:
+	for (size_t i = 0; i < sr.nrows; i++) {
+		free(sr.rows[i].path);
+		free(sr.rows[i].where);
+	}
+	free(sr.rows);
+	free(sr.locs);
+	return status;
+out_usage:
+	free(sr.locs);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t set;
@@ -475,6 +1008,12 @@ int main(int argc, char **argv)
 		return cmd_checkpoint(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "info"))
 		return cmd_info(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "core"))
+		return cmd_core(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "check"))
+		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "snap"))
+		return cmd_snap(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("esky %s\n", ESKY_VERSION);
 		return 0;
@@ -483,6 +1022,6 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "esky: unknown command '%s' (start, resume, checkpoint, info)\n", argv[1]);
+	fprintf(stderr, "esky: unknown command '%s' (start, resume, checkpoint, info, core, check, snap)\n", argv[1]);
 	return 2;
 }

@@ -72,6 +72,12 @@ struct esky_session {
 	int timer_fd, intr_fd, sig_fd;
 	esky_session_notify_fn notify;
 	void *notify_ctx;
+	/* esky snap: snapshots go to standalone files, not to the store (NULL) */
+	struct esky_snapfile_sink sink;
+	bool pass_signals;        /* the program gets its signals as without esky */
+	int snap_bp;              /* the breakpoint taking the snapshot, 0: timer */
+	unsigned snap_hit;        /* its hit number */
+	unsigned timer_hits;
 	/* symbols of the libraries, opened when an address in them is named */
 	struct lib_syms {
 		char *path;
@@ -99,11 +105,12 @@ static void notify(struct esky_session *s, const char *fmt, ...)
 	s->notify(s->notify_ctx, line);
 }
 
-int esky_session_new(const char *store_dir, struct esky_session **out)
+static int session_new(const char *store_dir, const struct esky_snapfile_sink *sink,
+		       struct esky_session **out)
 {
 	struct esky_session *s = calloc(1, sizeof(*s));
 	sigset_t set;
-	int ret;
+	int ret = 0;
 
 	if (!s)
 		return -ENOMEM;
@@ -111,9 +118,12 @@ int esky_session_new(const char *store_dir, struct esky_session **out)
 	esky_tracee_note_inherited_signals();
 	s->next_bp = 1;
 	s->timer_fd = s->intr_fd = s->sig_fd = -1;
-	ret = store_dir ? esky_store_open(store_dir, true, &s->store)
-			: esky_store_create_fresh(".esky", &s->store);
-	if (ret)
+	if (sink)
+		s->sink = *sink;
+	else
+		ret = store_dir ? esky_store_open(store_dir, true, &s->store)
+				: esky_store_create_fresh(".esky", &s->store);
+	if (!sink && ret)
 		goto out_free;
 	/* Program stops arrive as SIGCHLD, read from a signalfd beside the timer. */
 	sigemptyset(&set);
@@ -132,6 +142,36 @@ int esky_session_new(const char *store_dir, struct esky_session **out)
 out_free:
 	esky_session_free(s);
 	return ret;
+}
+
+int esky_session_new(const char *store_dir, struct esky_session **out)
+{
+	return session_new(store_dir, NULL, out);
+}
+
+int esky_session_new_files(const struct esky_snapfile_sink *sink, struct esky_session **out)
+{
+	if (!sink || !sink->name)
+		return -EINVAL;
+	return session_new(NULL, sink, out);
+}
+
+void esky_session_pass_signals(struct esky_session *s, bool on)
+{
+	s->pass_signals = on;
+	if (s->t)
+		esky_target_report_signals(s->t, !on);
+}
+
+pid_t esky_session_pid(const struct esky_session *s)
+{
+	return esky_session_alive(s) ? esky_target_pid(s->t) : 0;
+}
+
+/* The store-only commands, in a session that writes files (esky snap). */
+static int no_store(void)
+{
+	return esky_error(-ENOTSUP, "this session keeps no snapshot store");
 }
 
 static void free_bp(struct bp *b)
@@ -177,7 +217,8 @@ void esky_session_free(struct esky_session *s)
 	free(s->libs);
 	if (s->di)
 		esky_debuginfo_close(s->di);
-	esky_store_close(s->store);
+	if (s->store)
+		esky_store_close(s->store);
 	for (int *fd = &s->timer_fd; fd <= &s->sig_fd; fd++)
 		if (*fd >= 0)
 			close(*fd);
@@ -192,7 +233,7 @@ void esky_session_set_notify(struct esky_session *s, esky_session_notify_fn fn, 
 
 const char *esky_session_store_dir(const struct esky_session *s)
 {
-	return esky_store_dir(s->store);
+	return s->store ? esky_store_dir(s->store) : NULL;
 }
 
 int esky_session_interrupt_fd(const struct esky_session *s)
@@ -578,14 +619,14 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 		argv[i + 1] = s->args[i];
 	ret = esky_target_start(argv, &s->t);
 	/* For a later session on this store ("run" with nothing else given). */
-	if (!ret && esky_store_set_program(s->store, argv)) {
+	if (!ret && s->store && esky_store_set_program(s->store, argv)) {
 		pr_debug("the store does not keep the program: %s", esky_last_error());
 		esky_error_clear();
 	}
 	free(argv);
 	if (ret)
 		return ret;
-	esky_target_report_signals(s->t, true);
+	esky_target_report_signals(s->t, !s->pass_signals);
 	/* A fresh process descends from no snapshot. */
 	s->lineage = 0;
 	free(s->hashes);
@@ -601,7 +642,7 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 
 int esky_session_stored_program(struct esky_session *s, const char **program)
 {
-	char *const *argv = esky_store_program(s->store);
+	char *const *argv = s->store ? esky_store_program(s->store) : NULL;
 	int ret;
 
 	if (!argv)
@@ -769,6 +810,8 @@ static int at_breakpoint(struct esky_session *s, uint64_t addr, int *stop_bp, bo
 			continue;
 		b->hits++;
 		if (b->kind == ESKY_BP_SNAP) {
+			s->snap_bp = b->id;
+			s->snap_hit = b->hits;
 			ret = take_snapshot(s, ESKY_SNAP_BREAK, NULL, &snap_id);
 			if (ret)
 				break;
@@ -883,6 +926,8 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 
 				s->pending = PENDING_NONE;
 				s->every_left = s->every_ns;
+				s->snap_bp = 0;
+				s->snap_hit = ++s->timer_hits;
 				ret = take_snapshot(s, ESKY_SNAP_TIMER, NULL, &id);
 				if (ret && esky_target_alive(s->t)) {
 					/* A program esky cannot save: say why once, and let it run. */
@@ -904,6 +949,11 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 			break;
 		}
 	}
+}
+
+int esky_session_starti(struct esky_session *s, struct esky_stop_report *r)
+{
+	return launch(s, r);
 }
 
 int esky_session_run(struct esky_session *s, struct esky_stop_report *r)
@@ -1214,6 +1264,37 @@ static int derive_hashes(struct esky_session *s, const struct esky_image *img)
 	return 0;
 }
 
+/* esky snap: the snapshot as a standalone checkpoint file named by the sink. */
+static int take_snapshot_file(struct esky_session *s, const struct esky_checkpoint_opts *o,
+			      int *idp)
+{
+	struct esky_snapfile sf = { .bp = s->snap_bp, .hit = s->snap_hit };
+	struct esky_dump_stats st;
+	char where[512];
+	uint64_t pc = 0;
+	char *path;
+	int ret;
+
+	get_pc(s, &pc);
+	describe(s, pc, where, sizeof(where));
+	sf.where = where;
+	sf.run_ns = esky_target_run_ns(s->t);
+	esky_error_clear();
+	path = s->sink.name(s->sink.ctx, &sf);
+	if (!path)
+		return esky_last_error() ? -EIO : -ENOMEM;
+	ret = esky_target_checkpoint(s->t, path, o, &st);
+	if (!ret) {
+		sf.bytes = st.file_size;
+		sf.path = path;
+		if (s->sink.written)
+			s->sink.written(s->sink.ctx, &sf);
+		*idp = 0;
+	}
+	free(path);
+	return ret;
+}
+
 static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
 			 int *idp)
 {
@@ -1235,6 +1316,10 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 		patches[i] = (struct esky_dump_patch){ s->sites[i].addr, s->sites[i].orig };
 	o.patches = patches;
 	o.patch_n = s->nsites;
+	if (!s->store) {
+		ret = take_snapshot_file(s, &o, idp);
+		goto out_free;
+	}
 	ret = esky_store_reserve(s->store, &id, &path);
 	if (ret)
 		goto out_free;
@@ -1303,6 +1388,8 @@ static int open_snapshot_chain(struct esky_session *s, int id, struct esky_image
 	char *path;
 	int ret;
 
+	if (!s->store)
+		return no_store();
 	esky_store_reload(s->store);
 	if (!esky_store_get(s->store, id))
 		return esky_error(-ENOENT, "no snapshot %d (tree lists them)", id);
@@ -1378,7 +1465,7 @@ int esky_session_export(struct esky_session *s, int id, const char *path)
 
 int esky_session_forget(struct esky_session *s, int id, int **removed, size_t *n)
 {
-	int ret = esky_store_forget(s->store, id, removed, n);
+	int ret = s->store ? esky_store_forget(s->store, id, removed, n) : no_store();
 
 	for (size_t i = 0; !ret && i < *n; i++) {
 		if ((*removed)[i] == s->lineage) {
@@ -1394,13 +1481,16 @@ int esky_session_forget(struct esky_session *s, int id, int **removed, size_t *n
 
 const struct esky_snapinfo *esky_session_snapshots(struct esky_session *s, size_t *n)
 {
+	*n = 0;
+	if (!s->store)
+		return NULL;
 	esky_store_reload(s->store);
 	return esky_store_list(s->store, n);
 }
 
 int esky_session_current(const struct esky_session *s)
 {
-	return esky_store_current(s->store);
+	return s->store ? esky_store_current(s->store) : 0;
 }
 
 void esky_session_complete(struct esky_session *s, const char *prefix,

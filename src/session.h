@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "store.h"
 
 struct esky_session;
@@ -67,6 +69,39 @@ typedef void (*esky_session_notify_fn)(void *ctx, const char *line);
  */
 int esky_session_new(const char *store_dir, struct esky_session **out);
 void esky_session_free(struct esky_session *s);
+
+/* A snapshot written as a standalone checkpoint file (esky snap). */
+struct esky_snapfile {
+	int bp;              /* the snap breakpoint that took it; 0: the timer */
+	unsigned hit;        /* the breakpoint's hit number (the timer counts its own) */
+	const char *where;   /* "step at walk.c:105" */
+	uint64_t run_ns;     /* how long the program had run */
+	uint64_t bytes;      /* the file's size, once written */
+	const char *path;    /* once written */
+};
+
+struct esky_snapfile_sink {
+	/* The path for a snapshot about to be taken (malloc'd), or NULL with esky_error(). */
+	char *(*name)(void *ctx, const struct esky_snapfile *sf);
+	/* The file is complete (optional). */
+	void (*written)(void *ctx, const struct esky_snapfile *sf);
+	void *ctx;
+};
+
+/*
+ * A session without a store: every snapshot (snap breakpoints, the timer,
+ * esky_session_snapshot) is a standalone checkpoint at the path the sink
+ * names. rewind, export and forget say there is no store.
+ */
+int esky_session_new_files(const struct esky_snapfile_sink *sink, struct esky_session **out);
+/*
+ * Signals sent to the program reach it as they would without esky (no
+ * ESKY_WHY_SIGNAL stops; SIGINT ends it if it does not handle it). Off by
+ * default: the debugger stops on them.
+ */
+void esky_session_pass_signals(struct esky_session *s, bool on);
+/* The program's pid, 0 if there is no process. */
+pid_t esky_session_pid(const struct esky_session *s);
 void esky_session_set_notify(struct esky_session *s, esky_session_notify_fn fn, void *ctx);
 const char *esky_session_store_dir(const struct esky_session *s);
 
@@ -84,6 +119,8 @@ int esky_session_stored_program(struct esky_session *s, const char **program);
 
 /* Start (or restart) the program and run it until it stops. */
 int esky_session_run(struct esky_session *s, struct esky_stop_report *r);
+/* Start the program, stopped at its first instruction (gdb's starti). */
+int esky_session_starti(struct esky_session *s, struct esky_stop_report *r);
 /* Start the program and stop at main. */
 int esky_session_start(struct esky_session *s, struct esky_stop_report *r);
 /* Kill the program. */

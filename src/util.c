@@ -318,6 +318,32 @@ uint64_t esky_wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+int esky_parse_duration(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mult;
+
+	if (end == s || v <= 0)
+		return -EINVAL;
+	if (!strcmp(end, "ns"))
+		mult = 1;
+	else if (!strcmp(end, "us"))
+		mult = 1e3;
+	else if (!strcmp(end, "ms"))
+		mult = 1e6;
+	else if (!strcmp(end, "s"))
+		mult = 1e9;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mult = 60e9;
+	else
+		return -EINVAL;
+	if (v * mult < 1e6 || v * mult > 1e15)
+		return -ERANGE;
+	*ns = (uint64_t)(v * mult);
+	return 0;
+}
+
 int esky_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;

@@ -72,6 +72,13 @@ uint64_t esky_wall_ns(void);
 /* Parse a decimal or 0x-hex unsigned number filling the whole string; 0 or -EINVAL. */
 int esky_parse_u64(const char *s, uint64_t *out);
 
+/*
+ * A duration as people write it: "50ms", "2s", "1.5s", "100us", "3m",
+ * "1min". Between 1 ms and about 11 days. 0, -EINVAL (not a duration) or
+ * -ERANGE.
+ */
+int esky_parse_duration(const char *s, uint64_t *ns);
+
 /* Human-readable size ("12.3 MiB") into buf. Returns buf. */
 char *esky_fmt_size(uint64_t bytes, char *buf, size_t n);
 
