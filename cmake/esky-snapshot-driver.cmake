@@ -13,11 +13,22 @@
 # none, never half of one). resume: run `esky resume` on it with ESKY_STDIN
 # and check the exit status and the output. both: take, then resume.
 #
-# It exits 0 when all is well and 1 otherwise (message(FATAL_ERROR)).
+# It exits 0 when all is well and 1 otherwise, after one line that says why.
 cmake_minimum_required(VERSION 3.20)
 
+# One line, unwrapped (message(FATAL_ERROR) wraps and adds a call stack),
+# then exit 1.
+function(_esky_fail)
+  string(CONCAT text ${ARGN})
+  message("${text}")
+  if(CMAKE_VERSION VERSION_LESS 3.29)
+    message(FATAL_ERROR "esky-snapshot: FAILED (the reason is above)")
+  endif()
+  cmake_language(EXIT 1)
+endfunction()
+
 if(NOT ESKY_SPEC OR NOT EXISTS "${ESKY_SPEC}")
-  message(FATAL_ERROR "esky-snapshot: no snapshot description '${ESKY_SPEC}': "
+  _esky_fail("esky-snapshot: no snapshot description '${ESKY_SPEC}': "
     "run cmake again on the project (its generate step writes it)")
 endif()
 include("${ESKY_SPEC}")
@@ -104,7 +115,7 @@ function(esky_take)
     else()
       set(what "${ESKY_AT} reached only ${n} times, not ${ESKY_HIT}")
     endif()
-    message(FATAL_ERROR "${who}: ${what} (esky snap exited with status ${rc}; "
+    _esky_fail("${who}: ${what} (esky snap exited with status ${rc}; "
       "its message is above). Command: esky snap --at ${ESKY_AT} -- ${command}")
   endif()
   list(GET taken -1 last)
@@ -133,7 +144,7 @@ endfunction()
 function(esky_resume)
   set(who "esky-snapshot: ${ESKY_TEST}")
   if(NOT EXISTS "${snapshot}")
-    message(FATAL_ERROR "${who}: no snapshot ${snapshot}: the test ${ESKY_NAME}.snapshot "
+    _esky_fail("${who}: no snapshot ${snapshot}: the test ${ESKY_NAME}.snapshot "
       "takes it (ctest runs it first, unless told not to with -FS or -FA)")
   endif()
   set(in "${ESKY_STDIN}")
@@ -166,7 +177,7 @@ function(esky_resume)
   endif()
   if(failed)
     string(JOIN "; " failed ${failed})
-    message(FATAL_ERROR "${who}: resumed from ${snapshot}: ${failed}")
+    _esky_fail("${who}: resumed from ${snapshot}: ${failed}")
   endif()
 endfunction()
 
@@ -178,5 +189,5 @@ elseif(ESKY_MODE STREQUAL "both")
   esky_take()
   esky_resume()
 else()
-  message(FATAL_ERROR "esky-snapshot: ESKY_MODE '${ESKY_MODE}': take, resume or both")
+  _esky_fail("esky-snapshot: ESKY_MODE '${ESKY_MODE}': take, resume or both")
 endif()
