@@ -10,6 +10,7 @@
  */
 #include "core.h"
 #include "describe.h"
+#include "gdb.h"
 #include "image.h"
 #include "log.h"
 #include "restore.h"
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DEFAULT_CHECKPOINT "checkpoint"
@@ -55,7 +57,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: esky start [-o FILE] [--] PROGRAM [ARGS...]\n"
-		"       esky resume [-f FILE] [-o FILE] [--force] [--no-verify] [PROGRAM [ARGS...]]\n"
+		"       esky resume [-f FILE] [-o FILE] [--force] [--no-verify] [--detach | --gdb]\n"
+		"                   [PROGRAM [ARGS...]]\n"
 		"       esky checkpoint PID [-o FILE] [--kill]\n"
 		"       esky info [-v] FILE\n"
 		"       esky core CHECKPOINT [-o FILE]   (an ELF core file for gdb)\n"
@@ -298,6 +301,36 @@ static int cmd_start(int argc, char **argv)
 	return ret;
 }
 
+/*
+ * esky resume --gdb: gdb attaches to the thawed program, stopped at the
+ * checkpoint's instruction; when gdb ends, esky takes it back and
+ * monitors it as usual. *t is NULL afterwards if it ended meanwhile
+ * (*status is then esky's exit status).
+ */
+static int hand_to_gdb(struct esky_target **t, const struct esky_image *img, int *status)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+	struct esky_gdb_opts go = { 0 };
+	int gdb_status, ended, ret;
+
+	if (v->core->exe_file < v->file_n)
+		go.program = esky_image_str(img, v->files[v->core->exe_file].path);
+	ret = esky_gdb_handoff(t, &go, &gdb_status, &ended);
+	if (ret) {
+		esky_target_free(*t);
+		*t = NULL;
+		return ret;
+	}
+	if (WIFEXITED(gdb_status) && WEXITSTATUS(gdb_status) == 127)
+		fprintf(stderr, "esky: resume: gdb could not be run; the program goes on under esky\n");
+	if (ended >= 0)
+		*status = WIFEXITED(ended) ? WEXITSTATUS(ended) : 128 + WTERMSIG(ended);
+	else if (!quiet)
+		fprintf(stderr, "esky: gdb is done; pid %d goes on under esky\n",
+			(int)esky_target_pid(*t));
+	return 0;
+}
+
 static int cmd_resume(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -305,17 +338,20 @@ static int cmd_resume(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "no-verify", no_argument, NULL, 'N' },
+		{ "detach", no_argument, NULL, 'D' },
+		{ "gdb", no_argument, NULL, 'G' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *in = DEFAULT_CHECKPOINT, *out = NULL;
+	bool detach = false, gdb = false;
 	struct esky_restore_opts ro = { .verify_pages = true };
 	struct esky_image **chain;
 	struct esky_target *t;
 	char *agent = NULL;
 	size_t n;
-	int c, ret;
+	int c, ret, status = 0;
 
 	while ((c = getopt_long(argc, argv, "+f:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -331,6 +367,12 @@ static int cmd_resume(int argc, char **argv)
 		case 'N':
 			ro.verify_pages = false;
 			break;
+		case 'D':
+			detach = true;
+			break;
+		case 'G':
+			gdb = true;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -340,6 +382,11 @@ static int cmd_resume(int argc, char **argv)
 		default:
 			return bad_option(argv);
 		}
+	}
+	if (detach && (gdb || out)) {
+		fprintf(stderr, "esky: resume: --detach leaves no monitor: not with %s\n",
+			gdb ? "--gdb" : "-o");
+		return 2;
 	}
 	if (optind < argc)
 		ro.argv = argv + optind;
@@ -353,10 +400,27 @@ static int cmd_resume(int argc, char **argv)
 	}
 	ro.agent_path = agent;
 	ret = esky_target_restore(chain, n, &ro, &t);
+	if (!ret && gdb)
+		ret = hand_to_gdb(&t, chain[0], &status);
 	esky_image_close_chain(chain, n);
 	free(agent);
 	if (ret)
 		return fail(ret, NULL);
+	if (!t)
+		return status; /* it ended while gdb had it */
+	if (detach) {
+		pid_t pid = esky_target_pid(t);
+
+		ret = esky_target_release(t, false);
+		if (ret) {
+			esky_target_free(t);
+			return fail(ret, "cannot let go of the program");
+		}
+		if (!quiet)
+			fprintf(stderr, "esky: pid %d resumed from %s, detached (esky checkpoint %d "
+				"freezes it again)\n", (int)pid, in, (int)pid);
+		return 0;
+	}
 	ret = monitor(t, out ? out : in);
 	esky_target_free(t);
 	return ret;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct esky_target {
@@ -137,6 +139,110 @@ void esky_target_free(struct esky_target *t)
 	if (t->done_fd >= 0)
 		close(t->done_fd);
 	free(t);
+}
+
+int esky_target_release(struct esky_target *t, bool stopped)
+{
+	pid_t pid = esky_tracee_pid(t->t);
+	int ret;
+
+	join_writer(t);
+	/*
+	 * A SIGSTOP sent while the program sits in a ptrace stop stays pending;
+	 * once we detach it is taken before the program runs one more
+	 * instruction, with no tracer: a job-control stop a debugger can attach
+	 * to. (PTRACE_DETACH's own signal argument is ignored in the interrupt
+	 * stop a checkpoint or a thaw leaves the program in.)
+	 */
+	if (stopped && kill(pid, SIGSTOP) < 0)
+		return -errno;
+	ret = esky_tracee_detach(t->t, stopped ? 0 : t->pending_sig);
+	if (ret)
+		return ret;
+	esky_tracee_free(t->t);
+	if (t->done_fd >= 0)
+		close(t->done_fd);
+	free(t);
+	return 0;
+}
+
+/*
+ * A program let go of stopped (esky_target_release) may still have that
+ * SIGSTOP pending, or be in the job-control stop it made. A SIGCONT
+ * discards a pending stop signal and ends a group stop; it is then taken
+ * here and not delivered, so the program goes on at the instruction it
+ * stopped at, as if it had never been let go. A signal that comes first
+ * is kept for the next continue.
+ */
+static int settle_after_stop(struct esky_tracee *tr, pid_t pid, int *keep_sig)
+{
+	struct esky_stop st;
+	int ret;
+
+	*keep_sig = 0;
+	if (kill(pid, SIGCONT) < 0)
+		return -errno;
+	for (int i = 0; i < 16; i++) {
+		ret = esky_tracee_cont(tr, 0);
+		if (!ret)
+			ret = esky_tracee_wait(tr, &st, false);
+		if (ret)
+			return ret;
+		if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED)
+			return -ESRCH;
+		if (st.kind == ESKY_STOP_SIGNAL && st.sig == SIGCONT)
+			return 0;
+		if (st.kind == ESKY_STOP_SIGNAL) {
+			*keep_sig = st.sig;
+			/* Held in its delivery stop: SIGCONT stays queued behind it. */
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+int esky_target_take_back(pid_t pid, uint64_t run_ns, struct esky_target **out)
+{
+	struct esky_tracee *tr = NULL;
+	int keep_sig = 0;
+	int ret = esky_tracee_attach(pid, &tr);
+
+	if (!ret)
+		ret = settle_after_stop(tr, pid, &keep_sig);
+	if (ret) {
+		if (tr) {
+			esky_tracee_detach(tr, 0);
+			esky_tracee_free(tr);
+		}
+		return ret;
+	}
+	*out = target_new(tr, true, run_ns);
+	if (*out)
+		(*out)->pending_sig = keep_sig;
+	if (!*out) {
+		esky_tracee_detach(tr, 0);
+		esky_tracee_free(tr);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int esky_target_allow_tracer(struct esky_target *t, pid_t tracer)
+{
+	long r = 0;
+	int ret = esky_tracee_inject_begin(t->t);
+
+	if (ret)
+		return ret;
+	ret = esky_tracee_syscall(t->t, &r, SYS_prctl, PR_SET_PTRACER, tracer, 0, 0, 0, 0);
+	if (!ret)
+		ret = esky_tracee_inject_end(t->t);
+	else
+		esky_tracee_inject_end(t->t);
+	if (ret)
+		return ret;
+	/* EINVAL: no Yama here, nothing restricts who may trace it. */
+	return r == 0 || r == -EINVAL ? 0 : (int)r;
 }
 
 int esky_target_detach(struct esky_target *t)

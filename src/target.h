@@ -49,6 +49,24 @@ int esky_target_attach(pid_t pid, struct esky_target **out);
 void esky_target_free(struct esky_target *t);
 /* Detach from a stopped program, letting it run. */
 int esky_target_detach(struct esky_target *t);
+/*
+ * Let go of the stopped program for good and free the target, without
+ * killing it: no tracer, no monitor left. With stopped set it stays
+ * stopped where it stands (a job-control stop) for a debugger to attach
+ * to; otherwise it runs on. On error the target is still ours.
+ */
+int esky_target_release(struct esky_target *t, bool stopped);
+/*
+ * Trace again a program released by esky_target_release (still our
+ * child); run_ns is how long it had run. Stopped on return.
+ */
+int esky_target_take_back(pid_t pid, uint64_t run_ns, struct esky_target **out);
+/*
+ * Let process tracer trace the stopped program although it is not its
+ * ancestor (Yama's ptrace_scope 1): an injected prctl(PR_SET_PTRACER).
+ * 0 when done or when nothing restricts ptrace.
+ */
+int esky_target_allow_tracer(struct esky_target *t, pid_t tracer);
 
 struct esky_tracee *esky_target_tracee(struct esky_target *t);
 pid_t esky_target_pid(const struct esky_target *t);
