@@ -448,6 +448,44 @@ static int cmd_export(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
+/* gcore [N] FILE: gdb's name; N a snapshot, or the program as it stands. */
+static int cmd_gcore(struct shell *sh, int argc, char **argv)
+{
+	const char *path = argv[argc - 1];
+	int id = 0;
+
+	if (argc < 2 || argc > 3)
+		return usage(find_cmd("gcore"));
+	if (argc == 3 && snapshot_arg(argv[1], &id))
+		return -1;
+	if (esky_session_gcore(sh->s, id, path))
+		return fail("cannot write the core file");
+	if (id)
+		printf("Core of snapshot %d written to %s (gdb %s %s)\n", id, path,
+		       esky_session_program(sh->s) ? esky_session_program(sh->s) : "PROGRAM", path);
+	else
+		printf("Core of the program written to %s (gdb %s %s)\n", path,
+		       esky_session_program(sh->s) ? esky_session_program(sh->s) : "PROGRAM", path);
+	return 0;
+}
+
+/* gdb: the program as it stands goes to gdb; the session goes on after. */
+static int cmd_gdb(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+
+	if (argc != 1)
+		return usage(find_cmd("gdb"));
+	fflush(stdout);
+	if (esky_session_gdb(sh->s, &r))
+		return fail("cannot hand the program to gdb");
+	if (r.why == ESKY_WHY_INTERRUPTED)
+		printf("Back from gdb, %s\n", r.where);
+	else
+		print_stop(&r);
+	return 0;
+}
+
 static int cmd_forget(struct shell *sh, int argc, char **argv)
 {
 	int *removed, id;
@@ -498,6 +536,10 @@ static const struct cmd commands[] = {
 	{ "export", NULL, cmd_export, "export N FILE",
 	  "write snapshot N as a checkpoint file for esky resume -f FILE" },
 	{ "forget", NULL, cmd_forget, "forget N", "delete snapshot N and the snapshots below it" },
+	{ "gcore", NULL, cmd_gcore, "gcore [N] FILE",
+	  "write an ELF core file of snapshot N (or of the program now) for gdb" },
+	{ "gdb", NULL, cmd_gdb, "gdb",
+	  "hand the program to gdb here; when gdb quits, go on from where it left it" },
 };
 
 static bool has_alias(const struct cmd *c, const char *name)

@@ -39,7 +39,7 @@ static int write_script(pid_t pid, char *path, size_t n)
 	fprintf(f,
 		"define hook-quit\n  shell kill -STOP %d\nend\n"
 		"define hook-detach\n  shell kill -STOP %d\nend\n"
-		"echo esky: the program (pid %d) stands where it was frozen; quit gives it back to "
+		"echo esky: pid %d stands where esky stopped it; quit gives it back to "
 		"esky\\n\n",
 		(int)pid, (int)pid, (int)pid);
 	if (fclose(f)) {

@@ -1,7 +1,9 @@
 /* A debugging session of esky-shell, see session.h. */
 #include "session.h"
 #include "arch.h"
+#include "core.h"
 #include "debuginfo.h"
+#include "gdb.h"
 #include "image.h"
 #include "log.h"
 #include "proc.h"
@@ -23,6 +25,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct bp {
@@ -1447,6 +1450,91 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	report_where(s, r);
 out_close:
 	esky_image_close_chain(chain, n);
+	return ret;
+}
+
+int esky_session_gcore(struct esky_session *s, int id, const char *path)
+{
+	struct esky_image **chain;
+	size_t n;
+	char *tmp = NULL;
+	int ret;
+
+	if (id) {
+		ret = open_snapshot_chain(s, id, &chain, &n);
+	} else {
+		/* The program as it stands: a checkpoint of it, made into a core, then dropped. */
+		struct esky_checkpoint_opts o = { .background = false };
+		struct esky_dump_patch *patches;
+		struct esky_dump_stats st;
+
+		if (!esky_session_alive(s))
+			return no_process();
+		patches = calloc(s->nsites ? s->nsites : 1, sizeof(*patches));
+		/* In the store: the user's folder may not take it (the core's error names it). */
+		if (!patches || asprintf(&tmp, "%s/.gcore-%d.ckpt", esky_store_dir(s->store),
+					 (int)getpid()) < 0) {
+			free(patches);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < s->nsites; i++)
+			patches[i] = (struct esky_dump_patch){ s->sites[i].addr, s->sites[i].orig };
+		o.patches = patches;
+		o.patch_n = s->nsites;
+		ret = esky_target_checkpoint(s->t, tmp, &o, &st);
+		free(patches);
+		if (!ret)
+			ret = esky_image_open_chain(tmp, &chain, &n);
+	}
+	if (!ret) {
+		ret = esky_core_write(chain, n, path);
+		esky_image_close_chain(chain, n);
+	}
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	return ret;
+}
+
+int esky_session_gdb(struct esky_session *s, struct esky_stop_report *r)
+{
+	struct esky_gdb_opts go = { .program = s->program };
+	int gdb_status, end_ws, ret;
+
+	memset(r, 0, sizeof(*r));
+	if (!esky_session_alive(s))
+		return no_process();
+	/* gdb sees the program's own code: our int3s go, and come back after. */
+	while (s->nsites) {
+		ret = remove_site(s, 0);
+		if (ret)
+			return esky_error(ret, "cannot take the breakpoints out: %s", strerror(-ret));
+	}
+	ret = esky_gdb_handoff(&s->t, &go, &gdb_status, &end_ws);
+	if (ret) {
+		if (s->t)
+			sync_sites(s);
+		return ret;
+	}
+	if (WIFEXITED(gdb_status) && WEXITSTATUS(gdb_status) == 127)
+		pr_warn("gdb could not be run (install gdb, or set ESKY_GDB)");
+	if (!s->t) {
+		struct esky_event ev = {
+			.kind = WIFEXITED(end_ws) ? ESKY_EV_EXITED : ESKY_EV_KILLED,
+			.status = WIFEXITED(end_ws) ? WEXITSTATUS(end_ws) : 0,
+			.sig = WIFSIGNALED(end_ws) ? WTERMSIG(end_ws) : 0,
+		};
+
+		ended(s, &ev, r);
+		return 0;
+	}
+	esky_target_report_signals(s->t, !s->pass_signals);
+	s->pending = PENDING_NONE;
+	find_bias(s);
+	ret = sync_sites(s);
+	r->why = ESKY_WHY_INTERRUPTED;
+	report_where(s, r);
 	return ret;
 }
 

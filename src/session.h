@@ -162,6 +162,18 @@ uint64_t esky_session_every_ns(const struct esky_session *s);
 int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report *r);
 /* Write snapshot id as a standalone checkpoint file. */
 int esky_session_export(struct esky_session *s, int id, const char *path);
+/*
+ * Write an ELF core file of snapshot id, or of the program as it stands
+ * with id 0 (breakpoints left out), for gdb PROGRAM FILE.
+ */
+int esky_session_gcore(struct esky_session *s, int id, const char *path);
+/*
+ * Hand the program as it stands to gdb (in this terminal) and wait for
+ * gdb to end; then the session goes on with the program where gdb left
+ * it (r->why ESKY_WHY_INTERRUPTED), breakpoints put back, or reports
+ * how it ended while gdb had it.
+ */
+int esky_session_gdb(struct esky_session *s, struct esky_stop_report *r);
 /* Delete snapshot id and its subtree; *removed lists them (malloc'd). */
 int esky_session_forget(struct esky_session *s, int id, int **removed, size_t *n);
 /* The snapshots (store order) and the one the program last came from. */
