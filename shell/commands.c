@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #define MAX_ARGS 64
 
@@ -474,10 +476,19 @@ static int cmd_gdb(struct shell *sh, int argc, char **argv)
 {
 	struct esky_stop_report r;
 
+	struct termios tio;
+	bool tty;
+	int ret;
+
 	if (argc != 1)
 		return usage(find_cmd("gdb"));
 	fflush(stdout);
-	if (esky_session_gdb(sh->s, &r))
+	/* gdb sets the terminal up its own way; ours comes back afterwards. */
+	tty = isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &tio);
+	ret = esky_session_gdb(sh->s, &r);
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &tio);
+	if (ret)
 		return fail("cannot hand the program to gdb");
 	if (r.why == ESKY_WHY_INTERRUPTED)
 		printf("Back from gdb, %s\n", r.where);
