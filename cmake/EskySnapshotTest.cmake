@@ -90,9 +90,10 @@ function(_esky_check_name fn name)
 endfunction()
 
 # Writes the description of a snapshot (what to run, where to stop, where to
-# keep it) to <dir>/snapshot-<config>.cmake at generate time, with the
-# program's target resolved, and returns that file's name (a generator
-# expression, as add_test takes it).
+# keep it) to CMakeFiles/esky/<name>-<config>.cmake at generate time, with
+# the program's target resolved, and returns that file's name (a generator
+# expression, as add_test takes it). It is not kept with the snapshot, so
+# that deleting esky-snapshots/<name> only makes the snapshot taken again.
 function(_esky_snapshot_spec fn name out)
   cmake_parse_arguments(PARSE_ARGV 3 arg "" "AT;HIT;WORKING_DIRECTORY" "COMMAND")
   if(NOT arg_COMMAND)
@@ -137,8 +138,9 @@ function(_esky_snapshot_spec fn name out)
     string(APPEND content "\n    ${q}")
   endforeach()
   string(APPEND content ")\n")
-  file(GENERATE OUTPUT "${dir}/snapshot-$<CONFIG>.cmake" CONTENT "${content}")
-  set(${out} "${dir}/snapshot-$<CONFIG>.cmake" PARENT_SCOPE)
+  set(spec "${CMAKE_CURRENT_BINARY_DIR}/CMakeFiles/esky/${name}-$<CONFIG>.cmake")
+  file(GENERATE OUTPUT "${spec}" CONTENT "${content}")
+  set(${out} "${spec}" PARENT_SCOPE)
 endfunction()
 
 # The driver's arguments of a resumed test, from the options of

@@ -1,6 +1,6 @@
 # The tests of EskySnapshotTest.cmake run this script:
 #
-#   cmake -DESKY_MODE=take -DESKY_SPEC=<snapshot-CONFIG.cmake> -P esky-snapshot-driver.cmake
+#   cmake -DESKY_MODE=take -DESKY_SPEC=<CMakeFiles/esky/NAME-CONFIG.cmake> -P esky-snapshot-driver.cmake
 #   cmake -DESKY_MODE=resume|both -DESKY_SPEC=... -DESKY_TEST=<name>
 #         -DESKY_STDIN=<file or empty> -DESKY_EXPECTED_OUTPUT=<file or empty>
 #         -DESKY_EXIT_CODE=<n> -DESKY_OUTPUT_FILE=<file> -P esky-snapshot-driver.cmake
@@ -18,8 +18,7 @@ cmake_minimum_required(VERSION 3.20)
 
 # One line, unwrapped (message(FATAL_ERROR) wraps and adds a call stack),
 # then exit 1.
-function(_esky_fail)
-  string(CONCAT text ${ARGN})
+function(_esky_fail text)
   message("${text}")
   if(CMAKE_VERSION VERSION_LESS 3.29)
     message(FATAL_ERROR "esky-snapshot: FAILED (the reason is above)")
@@ -28,8 +27,7 @@ function(_esky_fail)
 endfunction()
 
 if(NOT ESKY_SPEC OR NOT EXISTS "${ESKY_SPEC}")
-  _esky_fail("esky-snapshot: no snapshot description '${ESKY_SPEC}': "
-    "run cmake again on the project (its generate step writes it)")
+  _esky_fail("esky-snapshot: no snapshot description '${ESKY_SPEC}': run cmake again on the project (its generate step writes it)")
 endif()
 include("${ESKY_SPEC}")
 set(snapshot "${ESKY_SNAPSHOT_DIR}/snapshot.ckpt")
@@ -113,10 +111,12 @@ function(esky_take)
     if(n EQUAL 0)
       set(what "no snapshot taken")
     else()
-      set(what "${ESKY_AT} reached only ${n} times, not ${ESKY_HIT}")
+      set(what "${ESKY_AT} was reached ${n} time(s), not ${ESKY_HIT}")
     endif()
-    _esky_fail("${who}: ${what} (esky snap exited with status ${rc}; "
-      "its message is above). Command: esky snap --at ${ESKY_AT} -- ${command}")
+    if(NOT rc STREQUAL "0")
+      string(APPEND what " (esky snap exited with status ${rc}: see its message above)")
+    endif()
+    _esky_fail("${who}: ${what}. Command: esky snap --at ${ESKY_AT} --count ${ESKY_HIT} -- ${command}")
   endif()
   list(GET taken -1 last)
   get_filename_component(esky_name "${last}" NAME)
@@ -144,8 +144,7 @@ endfunction()
 function(esky_resume)
   set(who "esky-snapshot: ${ESKY_TEST}")
   if(NOT EXISTS "${snapshot}")
-    _esky_fail("${who}: no snapshot ${snapshot}: the test ${ESKY_NAME}.snapshot "
-      "takes it (ctest runs it first, unless told not to with -FS or -FA)")
+    _esky_fail("${who}: no snapshot ${snapshot}: the test ${ESKY_NAME}.snapshot takes it (ctest runs it first, unless told not to with -FS or -FA)")
   endif()
   set(in "${ESKY_STDIN}")
   if(in STREQUAL "")

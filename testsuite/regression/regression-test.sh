@@ -4,7 +4,8 @@
 # snapshot (no set-up, the same file, much less time); a rebuilt library
 # and a changed program each make it taken again, with esky check's reason
 # shown; a wrong expected output and a wrong exit status fail the tests
-# that should fail, plain and resumed alike.
+# that should fail, plain and resumed alike; a deleted snapshot is taken
+# again when one resumed test is run alone.
 #
 # usage: regression-test.sh SOURCE_DIR BUILD_DIR installed|build-tree [RECORDS]
 #   installed:  cmake --install BUILD_DIR into a temporary prefix, and find
@@ -88,7 +89,7 @@ else
 		show "$work/configure-dir.log"
 		fail "configuring the example with esky_DIR=$build failed"
 	}
-	grep -q "ESKY_EXECUTABLE \[=*\[$want_esky\]" "$work/b-dir/esky-snapshots/regress/snapshot-.cmake" ||
+	grep -q "ESKY_EXECUTABLE \[=*\[$want_esky\]" "$work/b-dir/CMakeFiles/esky/regress-.cmake" ||
 		fail "with esky_DIR=$build, the snapshot tests do not run $want_esky"
 	rm -rf "$work/b-dir"
 fi
@@ -100,7 +101,7 @@ cmake -S "$work/src" -B "$b" -DCMAKE_PREFIX_PATH="$prefix" -DREGRESS_RECORDS="$r
 }
 found=$(sed -n 's/^esky_DIR:PATH=//p' "$b/CMakeCache.txt")
 [ "$found" = "$want_dir" ] || fail "find_package(esky) found $found, expected $want_dir"
-grep -q "ESKY_EXECUTABLE \[=*\[$want_esky\]" "$b/esky-snapshots/regress/snapshot-.cmake" ||
+grep -q "ESKY_EXECUTABLE \[=*\[$want_esky\]" "$b/CMakeFiles/esky/regress-.cmake" ||
 	fail "the snapshot tests do not run $want_esky"
 cmake --build "$b" > "$work/build.log" 2>&1 || {
 	show "$work/build.log"
@@ -189,6 +190,14 @@ if [ "$mode" = installed ]; then
 		fail "run 5: regress.resumed.bad did not report the exit status"
 	output_of regress.snapshot | grep -q "esky-snapshot: regress: reusing" ||
 		fail "run 5: the snapshot was taken again although nothing it depends on changed"
+
+	# 6. The snapshot's directory deleted: one resumed test alone brings
+	# its set-up test along (a CTest fixture), which takes it anew.
+	rm -rf "$b/esky-snapshots/regress"
+	ctest_run run6 -R '^regress\.resumed\.lookup$' || { show "$work/run6.log"; fail "the sixth ctest run failed"; }
+	all_passed run6 2
+	output_of regress.snapshot | grep -q "esky-snapshot: regress: taking the snapshot: there is none yet" ||
+		fail "run 6: the set-up test did not take the deleted snapshot again"
 fi
 echo "regression-test ($mode): PASS"
 exit 0
