@@ -5,6 +5,7 @@
  *   esky resume [-f FILE] [-o FILE] [--force] [PROGRAM [ARGS...]]
  *   esky checkpoint PID [-o FILE] [--kill]
  *   esky info [-v] FILE
+ *   esky core CHECKPOINT [-o FILE]
  *   esky check CHECKPOINT...
  *   esky snap --at LOCATION... [--every DURATION] [--count N] [-o DIR] -- PROGRAM [ARGS...]
  */
@@ -61,7 +62,7 @@ static void usage(FILE *out)
 		"                   [PROGRAM [ARGS...]]\n"
 		"       esky checkpoint PID [-o FILE] [--kill]\n"
 		"       esky info [-v] FILE\n"
-		"       esky core CHECKPOINT [-o FILE]   (an ELF core file for gdb)\n"
+		"       esky core CHECKPOINT [-o FILE] [-q]\n"
 		"       esky check CHECKPOINT...\n"
 		"       esky snap [--at LOCATION]... [--every DURATION] [--count N] [-o DIR]\n"
 		"                 [--tsv[=FILE]] [--replace] [--] PROGRAM [ARGS...]\n"
@@ -70,6 +71,7 @@ static void usage(FILE *out)
 		"FILE (default ./" DEFAULT_CHECKPOINT ") and the program carries on. resume thaws a\n"
 		"checkpoint: the program carries on where it was frozen, with esky's stdio.\n"
 		"checkpoint freezes a process that esky did not start. info describes a file.\n"
+		"core writes an ELF core file of a checkpoint for gdb (FILE default ./core.PID).\n"
 		"check tells whether checkpoints would resume here. snap runs PROGRAM to its end,\n"
 		"writing a checkpoint each time it reaches a LOCATION (FILE:LINE, FUNCTION or\n"
 		"*ADDRESS) and each DURATION of run time.\n"
