@@ -3,16 +3,18 @@
 #   esky_add_snapshot_fixture(NAME <fixture>
 #                             COMMAND <program> [<arg>...]
 #                             AT <location> [HIT <n>]
-#                             [WORKING_DIRECTORY <dir>] [LABELS <label>...])
+#                             [WORKING_DIRECTORY <dir>] [DEPENDS <file>...]
+#                             [LABELS <label>...])
 #
 # adds the test <fixture>.snapshot, the set-up of the CTest fixture <fixture>
 # (FIXTURES_SETUP): it runs <program> under `esky snap` with /dev/null as its
 # standard input and keeps a checkpoint of it taken at the <n>th hit (1 by
 # default) of <location> (FILE:LINE, a function, or *ADDRESS). The next run
 # reuses that checkpoint as long as `esky check` says it would resume (the
-# program, its libraries and the files it has open are unchanged) and
-# COMMAND, AT, HIT and WORKING_DIRECTORY are what they were; otherwise it
-# says why and takes it again.
+# program, its libraries and the files it has open are unchanged), COMMAND,
+# AT, HIT and WORKING_DIRECTORY are what they were, and the DEPENDS files
+# (data the set-up reads and closes, which esky cannot know about) have
+# the same contents (SHA-256); otherwise it says why and takes it again.
 #
 #   esky_add_resumed_test(NAME <test> FIXTURE <fixture>
 #                         [STDIN <file>] [EXPECTED_OUTPUT <file>]
@@ -30,6 +32,7 @@
 #
 #   esky_add_snapshot_test(NAME <test> COMMAND <program> [<arg>...]
 #                          AT <location> [HIT <n>] [WORKING_DIRECTORY <dir>]
+#                          [DEPENDS <file>...]
 #                          [STDIN <file>] [EXPECTED_OUTPUT <file>]
 #                          [EXIT_CODE <n>] [WILL_FAIL]
 #                          [PASS_REGULAR_EXPRESSION <re>...]
@@ -95,7 +98,7 @@ endfunction()
 # expression, as add_test takes it). It is not kept with the snapshot, so
 # that deleting esky-snapshots/<name> only makes the snapshot taken again.
 function(_esky_snapshot_spec fn name out)
-  cmake_parse_arguments(PARSE_ARGV 3 arg "" "AT;HIT;WORKING_DIRECTORY" "COMMAND")
+  cmake_parse_arguments(PARSE_ARGV 3 arg "" "AT;HIT;WORKING_DIRECTORY" "COMMAND;DEPENDS")
   if(NOT arg_COMMAND)
     message(FATAL_ERROR "${fn}(${name}): COMMAND is missing")
   endif()
@@ -132,6 +135,13 @@ function(_esky_snapshot_spec fn name out)
     _esky_bracket(q "${${var}}")
     string(APPEND content "set(ESKY_${key} ${q})\n")
   endforeach()
+  string(APPEND content "set(ESKY_DEPENDS")
+  foreach(f IN LISTS arg_DEPENDS)
+    get_filename_component(f "${f}" ABSOLUTE)
+    _esky_bracket(q "${f}")
+    string(APPEND content "\n    ${q}")
+  endforeach()
+  string(APPEND content ")\n")
   string(APPEND content "set(ESKY_COMMAND")
   foreach(word IN LISTS program arg_COMMAND)
     _esky_bracket(q "${word}")
@@ -182,7 +192,8 @@ endmacro()
 
 function(esky_add_snapshot_fixture)
   set(fn esky_add_snapshot_fixture)
-  cmake_parse_arguments(PARSE_ARGV 0 arg "" "NAME;AT;HIT;WORKING_DIRECTORY" "COMMAND;LABELS")
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "NAME;AT;HIT;WORKING_DIRECTORY"
+    "COMMAND;DEPENDS;LABELS")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${fn}: unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
   endif()
@@ -198,6 +209,9 @@ function(esky_add_snapshot_fixture)
   endif()
   if(arg_WORKING_DIRECTORY)
     list(APPEND spec_args WORKING_DIRECTORY "${arg_WORKING_DIRECTORY}")
+  endif()
+  if(arg_DEPENDS)
+    list(APPEND spec_args DEPENDS ${arg_DEPENDS})
   endif()
   _esky_snapshot_spec(${fn} "${arg_NAME}" spec ${spec_args})
   set_property(GLOBAL PROPERTY "ESKY_FIXTURE_SPEC_${arg_NAME}" "${spec}")
@@ -239,7 +253,7 @@ function(esky_add_snapshot_test)
   set(fn esky_add_snapshot_test)
   cmake_parse_arguments(PARSE_ARGV 0 arg "WILL_FAIL"
     "NAME;AT;HIT;WORKING_DIRECTORY;STDIN;EXPECTED_OUTPUT;EXIT_CODE"
-    "COMMAND;PASS_REGULAR_EXPRESSION;FAIL_REGULAR_EXPRESSION;LABELS")
+    "COMMAND;DEPENDS;PASS_REGULAR_EXPRESSION;FAIL_REGULAR_EXPRESSION;LABELS")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${fn}: unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
   endif()
@@ -251,6 +265,9 @@ function(esky_add_snapshot_test)
   endif()
   if(arg_WORKING_DIRECTORY)
     list(APPEND spec_args WORKING_DIRECTORY "${arg_WORKING_DIRECTORY}")
+  endif()
+  if(arg_DEPENDS)
+    list(APPEND spec_args DEPENDS ${arg_DEPENDS})
   endif()
   _esky_snapshot_spec(${fn} "${arg_NAME}" spec ${spec_args})
   _esky_resume_options(${fn})

@@ -5,7 +5,8 @@
 # and a changed program each make it taken again, with esky check's reason
 # shown; a wrong expected output and a wrong exit status fail the tests
 # that should fail, plain and resumed alike; a deleted snapshot is taken
-# again when one resumed test is run alone.
+# again when one resumed test is run alone; a changed DEPENDS file or AT
+# makes it taken again too.
 #
 # usage: regression-test.sh SOURCE_DIR BUILD_DIR installed|build-tree [RECORDS]
 #   installed:  cmake --install BUILD_DIR into a temporary prefix, and find
@@ -198,6 +199,25 @@ if [ "$mode" = installed ]; then
 	all_passed run6 2
 	output_of regress.snapshot | grep -q "esky-snapshot: regress: taking the snapshot: there is none yet" ||
 		fail "run 6: the set-up test did not take the deleted snapshot again"
+
+	# 7. DEPENDS: a file whose contents changed makes the snapshot taken
+	# again, by its SHA-256; another AT too.
+	cat >> "$work/src/CMakeLists.txt" <<-'EOF'
+	set(DEP_AT ready CACHE STRING "")
+	esky_add_snapshot_fixture(NAME dep COMMAND regress 100000 AT ${DEP_AT} DEPENDS cases/mixed.in)
+	EOF
+	cmake -S "$work/src" -B "$b" > "$work/configure7.log" 2>&1 || harness "configuring with DEPENDS failed"
+	ctest_run run7a -R '^dep\.snapshot$' && ctest_run run7b -R '^dep\.snapshot$' ||
+		fail "the DEPENDS fixture failed"
+	output_of dep.snapshot | grep -q "esky-snapshot: dep: reusing" || fail "run 7: the DEPENDS fixture was not reused"
+	echo '# one more line' >> "$work/src/cases/mixed.in"
+	ctest_run run7c -R '^dep\.snapshot$' || fail "the DEPENDS fixture failed after a change"
+	output_of dep.snapshot | grep -q "esky-snapshot: dep: taking the snapshot again: $work/src/cases/mixed.in changed since the snapshot (sha256 " ||
+		fail "run 7: a changed DEPENDS file did not make the snapshot taken again: $(output_of dep.snapshot)"
+	cmake -S "$work/src" -B "$b" -DDEP_AT=regress.c:154 > "$work/configure7.log" 2>&1 || harness "configuring with DEP_AT failed"
+	ctest_run run7d -R '^dep\.snapshot$' || fail "the DEPENDS fixture failed after another AT"
+	output_of dep.snapshot | grep -q "esky-snapshot: dep: taking the snapshot again: AT was 'ready', now 'regress.c:154'" ||
+		fail "run 7: another AT did not make the snapshot taken again: $(output_of dep.snapshot)"
 fi
 echo "regression-test ($mode): PASS"
 exit 0
