@@ -213,6 +213,13 @@ static void check_file(struct core_ctx *c, int32_t index)
 	if (mf->state != FILE_UNCHECKED)
 		return;
 	mf->state = FILE_LEFT_OUT;
+	/* A mapped device is not read: that could block, fail or act on the device. */
+	if (!S_ISREG(f->mode)) {
+		pr_warn("%s is not a regular file: its pages the checkpoint did not store are left "
+			"out of the core",
+			path);
+		return;
+	}
 	ret = esky_fileid_check(path, f, why, sizeof(why));
 	if (ret == -ENOENT) {
 		pr_warn("%s is gone: its pages the checkpoint did not store are left out of the core",
