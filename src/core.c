@@ -23,7 +23,7 @@
  *   stored as zero, or unstored anon   zero: a hole in the (sparse) core
  *   unstored, file mapping             the file at pgoff, if it is the
  *                                      file of the checkpoint; past its
- *                                      end, or a changed file: none
+ *                                      end, a changed file, a device: none
  *   [vdso]                             this process's vDSO if the kernel
  *                                      is the checkpoint's, else none
  *   [vvar], [vvar_vclock]              no PT_LOAD: kernel data that gdb
