@@ -37,7 +37,7 @@ static inline int ea_zone_overlaps(uint64_t start, uint64_t end)
 
 /* "EAGA" (Esky AGent Args), little-endian. */
 #define ESKY_AGENT_MAGIC 0x41474145u
-#define ESKY_AGENT_VERSION 1u
+#define ESKY_AGENT_VERSION 2u
 
 /* Kinds of memory mapping. */
 enum {
@@ -85,7 +85,19 @@ enum {
 	EA_FD_FILE = 1,     /* reopen path with flags, seek to pos */
 	EA_FD_STDIO,        /* dup of the resuming esky's fd stdio_src (0, 1, 2) */
 	EA_FD_DUP,          /* dup of the image fd dup_of (shares the open file) */
+	EA_FD_PASSED,       /* an object the monitor made: dup of transport fd dup_of,
+			     * then F_SETFL open_flags' status flags, and seek to pos */
 };
+
+/* A registration the agent adds to an epoll once every fd is placed. */
+struct ea_epoll_reg {
+	int32_t epfd;       /* the program's fd numbers */
+	int32_t tfd;
+	uint32_t events;
+	uint32_t pad;
+	uint64_t data;
+};
+#define EA_MAX_OBJ_FDS 512  /* fds of objects passed by the monitor */
 
 struct ea_fd {
 	int32_t fd;
@@ -173,6 +185,9 @@ struct ea_args {
 	uint32_t no_new_privs;
 	uint32_t pad1;
 	uint64_t timer_slack;
+
+	uint32_t obj_fd_off, obj_fd_n;     /* objects' fds the monitor passed: int32_t numbers */
+	uint32_t epoll_off, epoll_n;       /* struct ea_epoll_reg[] */
 };
 
 /* What the agent writes to report_fd when it gives up. */
@@ -199,5 +214,6 @@ _Static_assert(sizeof(struct ea_siginfo) == 136, "ea_siginfo layout");
 _Static_assert(sizeof(struct ea_itimer) == 32, "ea_itimer layout");
 _Static_assert(sizeof(struct ea_mm_map) == 104, "ea_mm_map layout");
 _Static_assert(sizeof(struct ea_report) == 32, "ea_report layout");
+_Static_assert(sizeof(struct ea_epoll_reg) == 24, "ea_epoll_reg layout");
 
 #endif

@@ -458,6 +458,13 @@ static bool is_transport_fd(int fd)
 	for (int i = 0; i < 3; i++)
 		if (args->stdio_fds[i] == fd)
 			return true;
+	{
+		const int32_t *obj_fds = array_at(args->obj_fd_off);
+
+		for (uint32_t i = 0; i < args->obj_fd_n; i++)
+			if (obj_fds[i] == fd)
+				return true;
+	}
 	return (uint32_t)fd == args->report_fd;
 }
 
@@ -496,6 +503,7 @@ static void restore_fds(void)
 				fd = sys_call(__NR_dup, fd, 0, 0, 0, 0, 0);
 			break;
 		case EA_FD_DUP:
+		case EA_FD_PASSED:
 			fd = sys_call(__NR_dup, f->dup_of, 0, 0, 0, 0, 0);
 			break;
 		default:
@@ -509,7 +517,15 @@ static void restore_fds(void)
 			if (r < 0)
 				fail(EA_STEP_FDS, r, (uint64_t)f->fd, i);
 		}
-		if (f->kind == EA_FD_FILE && f->pos) {
+		/* A made object: its status flags (O_NONBLOCK...) as the program had them. */
+		if (f->kind == EA_FD_PASSED) {
+			r = sys_call(__NR_fcntl, f->fd, 4 /* F_SETFL */,
+				     f->open_flags & (O_NONBLOCK | O_APPEND | 020000 /* O_ASYNC */),
+				     0, 0, 0);
+			if (r < 0)
+				fail(EA_STEP_FDS, r, (uint64_t)f->fd, i);
+		}
+		if ((f->kind == EA_FD_FILE || f->kind == EA_FD_PASSED) && f->pos) {
 			r = sys_call(__NR_lseek, f->fd, f->pos, 0 /* SEEK_SET */, 0, 0, 0);
 			/* Pipes and character devices do not seek: nothing to restore. */
 			if (r < 0 && r != -29 /* ESPIPE */)
@@ -517,6 +533,24 @@ static void restore_fds(void)
 		}
 		if (f->cloexec)
 			sys_call(__NR_fcntl, f->fd, F_SETFD, FD_CLOEXEC, 0, 0, 0);
+	}
+}
+
+/* Registrations of the program's epoll instances, now that every fd is in place. */
+static void restore_epolls(void)
+{
+	const struct ea_epoll_reg *regs = array_at(args->epoll_off);
+
+	for (uint32_t i = 0; i < args->epoll_n; i++) {
+		struct {
+			uint32_t events;
+			uint64_t data;
+		} __attribute__((packed)) ev = { regs[i].events, regs[i].data };
+		long r = sys_call(__NR_epoll_ctl, regs[i].epfd, 1 /* EPOLL_CTL_ADD */, regs[i].tfd,
+				  &ev, 0, 0);
+
+		if (r < 0)
+			fail(EA_STEP_FDS, r, (uint64_t)regs[i].tfd, i);
 	}
 }
 
@@ -662,6 +696,12 @@ static void close_transports(void)
 	for (int i = 0; i < 3; i++)
 		if (args->stdio_fds[i] >= 0)
 			sys_call(__NR_close, args->stdio_fds[i], 0, 0, 0, 0, 0);
+	{
+		const int32_t *obj_fds = array_at(args->obj_fd_off);
+
+		for (uint32_t i = 0; i < args->obj_fd_n; i++)
+			sys_call(__NR_close, obj_fds[i], 0, 0, 0, 0, 0);
+	}
 	sys_call(__NR_close, args->report_fd, 0, 0, 0, 0, 0);
 }
 
@@ -678,6 +718,7 @@ void agent_main(uint64_t *sp)
 	clear_address_space();
 	create_vmas();
 	restore_fds();
+	restore_epolls();
 	restore_misc();
 	restore_signals();
 	close_transports();

@@ -1,5 +1,6 @@
 /* Freezing a traced process into an image, see dump.h. */
 #include "dump.h"
+#include "fdobj.h"
 #include "abi.h"
 #include "fileid.h"
 #include "hash.h"
@@ -349,11 +350,133 @@ struct fdrec {
 	struct esky_img_fd img;
 };
 
+/* An object (pipe, eventfd, ...) met among the fds, to be written once. */
+struct objrec {
+	dev_t dev;
+	ino_t ino;
+	int first_fd;          /* for messages */
+	bool ends[2];          /* a pipe's read and write ends seen */
+	struct esky_fdobj_frozen fz;
+};
+
+/*
+ * The fd is an object esky makes again at resume (fdobj.h): find it among
+ * those met (another end of one pipe) or freeze it. 1 if it is one, 0 if
+ * not (the caller's refusals follow), or -errno.
+ */
+static int object_fd(pid_t pid, struct fdrec *r, const char *link, unsigned flags,
+		     struct objrec **objs, size_t *nobj)
+{
+	struct esky_fdobj_src src = { pid, r->fd, link, NULL, &r->st, flags };
+	struct objrec *o = NULL, *no;
+	char path[64], *text = NULL;
+	size_t len;
+	int ret;
+
+	/*
+	 * A pipe's two ends are two open files of one object (its inode).
+	 * Every anon_inode object shares one inode: those are told apart by
+	 * open file only (an fd sharing an earlier one's is a dup already).
+	 */
+	for (size_t i = 0; i < *nobj && !strncmp(link, "pipe:", 5); i++)
+		if ((*objs)[i].dev == r->st.st_dev && (*objs)[i].ino == r->st.st_ino)
+			o = &(*objs)[i];
+	if (!o) {
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, r->fd);
+		ret = esky_read_file(path, &text, &len);
+		if (ret)
+			return esky_error(ret, "pid %d: cannot read fdinfo of fd %d: %s", pid, r->fd,
+					  strerror(-ret));
+		src.fdinfo = text;
+		no = realloc(*objs, (*nobj + 1) * sizeof(*no));
+		if (!no) {
+			free(text);
+			return -ENOMEM;
+		}
+		*objs = no;
+		o = &no[*nobj];
+		memset(o, 0, sizeof(*o));
+		ret = esky_fdobj_freeze(&src, &o->fz);
+		free(text);
+		if (ret == -ENOTSUP)
+			return 0;
+		if (ret)
+			return ret;
+		o->dev = r->st.st_dev;
+		o->ino = r->st.st_ino;
+		o->first_fd = r->fd;
+		(*nobj)++;
+	}
+	o->ends[esky_fdobj_end(&o->fz.o, flags)] = true;
+	r->img.kind = ESKY_IMG_FD_OBJECT;
+	r->img.file = (int32_t)(o - *objs);
+	return 1;
+}
+
+/*
+ * What dump cannot see one fd at a time: a pipe must have both ends in
+ * the program; an epoll registration must still name the file it was
+ * made for (kcmp KCMP_EPOLL_TFD, since 4.13).
+ */
+static int check_objects(pid_t pid, const struct fdrec *recs, size_t n, struct objrec *objs,
+			 size_t nobj)
+{
+	for (size_t i = 0; i < nobj; i++) {
+		const struct esky_fdobj_frozen *fz = &objs[i].fz;
+
+		if (fz->o.kind == ESKY_IMG_OBJ_PIPE && !(objs[i].ends[0] && objs[i].ends[1]))
+			return esky_error(-EOPNOTSUPP, "fd %d is a pipe (pipe:[%llu]) whose other end "
+					  "is not in the program (closed, or another process's): esky "
+					  "cannot save it", objs[i].first_fd,
+					  (unsigned long long)objs[i].ino);
+		if (fz->o.kind != ESKY_IMG_OBJ_EPOLL)
+			continue;
+		for (size_t k = 0; k < fz->data_len / sizeof(struct esky_img_epoll_reg); k++) {
+			const struct esky_img_epoll_reg *reg =
+				&((const struct esky_img_epoll_reg *)fz->data)[k];
+			struct { uint32_t efd, tfd, toff; } slot = {
+				(uint32_t)objs[i].first_fd, (uint32_t)reg->tfd, 0
+			};
+			bool found = false;
+
+			for (size_t j = 0; j < n; j++)
+				found |= recs[j].fd == reg->tfd;
+			if (!found || sys_kcmp(pid, pid, KCMP_EPOLL_TFD, (unsigned long)reg->tfd,
+					       (unsigned long)&slot) != 0)
+				return esky_error(-EOPNOTSUPP, "fd %d is an epoll watching fd %d, which "
+						  "the program has closed since: esky cannot save it",
+						  objs[i].first_fd, reg->tfd);
+		}
+	}
+	return 0;
+}
+
+static int write_objects(struct esky_dump *d, struct objrec *objs, size_t nobj)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < nobj && !ret; i++) {
+		struct esky_fdobj_frozen *fz = &objs[i].fz;
+		uint32_t index;
+		int err = 0;
+
+		fz->o.name = esky_image_add_string(d->w, fz->name, &err);
+		ret = err;
+		if (!ret && fz->data_len)
+			ret = esky_image_add_blob(d->w, fz->data, fz->data_len, &fz->o.data_off);
+		fz->o.data_len = fz->data_len;
+		if (!ret)
+			ret = esky_image_add_fdobj(d->w, &fz->o, &index);
+	}
+	return ret;
+}
+
 static int collect_fds(struct esky_dump *d, pid_t pid)
 {
 	struct fdrec *recs = NULL;
+	struct objrec *objs = NULL;
 	int *fds = NULL, ret;
-	size_t n = 0;
+	size_t n = 0, nobj = 0;
 
 	ret = esky_proc_list_fds(pid, &fds, &n);
 	if (ret)
@@ -431,6 +554,16 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 					f->dup_of = -1;
 			}
 		}
+		/* (A named FIFO is a path; an anonymous pipe is "pipe:[INODE]".) */
+		if (!f->kind && !(S_ISFIFO(r->st.st_mode) && link[0] == '/')) {
+			ret = object_fd(pid, r, link, fi.flags, &objs, &nobj);
+			ret = ret > 0 ? 0 : ret ? ret : -ENOTSUP;
+			if (ret != -ENOTSUP) {
+				free(link);
+				continue;
+			}
+			ret = 0;
+		}
 		if (f->kind) {
 			free(link);
 			continue;
@@ -464,10 +597,19 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 		}
 		free(link);
 	}
+	if (!ret)
+		ret = check_objects(pid, recs, n, objs, nobj);
+	if (!ret)
+		ret = write_objects(d, objs, nobj);
 	for (size_t i = 0; i < n && !ret; i++)
 		if (recs[i].fd >= 0)
 			ret = esky_image_add_fd(d->w, &recs[i].img);
 out_free:
+	for (size_t i = 0; i < nobj; i++) {
+		free(objs[i].fz.data);
+		free(objs[i].fz.name);
+	}
+	free(objs);
 	free(recs);
 	free(fds);
 	return ret;

@@ -22,8 +22,8 @@ struct esky_image {
 	struct esky_img_header hdr;
 	struct esky_img_core core;
 	/* section contents read into memory, by type */
-	void *sec[ESKY_SEC_META + 1];
-	uint64_t sec_size[ESKY_SEC_META + 1];
+	void *sec[ESKY_SEC_LAST + 1];
+	uint64_t sec_size[ESKY_SEC_LAST + 1];
 	struct esky_image_view view;
 };
 
@@ -34,6 +34,7 @@ static const char *const section_names[] = {
 	[ESKY_SEC_SIGINFO] = "SIGINFO",	  [ESKY_SEC_PAGEMAP] = "PAGEMAP",
 	[ESKY_SEC_PAGEHASH] = "PAGEHASH", [ESKY_SEC_PAGES] = "PAGES",
 	[ESKY_SEC_AUXV] = "AUXV",	  [ESKY_SEC_META] = "META",
+	[ESKY_SEC_FDOBJS] = "FDOBJS",	  [ESKY_SEC_BLOBS] = "BLOBS",
 };
 
 const char *esky_image_section_name(uint32_t type)
@@ -57,6 +58,8 @@ static size_t elem_size(uint32_t type)
 		return sizeof(struct esky_img_siginfo);
 	case ESKY_SEC_PAGEMAP:
 		return sizeof(struct esky_img_pagerun);
+	case ESKY_SEC_FDOBJS:
+		return sizeof(struct esky_img_fdobj);
 	case ESKY_SEC_PAGEHASH:
 	case ESKY_SEC_AUXV:
 		return sizeof(uint64_t);
@@ -136,12 +139,33 @@ static int check_refs(struct esky_image *img)
 
 		if (f->fd < 0 || (i && f->fd <= v->fds[i - 1].fd) ||
 		    (f->kind == ESKY_IMG_FD_DUP && !fd_recorded(v->fds, i, f->dup_of)) ||
-		    (f->file >= 0 && (size_t)f->file >= v->file_n) ||
+		    (f->kind != ESKY_IMG_FD_OBJECT && f->file >= 0 && (size_t)f->file >= v->file_n) ||
 		    (f->kind == ESKY_IMG_FD_FILE && (f->file < 0 || (size_t)f->file >= v->file_n)) ||
 		    (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2)) ||
 		    (f->kind == ESKY_IMG_FD_DUP && (f->dup_of < 0 || f->dup_of >= f->fd)) ||
-		    f->kind < ESKY_IMG_FD_FILE || f->kind > ESKY_IMG_FD_DUP)
+		    (f->kind == ESKY_IMG_FD_OBJECT && (f->file < 0 || (size_t)f->file >= v->fdobj_n)) ||
+		    f->kind < ESKY_IMG_FD_FILE || f->kind > ESKY_IMG_FD_OBJECT)
 			return damaged(img, "%s: damaged: fd record %zu is invalid", n, i);
+	}
+	for (i = 0; i < v->fdobj_n; i++) {
+		const struct esky_img_fdobj *o = &v->fdobjs[i];
+
+		if (o->kind < ESKY_IMG_OBJ_PIPE || o->kind > ESKY_IMG_OBJ_LAST || !str_ok(img, o->name) ||
+		    o->data_off > v->blobs_len || o->data_len > v->blobs_len - o->data_off ||
+		    (o->kind == ESKY_IMG_OBJ_EPOLL && o->data_len % sizeof(struct esky_img_epoll_reg)))
+			return damaged(img, "%s: damaged: object record %zu is invalid", n, i);
+		if (o->kind == ESKY_IMG_OBJ_EPOLL) {
+			const struct esky_img_epoll_reg *reg =
+				(const void *)(v->blobs + o->data_off);
+
+			/* (BLOBS is 8-aligned in the file and in memory; data_off is checked below.) */
+			if (o->data_off % 8)
+				return damaged(img, "%s: damaged: object record %zu is invalid", n, i);
+			for (size_t k = 0; k < o->data_len / sizeof(*reg); k++)
+				if (!fd_recorded(v->fds, v->fd_n, reg[k].tfd))
+					return damaged(img, "%s: damaged: epoll object %zu watches fd %d, "
+						       "which has no record", n, i, reg[k].tfd);
+		}
 	}
 	prev_end = 0;
 	for (i = 0; i < v->run_n; i++) {
@@ -196,7 +220,7 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 	for (i = 0; i < count; i++) {
 		const struct esky_img_section *s = &img->hdr.sections[i];
 
-		if (s->type == 0 || s->type > ESKY_SEC_META || (seen & (1u << s->type)))
+		if (s->type == 0 || s->type > ESKY_SEC_LAST || (seen & (1u << s->type)))
 			return damaged(img, "%s: damaged: section %u has type %u", n, i, s->type);
 		if (s->offset > file_size || s->size > file_size - s->offset)
 			return damaged(img, "%s: damaged: %s section lies beyond the end of the file", n,
@@ -283,6 +307,9 @@ static void fill_view(struct esky_image *img)
 	ARRAY(auxv, auxv_n, ESKY_SEC_AUXV, uint64_t);
 	v->meta = img->sec[ESKY_SEC_META];
 	v->meta_len = img->sec_size[ESKY_SEC_META];
+	ARRAY(fdobjs, fdobj_n, ESKY_SEC_FDOBJS, struct esky_img_fdobj);
+	v->blobs = img->sec[ESKY_SEC_BLOBS];
+	v->blobs_len = img->sec_size[ESKY_SEC_BLOBS];
 #undef ARRAY
 }
 
@@ -685,7 +712,7 @@ struct esky_image_writer {
 	struct esky_img_core core;
 	bool have_core;
 	uint64_t page_pos;      /* next page data offset, from the start of PAGES */
-	struct esky_buf sec[ESKY_SEC_META + 1];
+	struct esky_buf sec[ESKY_SEC_LAST + 1];
 	/* the DATA or PARENT run being extended */
 	struct esky_img_pagerun cur;
 	bool have_cur;
@@ -962,6 +989,22 @@ int esky_image_add_fd(struct esky_image_writer *w, const struct esky_img_fd *fd)
 	return esky_buf_append(&w->sec[ESKY_SEC_FDS], fd, sizeof(*fd));
 }
 
+int esky_image_add_fdobj(struct esky_image_writer *w, const struct esky_img_fdobj *o,
+			 uint32_t *index)
+{
+	*index = (uint32_t)(w->sec[ESKY_SEC_FDOBJS].len / sizeof(*o));
+	return esky_buf_append(&w->sec[ESKY_SEC_FDOBJS], o, sizeof(*o));
+}
+
+int esky_image_add_blob(struct esky_image_writer *w, const void *data, size_t len, uint64_t *off)
+{
+	/* 8-aligned: an epoll object's registrations are read in place. */
+	int ret = esky_buf_pad(&w->sec[ESKY_SEC_BLOBS], 8);
+
+	*off = w->sec[ESKY_SEC_BLOBS].len;
+	return ret ? ret : esky_buf_append(&w->sec[ESKY_SEC_BLOBS], data, len);
+}
+
 int esky_image_add_siginfo(struct esky_image_writer *w, const struct esky_img_siginfo *si)
 {
 	return esky_buf_append(&w->sec[ESKY_SEC_SIGINFO], si, sizeof(*si));
@@ -1116,7 +1159,8 @@ int esky_image_writer_commit(struct esky_image_writer *w)
 	static const uint32_t order[] = {
 		ESKY_SEC_CORE,	  ESKY_SEC_XSTATE,  ESKY_SEC_STRINGS,  ESKY_SEC_VMAS,
 		ESKY_SEC_FILES,	  ESKY_SEC_FDS,	    ESKY_SEC_SIGINFO,  ESKY_SEC_PAGEMAP,
-		ESKY_SEC_PAGEHASH, ESKY_SEC_AUXV,   ESKY_SEC_META,
+		ESKY_SEC_PAGEHASH, ESKY_SEC_AUXV,   ESKY_SEC_META,	ESKY_SEC_FDOBJS,
+		ESKY_SEC_BLOBS,
 	};
 	uint64_t pos;
 	unsigned n = 0;
@@ -1289,6 +1333,15 @@ int esky_image_flatten(struct esky_image *const *chain, size_t n, const char *pa
 		ret = esky_image_add_fd(c.w, &v->fds[i]);
 	for (size_t i = 0; !ret && i < v->sig_n; i++)
 		ret = esky_image_add_siginfo(c.w, &v->sigs[i]);
+	if (!ret && v->blobs_len)
+		ret = esky_buf_append(&c.w->sec[ESKY_SEC_BLOBS], v->blobs, v->blobs_len);
+	for (size_t i = 0; !ret && i < v->fdobj_n; i++) {
+		struct esky_img_fdobj o = v->fdobjs[i];
+		uint32_t idx;
+
+		o.name = esky_image_add_string(c.w, esky_image_str(img, v->fdobjs[i].name), &err);
+		ret = err ? err : esky_image_add_fdobj(c.w, &o, &idx);
+	}
 	for (size_t i = 0; !ret && i < v->vma_n; i++) {
 		struct esky_img_vma m = v->vmas[i];
 

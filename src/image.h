@@ -39,6 +39,10 @@ struct esky_image_view {
 	size_t auxv_n;          /* words */
 	const char *meta;
 	size_t meta_len;
+	const struct esky_img_fdobj *fdobjs;
+	size_t fdobj_n;
+	const uint8_t *blobs;
+	size_t blobs_len;
 	uint64_t pages_off;     /* file offset of PAGES */
 	uint64_t pages_size;
 	uint64_t file_size;
@@ -145,6 +149,11 @@ int esky_image_add_file(struct esky_image_writer *w, const struct esky_img_file 
 			uint32_t *index);
 int esky_image_add_fd(struct esky_image_writer *w, const struct esky_img_fd *fd);
 int esky_image_add_siginfo(struct esky_image_writer *w, const struct esky_img_siginfo *si);
+/* An open object (pipe, eventfd, ...); its index in *index. */
+int esky_image_add_fdobj(struct esky_image_writer *w, const struct esky_img_fdobj *o,
+			 uint32_t *index);
+/* Bytes for an object (8-aligned); their offset in BLOBS in *off. */
+int esky_image_add_blob(struct esky_image_writer *w, const void *data, size_t len, uint64_t *off);
 /* Make this image a child of parent_id: PARENT runs refer to it. */
 int esky_image_set_parent(struct esky_image_writer *w, const uint8_t parent_id[16],
 			  const char *parent_hint);

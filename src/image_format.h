@@ -42,6 +42,9 @@
 #define ESKY_SEC_PAGES 10u    /* page data */
 #define ESKY_SEC_AUXV 11u     /* the auxiliary vector, uint64_t pairs */
 #define ESKY_SEC_META 12u     /* "key=value\n" text for people and `esky info` */
+#define ESKY_SEC_FDOBJS 13u   /* struct esky_img_fdobj[]: open objects other than files */
+#define ESKY_SEC_BLOBS 14u    /* bytes the objects hold (pipe data, memfd contents, ...) */
+#define ESKY_SEC_LAST ESKY_SEC_BLOBS
 
 struct esky_img_section {
 	uint32_t type;
@@ -176,6 +179,7 @@ struct esky_img_file {
 #define ESKY_IMG_FD_FILE 1u   /* regular file, directory or device: reopened by path */
 #define ESKY_IMG_FD_STDIO 2u  /* esky's stdin/stdout/stderr: stdio_src */
 #define ESKY_IMG_FD_DUP 3u    /* shares the open file of fd dup_of */
+#define ESKY_IMG_FD_OBJECT 4u /* an end of FDOBJS[file] (a pipe's by the access mode in flags) */
 
 struct esky_img_fd {
 	int32_t fd;
@@ -191,6 +195,43 @@ struct esky_img_siginfo {
 	uint32_t shared;
 	uint32_t reserved;
 	uint8_t info[128];
+};
+
+/*
+ * Open objects other than files, made anew at resume (doc/image-format.md).
+ * v[] by kind:
+ *   PIPE      data: bytes in flight; v[0] capacity (F_GETPIPE_SZ)
+ *   EVENTFD   v[0] counter; v[1] 1 for EFD_SEMAPHORE
+ *   TIMERFD   v[0] clock id; v[1] expirations not yet read; v[2] ns to the
+ *             next expiry (0: disarmed); v[3] interval in ns
+ *   SIGNALFD  v[0] signal mask (bit sig-1)
+ *   MEMFD     data: contents; name: the memfd's name; v[0] seals (F_GET_SEALS)
+ *   DELETED   data: contents; name: the path it had; v[0] mode
+ *   EPOLL     data: struct esky_img_epoll_reg[], its registrations
+ */
+#define ESKY_IMG_OBJ_PIPE 1u
+#define ESKY_IMG_OBJ_EVENTFD 2u
+#define ESKY_IMG_OBJ_TIMERFD 3u
+#define ESKY_IMG_OBJ_SIGNALFD 4u
+#define ESKY_IMG_OBJ_MEMFD 5u
+#define ESKY_IMG_OBJ_DELETED 6u
+#define ESKY_IMG_OBJ_EPOLL 7u
+#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_EPOLL
+
+struct esky_img_fdobj {
+	uint32_t kind;      /* ESKY_IMG_OBJ_* */
+	uint32_t name;      /* STRINGS offset, or 0 */
+	uint64_t id;        /* the kernel's inode number when frozen, for people */
+	uint64_t data_off;  /* bytes from the start of BLOBS */
+	uint64_t data_len;
+	uint64_t v[4];
+};
+
+/* One registration of an epoll instance (epoll_ctl ADD on resume). */
+struct esky_img_epoll_reg {
+	int32_t tfd;        /* the watched fd: it has a record in FDS */
+	uint32_t events;
+	uint64_t data;
 };
 
 /* Page run kinds. */
@@ -216,5 +257,7 @@ _Static_assert(sizeof(struct esky_img_file) == 96, "file layout");
 _Static_assert(sizeof(struct esky_img_fd) == 32, "fd layout");
 _Static_assert(sizeof(struct esky_img_siginfo) == 136, "siginfo layout");
 _Static_assert(sizeof(struct esky_img_pagerun) == 32, "pagerun layout");
+_Static_assert(sizeof(struct esky_img_fdobj) == 64, "fdobj layout");
+_Static_assert(sizeof(struct esky_img_epoll_reg) == 16, "epoll reg layout");
 
 #endif

@@ -1,5 +1,6 @@
 /* Thawing a checkpoint, the monitor's side. See restore.h and agent/abi.h. */
 #include "restore.h"
+#include "fdobj.h"
 #include "abi.h"
 #include "fileid.h"
 #include "hash.h"
@@ -243,8 +244,11 @@ static uint32_t vma_flags(const struct esky_img_vma *m)
 /* The plan the agent carries out, and the fds it needs. */
 struct plan {
 	struct argbuf ab;
-	int32_t transport[EA_MAX_SRC_FDS + 5];
-	int source[EA_MAX_SRC_FDS + 5];  /* our fds that go to transport[i] */
+	int32_t transport[EA_MAX_SRC_FDS + 5 + EA_MAX_OBJ_FDS];
+	int source[EA_MAX_SRC_FDS + 5 + EA_MAX_OBJ_FDS]; /* our fds that go to transport[i] */
+	int *obj_fds;                    /* ours: two per object (a pipe's ends), or -1 */
+	int32_t *obj_transport;          /* where each goes in the agent, or -1 */
+	size_t obj_n;
 	size_t transport_n;
 	int report_fd;                   /* transport number of the report pipe */
 	int args_fd;                     /* transport number of the memfd */
@@ -268,6 +272,81 @@ static int next_free_fd(const struct esky_image_view *v, int *next)
 	while (fd_in_image(v, *next))
 		(*next)++;
 	return (*next)++;
+}
+
+/*
+ * Make every object of the image (pipes, eventfds, ...) here, and plan
+ * their passage to the agent: each fd goes to a free transport number;
+ * the agent dups it to the program's number. Epoll registrations are
+ * listed for the agent to add once all fds are in place.
+ */
+static int make_objects(struct esky_image *img, const struct esky_image_view *v, struct plan *p,
+			int *next_fd, struct ea_args *a)
+{
+	struct argbuf *ab = &p->ab;
+	struct ea_epoll_reg *regs = NULL;
+	int32_t *parked;
+	size_t np = 0, nregs = 0;
+	int ret = 0;
+
+	if (!v->fdobj_n)
+		return 0;
+	if (2 * v->fdobj_n > EA_MAX_OBJ_FDS)
+		return esky_error(-E2BIG, "%s: more than %d pipes, eventfds and the like", v->path,
+				  EA_MAX_OBJ_FDS / 2);
+	p->obj_fds = malloc(2 * v->fdobj_n * sizeof(int));
+	p->obj_transport = malloc(2 * v->fdobj_n * sizeof(int32_t));
+	parked = malloc(2 * v->fdobj_n * sizeof(int32_t));
+	if (!p->obj_fds || !p->obj_transport || !parked) {
+		free(parked);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < 2 * v->fdobj_n; i++)
+		p->obj_fds[i] = p->obj_transport[i] = -1;
+	p->obj_n = v->fdobj_n;
+	for (size_t i = 0; i < v->fdobj_n && !ret; i++) {
+		const struct esky_img_fdobj *o = &v->fdobjs[i];
+
+		ret = esky_fdobj_thaw(o, esky_image_str(img, o->name), v->blobs + o->data_off,
+				      &p->obj_fds[2 * i]);
+		for (int e = 0; e < 2 && !ret; e++) {
+			if (p->obj_fds[2 * i + e] < 0)
+				continue;
+			p->obj_transport[2 * i + e] = next_free_fd(v, next_fd);
+			p->source[p->transport_n] = p->obj_fds[2 * i + e];
+			p->transport[p->transport_n++] = p->obj_transport[2 * i + e];
+			parked[np++] = p->obj_transport[2 * i + e];
+		}
+		if (!ret && o->kind == ESKY_IMG_OBJ_EPOLL)
+			nregs += o->data_len / sizeof(struct esky_img_epoll_reg);
+	}
+	if (ret)
+		esky_error(ret, "%s: %s", v->path, esky_last_error() ? esky_last_error() : strerror(-ret));
+	if (!ret && nregs && !(regs = calloc(nregs, sizeof(*regs))))
+		ret = -ENOMEM;
+	nregs = 0;
+	for (size_t i = 0; i < v->fdobj_n && !ret; i++) {
+		const struct esky_img_fdobj *o = &v->fdobjs[i];
+		const struct esky_img_epoll_reg *r = (const void *)(v->blobs + o->data_off);
+		int32_t epfd = -1;
+
+		if (o->kind != ESKY_IMG_OBJ_EPOLL)
+			continue;
+		for (size_t k = 0; k < v->fd_n && epfd < 0; k++)
+			if (v->fds[k].kind == ESKY_IMG_FD_OBJECT && (size_t)v->fds[k].file == i)
+				epfd = v->fds[k].fd;
+		for (size_t k = 0; k < o->data_len / sizeof(*r); k++)
+			regs[nregs++] = (struct ea_epoll_reg){
+				.epfd = epfd, .tfd = r[k].tfd, .events = r[k].events, .data = r[k].data
+			};
+	}
+	a->obj_fd_n = (uint32_t)np;
+	a->obj_fd_off = ab_array(ab, parked, np * sizeof(int32_t));
+	a->epoll_n = (uint32_t)nregs;
+	a->epoll_off = ab_array(ab, regs, nregs * sizeof(*regs));
+	free(regs);
+	free(parked);
+	return ret;
 }
 
 static int build_plan(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o,
@@ -331,6 +410,11 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	p->args_fd = next_free_fd(v, &next_fd);
 	a.report_fd = (uint32_t)p->report_fd;
 
+	/* Objects other than files, made here and passed on (fdobj.h). */
+	ret = make_objects(img, v, p, &next_fd, &a);
+	if (ret)
+		goto out_free;
+
 	for (size_t i = 0; i < v->vma_n && !ret; i++) {
 		const struct esky_img_vma *m = &v->vmas[i];
 		size_t first = runs.n;
@@ -371,6 +455,16 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 		};
 		if (f->kind == ESKY_IMG_FD_FILE)
 			fds[i].path_off = ab_str(ab, esky_image_str(img, v->files[f->file].path));
+		if (f->kind == ESKY_IMG_FD_OBJECT) {
+			int end = esky_fdobj_end(&v->fdobjs[f->file], f->flags);
+
+			fds[i].kind = EA_FD_PASSED;
+			fds[i].dup_of = p->obj_transport[2 * (size_t)f->file + (size_t)end];
+			/* Only memfds and deleted files have a position to seek to. */
+			if (v->fdobjs[f->file].kind != ESKY_IMG_OBJ_MEMFD &&
+			    v->fdobjs[f->file].kind != ESKY_IMG_OBJ_DELETED)
+				fds[i].pos = 0;
+		}
 	}
 	for (size_t i = 0; i < v->sig_n; i++) {
 		sigs[i].shared = v->sigs[i].shared;
@@ -1038,6 +1132,11 @@ out_close:
 			close(opened[k]);
 	if (verifying)
 		pthread_join(verify.thread, NULL);
+	for (size_t i = 0; p.obj_fds && i < 2 * p.obj_n; i++)
+		if (p.obj_fds[i] >= 0)
+			close(p.obj_fds[i]);
+	free(p.obj_fds);
+	free(p.obj_transport);
 	esky_buf_free(&p.ab.b);
 	esky_buf_free(&p.ab.strings);
 	free(p.level_src);

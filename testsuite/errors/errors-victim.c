@@ -8,7 +8,7 @@
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
  * (FILE open for writing), and what esky refuses: thread, child, socket,
- * pipe, eventfd, timer (a POSIX timer), deleted FILE (an open file, unlinked).
+ * pipe (its read end alone), inotify, timer (a POSIX timer), fifo FILE (a named pipe).
  *
  * VARIANT (a string of 9 characters, set by the build) tells the two
  * builds apart: same code and layout, different bytes, different build-id.
@@ -23,7 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -167,23 +168,20 @@ int main(int argc, char **argv)
 		n = read(fds[1], buf, sizeof(buf));
 		printf("go socket %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else if (!strcmp(mode, "pipe")) {
-		if (pipe(fds) < 0 || write(fds[1], "in the pipe", 11) != 11)
+		/* The read end alone: the writer could be anyone (esky cannot tell). */
+		if (pipe(fds) < 0 || write(fds[1], "in the pipe", 11) != 11 || close(fds[1]) < 0)
 			DIE("pipe: %s", strerror(errno));
 		printf("ready pipe\n");
 		wait_go();
 		n = read(fds[0], buf, sizeof(buf));
 		printf("go pipe %.*s\n", (int)(n > 0 ? n : 0), buf);
-	} else if (!strcmp(mode, "eventfd")) {
-		uint64_t v = 5;
-
-		fd = eventfd(0, 0);
-		if (fd < 0 || write(fd, &v, 8) != 8)
-			DIE("eventfd: %s", strerror(errno));
-		printf("ready eventfd\n");
+	} else if (!strcmp(mode, "inotify")) {
+		fd = inotify_init1(0);
+		if (fd < 0 || inotify_add_watch(fd, "/", IN_CREATE) < 0)
+			DIE("inotify: %s", strerror(errno));
+		printf("ready inotify\n");
 		wait_go();
-		if (read(fd, &v, 8) != 8)
-			DIE("read eventfd: %s", strerror(errno));
-		printf("go eventfd %llu\n", (unsigned long long)v);
+		printf("go inotify %d\n", fcntl(fd, F_GETFD) >= 0);
 	} else if (!strcmp(mode, "timer")) {
 		struct sigevent sev = { .sigev_notify = SIGEV_NONE };
 		struct itimerspec its = { .it_value = { .tv_sec = 1000 } };
@@ -196,17 +194,19 @@ int main(int argc, char **argv)
 		if (timer_gettime(tid, &its) < 0 || its.it_value.tv_sec == 0)
 			DIE("timer_gettime: %s", strerror(errno));
 		printf("go timer armed\n");
-	} else if (!strcmp(mode, "deleted") && file) {
-		fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0 || write(fd, "deleted data", 12) != 12 || unlink(file) < 0)
+	} else if (!strcmp(mode, "fifo") && file) {
+		if (mkfifo(file, 0600) < 0)
 			DIE("%s: %s", file, strerror(errno));
-		printf("ready deleted\n");
+		fd = open(file, O_RDWR);
+		if (fd < 0 || write(fd, "fifo data", 9) != 9)
+			DIE("%s: %s", file, strerror(errno));
+		printf("ready fifo\n");
 		wait_go();
-		n = pread(fd, buf, sizeof(buf), 0);
-		printf("go deleted %.*s\n", (int)(n > 0 ? n : 0), buf);
+		n = read(fd, buf, sizeof(buf));
+		printf("go fifo %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else {
 		DIE("usage: errors-victim plain|mmap FILE|write FILE|thread|child|socket|pipe|"
-		    "eventfd|timer|deleted FILE");
+		    "inotify|timer|fifo FILE");
 	}
 	printf("done %s\n", mode);
 	return 0;

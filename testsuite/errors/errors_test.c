@@ -926,12 +926,13 @@ static const struct {
 	  "go child exited 7\ndone child\n" },
 	{ "socket", "fd 3 is a socket \\(socket:\\[[0-9]+\\]\\): esky cannot save sockets",
 	  "go socket hello\ndone socket\n" },
-	{ "pipe", "fd 3 is a pipe \\(pipe:\\[[0-9]+\\]\\) that is not esky's stdin, stdout or "
-		  "stderr: esky cannot save it", "go pipe in the pipe\ndone pipe\n" },
-	{ "eventfd", "fd 3 is \\[eventfd\\]: esky cannot save it", "go eventfd 5\ndone eventfd\n" },
+	{ "pipe", "fd 3 is a pipe \\(pipe:\\[[0-9]+\\]\\) whose other end is not in the program "
+		  "\\(closed, or another process's\\): esky cannot save it",
+	  "go pipe in the pipe\ndone pipe\n" },
+	{ "inotify", "fd 3 is inotify: esky cannot save it", "go inotify 1\ndone inotify\n" },
 	{ "timer", "pid [0-9]+ has 1 POSIX timer \\(timer_create\\): .*", "go timer armed\ndone timer\n" },
-	{ "deleted", "fd 3 is %s \\(deleted\\): esky cannot save deleted files",
-	  "go deleted deleted data\ndone deleted\n" },
+	{ "fifo", "fd 3 is a pipe \\(%s\\) that is not esky's stdin, stdout or stderr: esky "
+		  "cannot save it", "go fifo fifo data\ndone fifo\n" },
 };
 
 /*
@@ -1190,7 +1191,7 @@ static void usage(void)
 			"flip-header|flip-meta|flip-pages|junk)\n"
 			"       changed.(exe-rebuilt|exe-appended|mapped-changed|mapped-grown|"
 			"mapped-touched|mapped-vanished|written-grew)\n"
-			"       refuse.(thread|child|socket|pipe|eventfd|timer|deleted).(signal|attach)\n"
+			"       refuse.(thread|child|socket|pipe|inotify|timer|fifo).(signal|attach)\n"
 			"       misc.(start-nonexistent|start-not-executable|no-agent|"
 			"unwritable-signal|unwritable-attach|no-such-pid|pid1-unprivileged)\n");
 	exit(EXIT_HARNESS);

@@ -1392,7 +1392,7 @@ static void ed_section_unknown(unsigned char *b, size_t *len)
 {
 	unsigned i;
 
-	section(b, ESKY_SEC_META, &i)->type = 13;
+	section(b, ESKY_SEC_META, &i)->type = ESKY_SEC_LAST + 1;
 }
 
 static void ed_section_beyond(unsigned char *b, size_t *len)
@@ -1470,7 +1470,7 @@ static void test_consistency(void)
 		{ "a page hash missing", ed_hashes, "damaged: page data and page map disagree" },
 		{ "33 sections", ed_section_n, "damaged: 33 sections" },
 		{ "two FDS sections", ed_section_type, "damaged: section 10 has type 6" },
-		{ "section of unknown type", ed_section_unknown, "damaged: section 11 has type 13" },
+		{ "section of unknown type", ed_section_unknown, "damaged: section 11 has type 15" },
 		{ "section beyond the end", ed_section_beyond,
 		  "damaged: META section lies beyond the end of the file" },
 		{ "partial record", ed_section_partial, "damaged: VMAS section has a partial record" },
