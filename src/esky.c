@@ -613,7 +613,7 @@ static int cmd_check(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct esky_restore_opts ro = { .verify_pages = true };
+	struct esky_restore_opts ro = { .verify_pages = true, .check_only = true };
 	int c, worst = 0;
 
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {

@@ -158,8 +158,8 @@ int esky_restore_check(struct esky_image *const *chain, size_t n, const struct e
 		if (ret == -ENOENT)
 			return esky_error(-ENOENT, "%s: %s vanished since the checkpoint", v->path, path);
 		if (ret == -ESTALE && !o->force)
-			return esky_error(-ESTALE, "%s changed since the checkpoint (%s); --force "
-					  "resumes anyway", path, why);
+			return esky_error(-ESTALE, "%s changed since the checkpoint (%s)%s", path, why,
+					  o->check_only ? "" : "; --force resumes anyway");
 		if (ret == -ESTALE)
 			pr_warn("%s changed since the checkpoint (%s); resuming anyway (--force)", path,
 				why);

@@ -20,6 +20,7 @@ struct esky_restore_opts {
 	bool force;              /* resume although files changed (with a note) */
 	bool verify_pages;       /* check the checksum of every page before the program runs */
 	char *const *argv;       /* what ps shows for the process, or NULL to keep it */
+	bool check_only;         /* esky check: messages without resume's advice */
 };
 
 /*
