@@ -1,5 +1,6 @@
 /* What `esky info` prints, see describe.h. */
 #include "describe.h"
+#include "fdobj.h"
 #include "arch.h"
 #include "fileid.h"
 #include "util.h"
@@ -77,6 +78,42 @@ static void flags_text(unsigned flags, char *buf, size_t n)
 	for (size_t i = 0; i < ESKY_ARRAY_SIZE(names); i++)
 		if ((flags & names[i].bit) == names[i].bit && names[i].bit != O_SYNC - O_DSYNC)
 			snprintf(buf + strlen(buf), n - strlen(buf), "|%s", names[i].name);
+}
+
+/* One fd that is an object (pipe, eventfd, ...): its kind and its state. */
+static void describe_object(const struct esky_image *img, const struct esky_img_fd *f,
+			    const char *fl, FILE *out)
+{
+	const struct esky_img_fdobj *o = &esky_image_view(img)->fdobjs[f->file];
+
+	fprintf(out, "  fd %-3d %s", f->fd, esky_fdobj_kind_name(o->kind));
+	switch (o->kind) {
+	case ESKY_IMG_OBJ_PIPE:
+		fprintf(out, " %s end, %" PRIu64 " bytes in flight",
+			esky_fdobj_end(o, f->flags) ? "write" : "read", o->data_len);
+		break;
+	case ESKY_IMG_OBJ_EVENTFD:
+		fprintf(out, " counter %" PRIu64 "%s", o->v[0], o->v[1] ? " (semaphore)" : "");
+		break;
+	case ESKY_IMG_OBJ_TIMERFD:
+		if (o->v[2])
+			fprintf(out, " clock %" PRIu64 ", next in %.3f s, every %.3f s", o->v[0],
+				(double)o->v[2] / 1e9, (double)o->v[3] / 1e9);
+		else
+			fprintf(out, " clock %" PRIu64 ", disarmed", o->v[0]);
+		break;
+	case ESKY_IMG_OBJ_SIGNALFD:
+		fprintf(out, " mask 0x%" PRIx64, o->v[0]);
+		break;
+	case ESKY_IMG_OBJ_EPOLL:
+		fprintf(out, " watching %" PRIu64 " fds",
+			o->data_len / sizeof(struct esky_img_epoll_reg));
+		break;
+	default:
+		fprintf(out, " %s, %" PRIu64 " bytes saved", esky_image_str(img, o->name), o->data_len);
+		break;
+	}
+	fprintf(out, "  %s  pos %" PRIu64 "\n", fl, f->pos);
 }
 
 void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
@@ -160,6 +197,8 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 			fprintf(out, "  fd %-3d esky's %s\n", f->fd, stdio_names[f->stdio_src]);
 		else if (f->kind == ESKY_IMG_FD_DUP)
 			fprintf(out, "  fd %-3d same open file as fd %d\n", f->fd, f->dup_of);
+		else if (f->kind == ESKY_IMG_FD_OBJECT)
+			describe_object(img, f, fl, out);
 		else
 			fprintf(out, "  fd %-3d %s  %s  pos %" PRIu64 "\n", f->fd,
 				esky_image_str(img, v->files[f->file].path), fl, f->pos);

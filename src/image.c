@@ -220,7 +220,9 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 	for (i = 0; i < count; i++) {
 		const struct esky_img_section *s = &img->hdr.sections[i];
 
-		if (s->type == 0 || s->type > ESKY_SEC_LAST || (seen & (1u << s->type)))
+		/* (The range first: the shift below needs a type under 32.) */
+		if (s->type == 0 || s->type > (img->hdr.version == 1 ? ESKY_SEC_META : ESKY_SEC_LAST) ||
+		    (seen & (1u << s->type)))
 			return damaged(img, "%s: damaged: section %u has type %u", n, i, s->type);
 		if (s->offset > file_size || s->size > file_size - s->offset)
 			return damaged(img, "%s: damaged: %s section lies beyond the end of the file", n,
@@ -355,9 +357,10 @@ int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
 				 (long long)st.st_size);
 		goto out_close;
 	}
-	if (img->hdr.version != ESKY_IMG_VERSION) {
-		ret = esky_error(-EPROTONOSUPPORT, "%s: checkpoint format version %u; this esky reads %u",
-				 name, img->hdr.version, ESKY_IMG_VERSION);
+	if (img->hdr.version < ESKY_IMG_VERSION_MIN || img->hdr.version > ESKY_IMG_VERSION) {
+		ret = esky_error(-EPROTONOSUPPORT, "%s: checkpoint format version %u; this esky reads "
+				 "%u to %u", name, img->hdr.version, ESKY_IMG_VERSION_MIN,
+				 ESKY_IMG_VERSION);
 		goto out_close;
 	}
 	if (esky_hash64(&img->hdr, offsetof(struct esky_img_header, checksum),

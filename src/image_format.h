@@ -1,5 +1,5 @@
 /*
- * The on-disk format of esky checkpoint images, version 1.
+ * The on-disk format of esky checkpoint images, version 2 (reads 1).
  * Specified in doc/image-format.md; this header is its C form.
  *
  * Little-endian (x86-64 only). Every struct here has a fixed size and
@@ -23,7 +23,12 @@
 
 /* 0x89 first, as PNG does, so that a text-mode transfer is detected. */
 #define ESKY_IMG_MAGIC "\x89" "ESKYIMG"
-#define ESKY_IMG_VERSION 1u
+/*
+ * Version 2 added the FDOBJS and BLOBS sections and fd kind OBJECT; a
+ * version-1 image (which has none) is read as it always was.
+ */
+#define ESKY_IMG_VERSION 2u
+#define ESKY_IMG_VERSION_MIN 1u
 #define ESKY_IMG_HEADER_SIZE 4096u
 #define ESKY_IMG_PAGE_SIZE 4096u
 #define ESKY_IMG_MAX_SECTIONS 32u

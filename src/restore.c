@@ -671,9 +671,15 @@ static int report_error(struct esky_image *img, const struct ea_report *r)
 	case EA_STEP_FDS: {
 		const char *path = "";
 
-		for (size_t i = 0; i < v->fd_n; i++)
-			if ((uint64_t)v->fds[i].fd == r->addr && v->fds[i].file >= 0)
-				path = esky_image_str(img, v->files[v->fds[i].file].path);
+		for (size_t i = 0; i < v->fd_n; i++) {
+			const struct esky_img_fd *f = &v->fds[i];
+
+			if ((uint64_t)f->fd != r->addr || f->file < 0)
+				continue;
+			path = f->kind == ESKY_IMG_FD_OBJECT
+				       ? esky_fdobj_kind_name(v->fdobjs[f->file].kind)
+				       : esky_image_str(img, v->files[f->file].path);
+		}
 		return esky_error((int)r->err, "cannot reopen fd %" PRIu64 "%s%s: %s", r->addr,
 				  *path ? " " : "", path, e);
 	}

@@ -183,8 +183,11 @@ int esky_buf_printf(struct esky_buf *b, const char *fmt, ...)
 int esky_buf_pad(struct esky_buf *b, size_t align)
 {
 	size_t pad = (align - b->len % align) % align;
-	int ret = esky_buf_reserve(b, pad);
+	int ret;
 
+	if (!pad)
+		return 0; /* (an empty buffer has no data pointer to memset at) */
+	ret = esky_buf_reserve(b, pad);
 	if (ret)
 		return ret;
 	memset(b->data + b->len, 0, pad);

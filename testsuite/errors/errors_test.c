@@ -714,8 +714,8 @@ static void input_case(const char *cmd, const char *kind)
 			if (at[i] < 8)
 				refuse_input(cmd, damaged, "%s: not an esky checkpoint", qd);
 			else if (at[i] < 12)
-				refuse_input(cmd, damaged, "%s: checkpoint format version 65; this esky "
-					     "reads 1", qd);
+				refuse_input(cmd, damaged, "%s: checkpoint format version 66; this esky "
+					     "reads 1 to 2", qd);
 			else
 				refuse_input(cmd, damaged, "%s: damaged: header checksum mismatch", qd);
 		}

@@ -104,13 +104,28 @@ static void walk(struct esky_image *img, size_t size)
 	for (size_t i = 0; i < v->fd_n; i++) {
 		const struct esky_img_fd *f = &v->fds[i];
 
-		/* restore.c (agent errors): files[f->file] whenever f->file >= 0, any kind */
-		if (f->file >= 0 && (size_t)f->file >= v->file_n)
+		/* restore.c, describe.c: fdobjs[f->file] for kind OBJECT */
+		if (f->kind == ESKY_IMG_FD_OBJECT && (f->file < 0 || (size_t)f->file >= v->fdobj_n))
+			broken("fd record %zu (fd %d): object %d of %zu", i, f->fd, f->file,
+			       v->fdobj_n);
+		/* restore.c (agent errors): files[f->file] whenever f->file >= 0, other kinds */
+		if (f->kind != ESKY_IMG_FD_OBJECT && f->file >= 0 && (size_t)f->file >= v->file_n)
 			broken("fd record %zu (fd %d, kind %u): file %d of %zu", i, f->fd, f->kind,
 			       f->file, v->file_n);
 		/* describe.c: stdio_names[f->stdio_src] */
 		if (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2))
 			broken("fd record %zu: stdio source %d", i, f->stdio_src);
+	}
+	for (size_t i = 0; i < v->fdobj_n; i++) {
+		const struct esky_img_fdobj *o = &v->fdobjs[i];
+
+		/* restore.c, core.c: an object's bytes are read in place from BLOBS */
+		if (o->data_off > v->blobs_len || o->data_len > v->blobs_len - o->data_off)
+			broken("object %zu: bytes %llu+%llu of %zu", i, (unsigned long long)o->data_off,
+			       (unsigned long long)o->data_len, v->blobs_len);
+		for (uint64_t k = 0; k < o->data_len; k++)
+			sink += v->blobs[o->data_off + k];
+		sink += walk_str(img, o->name);
 	}
 	for (size_t i = 0; i < v->run_n; i++) {
 		const struct esky_img_pagerun *r = &v->runs[i];

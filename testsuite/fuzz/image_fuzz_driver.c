@@ -311,7 +311,29 @@ static void write_seed(const char *path, int kind)
 		memset(&si, 0, sizeof(si));
 		si.info[0] = 10;
 		must(esky_image_add_siginfo(w, &si), "esky_image_add_siginfo");
-		for (int fd = 0; fd < 6; fd++) {
+		/* Objects (format 2): a pipe with data, a memfd, an epoll watching fd 3. */
+		{
+			struct esky_img_epoll_reg reg = { .tfd = 3, .events = 1, .data = 42 };
+			struct esky_img_fdobj o[3] = {
+				{ .kind = ESKY_IMG_OBJ_PIPE, .v = { 65536 } },
+				{ .kind = ESKY_IMG_OBJ_MEMFD, .v = { 2 } },
+				{ .kind = ESKY_IMG_OBJ_EPOLL },
+			};
+			uint32_t idx;
+			int err = 0;
+
+			must(esky_image_add_blob(w, "in flight", 9, &o[0].data_off), "blob");
+			o[0].data_len = 9;
+			must(esky_image_add_blob(w, mem, 300, &o[1].data_off), "blob");
+			o[1].data_len = 300;
+			o[1].name = esky_image_add_string(w, "fuzz-memfd", &err);
+			must(err, "esky_image_add_string");
+			must(esky_image_add_blob(w, &reg, sizeof(reg), &o[2].data_off), "blob");
+			o[2].data_len = sizeof(reg);
+			for (int k = 0; k < 3; k++)
+				must(esky_image_add_fdobj(w, &o[k], &idx), "esky_image_add_fdobj");
+		}
+		for (int fd = 0; fd < 10; fd++) {
 			struct esky_img_fd r = { .fd = fd, .file = -1, .stdio_src = -1, .dup_of = -1 };
 
 			if (fd < 3) {
@@ -322,9 +344,14 @@ static void write_seed(const char *path, int kind)
 				r.file = 1;
 				r.pos = 77;
 				r.flags = 02;
-			} else {
+			} else if (fd < 6) {
 				r.kind = ESKY_IMG_FD_DUP;
 				r.dup_of = 3;
+			} else {
+				/* 6, 7: the pipe's ends; 8: the memfd; 9: the epoll */
+				r.kind = ESKY_IMG_FD_OBJECT;
+				r.file = fd < 8 ? 0 : fd - 7;
+				r.flags = fd == 7 ? 01 : fd == 8 ? 02 : 0;
 			}
 			must(esky_image_add_fd(w, &r), "esky_image_add_fd");
 		}

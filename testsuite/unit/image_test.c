@@ -1080,8 +1080,8 @@ static void test_damage(void)
 			uint32_t v = ESKY_IMG_VERSION;
 
 			((unsigned char *)&v)[off - 8] ^= 0xff;
-			expect_open_error(d, "%s: checkpoint format version %u; this esky reads %u", d,
-					  v, ESKY_IMG_VERSION);
+			expect_open_error(d, "%s: checkpoint format version %u; this esky reads %u to %u",
+					  d, v, ESKY_IMG_VERSION_MIN, ESKY_IMG_VERSION);
 		} else {
 			expect_open_error(d, "%s: damaged: header checksum mismatch", d);
 		}
@@ -1221,10 +1221,17 @@ static void test_damage(void)
 	write_whole(d, buf, len);
 	expect_open_error(d, "%s: not an esky checkpoint", d);
 	memcpy(buf, orig, len);
-	((struct esky_img_header *)buf)->version = 2;
+	((struct esky_img_header *)buf)->version = 3;
 	reseal(buf, len);
 	write_whole(d, buf, len);
-	expect_open_error(d, "%s: checkpoint format version 2; this esky reads 1", d);
+	expect_open_error(d, "%s: checkpoint format version 3; this esky reads 1 to 2", d);
+	/* A version-1 image knows no section above META (12). */
+	memcpy(buf, orig, len);
+	((struct esky_img_header *)buf)->version = 1;
+	((struct esky_img_header *)buf)->sections[0].type = ESKY_SEC_FDOBJS;
+	reseal(buf, len);
+	write_whole(d, buf, len);
+	expect_open_error(d, "%s: damaged: section 0 has type 13", d);
 	free(buf);
 
 	/* Not images at all. */
