@@ -269,12 +269,25 @@ static int classify_vma(struct esky_dump *d, const struct esky_vma *v, struct dv
 	if (!strncmp(path, "/SYSV", 5) && v->deleted)
 		return esky_error(-EOPNOTSUPP, "mapping %s is System V shared memory: esky cannot "
 				  "save it", range);
+	/*
+	 * A private mapping of a file that exists nowhere else (a memfd, a
+	 * deleted file: a program or library rebuilt or upgraded while it
+	 * runs) is saved whole, as anonymous memory: a private mapping never
+	 * writes back, so its pages are all the program can see of it. A
+	 * PROT_NONE one (ld.so's gaps between segments) holds nothing to see.
+	 */
+	if (!v->shared && (v->deleted || !strncmp(path, "/memfd:", 7))) {
+		m->kind = ESKY_IMG_VMA_ANON;
+		out->mode = v->prot ? PAGES_ALL : PAGES_NONE;
+		out->zero_holes = true;
+		return 0;
+	}
 	if (!strncmp(path, "/memfd:", 7))
-		return esky_error(-EOPNOTSUPP, "mapping %s is a memfd (%s): esky cannot save it yet",
-				  range, path + 1);
+		return esky_error(-EOPNOTSUPP, "mapping %s is a shared memfd mapping (%s): esky "
+				  "cannot save it yet", range, path + 1);
 	if (v->deleted)
-		return esky_error(-EOPNOTSUPP, "mapping %s is %s, which was deleted: esky cannot "
-				  "save deleted files", range, path);
+		return esky_error(-EOPNOTSUPP, "mapping %s is %s, which was deleted, mapped shared: "
+				  "esky cannot save it", range, path);
 	m->kind = v->shared ? ESKY_IMG_VMA_FILE_SHARED : ESKY_IMG_VMA_FILE_PRIVATE;
 	m->pgoff = v->pgoff;
 	ret = file_index(d, path, v->shared && (v->prot & PROT_WRITE) ? ESKY_IMG_FILEF_WRITTEN : 0,
@@ -875,14 +888,20 @@ static int collect_core(struct esky_dump *d, struct esky_img_core *core,
 	if (!ret)
 		ret = writer_string(d, cwd, &core->cwd);
 	if (!ret && !esky_proc_readlink(pid, "exe", &exe)) {
+		/*
+		 * A deleted program's pages are saved whole with its mappings; there
+		 * is no file for /proc/PID/exe to name after a resume (it then names
+		 * the restore agent, as when PR_SET_MM_EXE_FILE is not permitted).
+		 */
 		if (strlen(exe) > 10 && !strcmp(exe + strlen(exe) - 10, " (deleted)")) {
 			exe[strlen(exe) - 10] = '\0';
-			ret = esky_error(-EOPNOTSUPP, "pid %d: its program %s was deleted", pid, exe);
-		}
-		else
+			pr_note("pid %d: its program %s was deleted: its pages are saved whole", pid,
+				exe);
+		} else {
 			ret = file_index(d, exe, ESKY_IMG_FILEF_EXE, &exe_index);
-		if (!ret)
-			core->exe_file = (uint32_t)exe_index;
+			if (!ret)
+				core->exe_file = (uint32_t)exe_index;
+		}
 	}
 	if (!ret && !read_cmdline(pid, &cmdline))
 		ret = writer_string(d, cmdline, &core->cmdline);
