@@ -442,6 +442,18 @@ static int check_objects(pid_t pid, const struct fdrec *recs, size_t n, struct o
 					  "is not in the program (closed, or another process's): esky "
 					  "cannot save it", objs[i].first_fd,
 					  (unsigned long long)objs[i].ino);
+		/* A Unix socket's peer must be one of the program's sockets too. */
+		if (fz->o.kind == ESKY_IMG_OBJ_UNIX) {
+			const struct esky_fdobj_frozen *peer = NULL;
+			int ret;
+
+			for (size_t j = 0; j < nobj && fz->o.v[1]; j++)
+				if (objs[j].fz.o.kind == ESKY_IMG_OBJ_UNIX && objs[j].fz.o.id == fz->o.v[1])
+					peer = &objs[j].fz;
+			ret = esky_fd_unix_check_peer(fz, objs[i].first_fd, peer);
+			if (ret)
+				return ret;
+		}
 		if (fz->o.kind != ESKY_IMG_OBJ_EPOLL)
 			continue;
 		for (size_t k = 0; k < fz->data_len / sizeof(struct esky_img_epoll_reg); k++) {

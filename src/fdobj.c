@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const kind_names[] = {
 	[ESKY_IMG_OBJ_PIPE] = "pipe",	      [ESKY_IMG_OBJ_EVENTFD] = "eventfd",
 	[ESKY_IMG_OBJ_TIMERFD] = "timerfd",   [ESKY_IMG_OBJ_SIGNALFD] = "signalfd",
 	[ESKY_IMG_OBJ_MEMFD] = "memfd",	      [ESKY_IMG_OBJ_DELETED] = "deleted file",
-	[ESKY_IMG_OBJ_EPOLL] = "epoll",
+	[ESKY_IMG_OBJ_EPOLL] = "epoll",	      [ESKY_IMG_OBJ_UNIX] = "Unix socket",
+	[ESKY_IMG_OBJ_UNIX_LISTEN] = "listening Unix socket",
 };
 
 const char *esky_fdobj_kind_name(uint32_t kind)
@@ -54,6 +56,8 @@ int esky_fdobj_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen
 		return esky_fd_signalfd_freeze(src, out);
 	if (!strcmp(l, "anon_inode:[eventpoll]"))
 		return esky_fd_epoll_freeze(src, out);
+	if (!strncmp(l, "socket:", 7))
+		return esky_fd_unix_freeze(src, out);
 	if (S_ISREG(src->st->st_mode) &&
 	    (!strncmp(l, "/memfd:", 7) || strstr(l, " (deleted)")))
 		return esky_fd_memfd_freeze(src, out);
@@ -81,6 +85,43 @@ int esky_fdobj_thaw(const struct esky_img_fdobj *o, const char *name, const void
 	default:
 		return esky_error(-EINVAL, "unknown kind of object %u", o->kind);
 	}
+}
+
+static bool is_unix(uint32_t kind)
+{
+	return kind == ESKY_IMG_OBJ_UNIX || kind == ESKY_IMG_OBJ_UNIX_LISTEN;
+}
+
+int esky_fdobj_thaw_all(const struct esky_fdobj_in *objs, size_t n, int *fds)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < 2 * n; i++)
+		fds[i] = -1;
+	/* Each kind alone, but Unix sockets all together (pairs, connections). */
+	for (size_t i = 0; i < n && !ret; i++)
+		if (!is_unix(objs[i].o->kind))
+			ret = esky_fdobj_thaw(objs[i].o, objs[i].name, objs[i].data, &fds[2 * i]);
+	if (!ret)
+		ret = esky_fd_unix_thaw_all(objs, n, fds);
+	if (ret) {
+		for (size_t i = 0; i < 2 * n; i++) {
+			if (fds[i] >= 0)
+				close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	return ret;
+}
+
+void esky_fdobj_thaw_undo(const struct esky_fdobj_in *objs, size_t n, const int *fds)
+{
+	esky_fd_unix_thaw_undo(objs, n, fds);
+}
+
+int esky_fdobj_check(const struct esky_fdobj_in *obj)
+{
+	return is_unix(obj->o->kind) ? esky_fd_unix_check(obj) : 0;
 }
 
 int esky_fdobj_end(const struct esky_img_fdobj *o, unsigned open_flags)

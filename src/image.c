@@ -83,6 +83,90 @@ static bool str_ok(const struct esky_image *img, uint32_t off)
 	return off == 0 || off < img->view.strings_len;
 }
 
+/* Whether object record o's bytes lie in BLOBS. */
+static bool obj_data_ok(const struct esky_image_view *v, const struct esky_img_fdobj *o)
+{
+	return o->data_off <= v->blobs_len && o->data_len <= v->blobs_len - o->data_off;
+}
+
+/*
+ * A Unix socket's record (ESKY_IMG_OBJ_UNIX, _UNIX_LISTEN), its bytes in
+ * BLOBS checked already: a struct esky_img_unix, a name (a path ends in a
+ * NUL), its messages to the last byte; its id is no other socket's; its
+ * peer is a socket of the image of its type (a stream or seqpacket peer
+ * points back, a datagram peer that does not has a name); a path it binds
+ * again is absolute in its name string (ending in the name if that is
+ * relative).
+ */
+static bool unix_ok(const struct esky_image *img, size_t i)
+{
+	const struct esky_image_view *v = &img->view;
+	const struct esky_img_fdobj *o = &v->fdobjs[i], *peer = NULL;
+	const uint8_t *p = v->blobs + o->data_off;
+	const char *name = (const char *)p + sizeof(struct esky_img_unix);
+	struct esky_img_unix h;
+	uint64_t pos;
+	bool gone = o->v[2] & ESKY_IMG_UNIXF_PEER_GONE, binds;
+
+	if (o->data_len < sizeof(h) || o->v[0] < ESKY_IMG_UNIX_STREAM ||
+	    o->v[0] > ESKY_IMG_UNIX_SEQPACKET || (o->v[2] & ~(uint64_t)ESKY_IMG_UNIXF_ALL))
+		return false;
+	memcpy(&h, p, sizeof(h));
+	if (h.name_len > 108 || h.name_len > o->data_len - sizeof(h) ||
+	    (h.name_len && name[0] && !memchr(name, 0, h.name_len)))
+		return false;
+	pos = sizeof(h) + h.name_len;
+	for (uint32_t m = 0; m < h.msg_n; m++) {
+		uint32_t len;
+
+		if (o->data_len - pos < sizeof(len))
+			return false;
+		memcpy(&len, p + pos, sizeof(len));
+		pos += sizeof(len);
+		if (len > o->data_len - pos)
+			return false;
+		pos += len;
+	}
+	if (pos != o->data_len)
+		return false;
+	for (size_t k = 0; k < v->fdobj_n; k++) {
+		const struct esky_img_fdobj *q = &v->fdobjs[k];
+
+		if (q->kind != ESKY_IMG_OBJ_UNIX && q->kind != ESKY_IMG_OBJ_UNIX_LISTEN)
+			continue;
+		if (k != i && q->id == o->id)
+			return false;
+		if (o->kind == ESKY_IMG_OBJ_UNIX && o->v[1] && q->id == o->v[1] &&
+		    q->kind == ESKY_IMG_OBJ_UNIX)
+			peer = q;
+	}
+	if (o->kind == ESKY_IMG_OBJ_UNIX_LISTEN) {
+		if (o->v[0] == ESKY_IMG_UNIX_DGRAM || !h.name_len || h.msg_n || gone)
+			return false;
+	} else if (o->v[1]) {
+		struct esky_img_unix ph;
+
+		if (!peer || gone || peer->v[0] != o->v[0] || !obj_data_ok(v, peer) ||
+		    peer->data_len < sizeof(ph))
+			return false;
+		memcpy(&ph, v->blobs + peer->data_off, sizeof(ph));
+		if (peer->v[1] != o->id && (o->v[0] != ESKY_IMG_UNIX_DGRAM || !ph.name_len))
+			return false;
+	}
+	binds = h.name_len && (o->kind == ESKY_IMG_OBJ_UNIX_LISTEN || o->v[0] == ESKY_IMG_UNIX_DGRAM ||
+			       !(o->v[1] || gone));
+	if (binds && name[0]) {
+		const char *path = esky_image_str(img, o->name);
+		size_t pl = strlen(path), nl = strlen(name);
+
+		if (path[0] != '/' || (name[0] == '/' && strcmp(path, name)) ||
+		    (name[0] != '/' && (pl < nl + 2 || path[pl - nl - 1] != '/' ||
+					strcmp(path + pl - nl, name))))
+			return false;
+	}
+	return true;
+}
+
 /* Check every cross-reference of the loaded sections. */
 /* Whether one of the first n fd records (sorted by fd) is for fd. */
 static bool fd_recorded(const struct esky_img_fd *fds, size_t n, int32_t fd)
@@ -166,6 +250,9 @@ static int check_refs(struct esky_image *img)
 					return damaged(img, "%s: damaged: epoll object %zu watches fd %d, "
 						       "which has no record", n, i, reg[k].tfd);
 		}
+		if ((o->kind == ESKY_IMG_OBJ_UNIX || o->kind == ESKY_IMG_OBJ_UNIX_LISTEN) &&
+		    !unix_ok(img, i))
+			return damaged(img, "%s: damaged: Unix socket object %zu is invalid", n, i);
 	}
 	prev_end = 0;
 	for (i = 0; i < v->run_n; i++) {

@@ -213,6 +213,14 @@ struct esky_img_siginfo {
  *   MEMFD     data: contents; name: the memfd's name; v[0] seals (F_GET_SEALS)
  *   DELETED   data: contents; name: the path it had; v[0] mode
  *   EPOLL     data: struct esky_img_epoll_reg[], its registrations
+ *   UNIX      a Unix socket that does not listen. v[0] type (ESKY_IMG_UNIX_*);
+ *             v[1] the id of its peer (an UNIX object of this image), 0: not
+ *             connected, or its peer is gone (ESKY_IMG_UNIXF_PEER_GONE);
+ *             v[2] ESKY_IMG_UNIXF_*; v[3] mode of its socket file (bound to a
+ *             path); name: the absolute path of that file; data: struct
+ *             esky_img_unix, its name, the messages queued to it
+ *   UNIX_LISTEN a listening Unix socket: as UNIX, but v[1] its backlog (no
+ *             peer, no queue)
  */
 #define ESKY_IMG_OBJ_PIPE 1u
 #define ESKY_IMG_OBJ_EVENTFD 2u
@@ -221,7 +229,9 @@ struct esky_img_siginfo {
 #define ESKY_IMG_OBJ_MEMFD 5u
 #define ESKY_IMG_OBJ_DELETED 6u
 #define ESKY_IMG_OBJ_EPOLL 7u
-#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_EPOLL
+#define ESKY_IMG_OBJ_UNIX 8u
+#define ESKY_IMG_OBJ_UNIX_LISTEN 9u
+#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_UNIX_LISTEN
 
 struct esky_img_fdobj {
 	uint32_t kind;      /* ESKY_IMG_OBJ_* */
@@ -230,6 +240,36 @@ struct esky_img_fdobj {
 	uint64_t data_off;  /* bytes from the start of BLOBS */
 	uint64_t data_len;
 	uint64_t v[4];
+};
+
+/* A Unix socket's type (v[0]); not the kernel's SOCK_* (those differ by architecture). */
+#define ESKY_IMG_UNIX_STREAM 1u
+#define ESKY_IMG_UNIX_DGRAM 2u
+#define ESKY_IMG_UNIX_SEQPACKET 3u
+
+/* A Unix socket's state (v[2]). */
+#define ESKY_IMG_UNIXF_PEER_GONE 0x1u /* connected to a peer since closed (EOF after the queue) */
+#define ESKY_IMG_UNIXF_SHUT_RD 0x2u   /* shutdown state: no more receiving */
+#define ESKY_IMG_UNIXF_SHUT_WR 0x4u   /* no more sending */
+#define ESKY_IMG_UNIXF_PASSCRED 0x8u  /* SO_PASSCRED */
+#define ESKY_IMG_UNIXF_ALL 0xfu
+
+/*
+ * The start of a Unix socket's bytes in BLOBS (not aligned: read it with
+ * memcpy). Then name_len bytes of its name (sun_path as bound; an abstract
+ * name starts with a NUL byte; a path may be relative to the directory the
+ * object's name string ends in), then msg_n messages, each a uint32_t length
+ * and its bytes: the datagrams queued to it, in order, or a stream's bytes.
+ */
+struct esky_img_unix {
+	uint32_t name_len;  /* 0: not bound; at most 108 */
+	uint32_t msg_n;
+	int32_t peek_off;   /* SO_PEEK_OFF, -1: off */
+	uint32_t sndbuf;    /* SO_SNDBUF and SO_RCVBUF as getsockopt shows them */
+	uint32_t rcvbuf;
+	uint32_t reserved;
+	uint64_t rcvtimeo_us; /* SO_RCVTIMEO, SO_SNDTIMEO in microseconds, 0: none */
+	uint64_t sndtimeo_us;
 };
 
 /* One registration of an epoll instance (epoll_ctl ADD on resume). */
@@ -264,5 +304,6 @@ _Static_assert(sizeof(struct esky_img_siginfo) == 136, "siginfo layout");
 _Static_assert(sizeof(struct esky_img_pagerun) == 32, "pagerun layout");
 _Static_assert(sizeof(struct esky_img_fdobj) == 64, "fdobj layout");
 _Static_assert(sizeof(struct esky_img_epoll_reg) == 16, "epoll reg layout");
+_Static_assert(sizeof(struct esky_img_unix) == 40, "unix socket layout");
 
 #endif

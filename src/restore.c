@@ -149,6 +149,16 @@ int esky_restore_check(struct esky_image *const *chain, size_t n, const struct e
 					  "checkpoint's %" PRIu64 ": resume it on a kernel like the one "
 					  "that took it", v->path, names[k], sizes[k], m->end - m->start);
 	}
+	/* The names the program's sockets are bound to again must be free. */
+	for (size_t i = 0; i < v->fdobj_n; i++) {
+		const struct esky_img_fdobj *ob = &v->fdobjs[i];
+		struct esky_fdobj_in in = { ob, esky_image_str(chain[0], ob->name),
+					    v->blobs + ob->data_off };
+
+		ret = esky_fdobj_check(&in);
+		if (ret)
+			return ret;
+	}
 	for (size_t i = 0; i < v->file_n; i++) {
 		const struct esky_img_file *f = &v->files[i];
 		const char *path = esky_image_str(chain[0], f->path);
@@ -247,6 +257,7 @@ struct plan {
 	int32_t transport[EA_MAX_SRC_FDS + 5 + EA_MAX_OBJ_FDS];
 	int source[EA_MAX_SRC_FDS + 5 + EA_MAX_OBJ_FDS]; /* our fds that go to transport[i] */
 	int *obj_fds;                    /* ours: two per object (a pipe's ends), or -1 */
+	struct esky_fdobj_in *obj_in;    /* the objects, as made (for esky_fdobj_thaw_undo) */
 	int32_t *obj_transport;          /* where each goes in the agent, or -1 */
 	size_t obj_n;
 	size_t transport_n;
@@ -304,11 +315,22 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 	for (size_t i = 0; i < 2 * v->fdobj_n; i++)
 		p->obj_fds[i] = p->obj_transport[i] = -1;
 	p->obj_n = v->fdobj_n;
+	p->obj_in = calloc(v->fdobj_n, sizeof(*p->obj_in));
+	if (!p->obj_in) {
+		free(parked);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->fdobj_n; i++) {
+		const struct esky_img_fdobj *o = &v->fdobjs[i];
+
+		p->obj_in[i] = (struct esky_fdobj_in){ o, esky_image_str(img, o->name),
+						       v->blobs + o->data_off };
+	}
+	/* All at once: a socket pair, a connection through a listening socket, are made together. */
+	ret = esky_fdobj_thaw_all(p->obj_in, v->fdobj_n, p->obj_fds);
 	for (size_t i = 0; i < v->fdobj_n && !ret; i++) {
 		const struct esky_img_fdobj *o = &v->fdobjs[i];
 
-		ret = esky_fdobj_thaw(o, esky_image_str(img, o->name), v->blobs + o->data_off,
-				      &p->obj_fds[2 * i]);
 		for (int e = 0; e < 2 && !ret; e++) {
 			if (p->obj_fds[2 * i + e] < 0)
 				continue;
@@ -1138,10 +1160,14 @@ out_close:
 			close(opened[k]);
 	if (verifying)
 		pthread_join(verify.thread, NULL);
+	/* A failed resume leaves no socket file of its own behind. */
+	if (ret && p.obj_in && p.obj_fds)
+		esky_fdobj_thaw_undo(p.obj_in, p.obj_n, p.obj_fds);
 	for (size_t i = 0; p.obj_fds && i < 2 * p.obj_n; i++)
 		if (p.obj_fds[i] >= 0)
 			close(p.obj_fds[i]);
 	free(p.obj_fds);
+	free(p.obj_in);
 	free(p.obj_transport);
 	esky_buf_free(&p.ab.b);
 	esky_buf_free(&p.ab.strings);

@@ -7,8 +7,9 @@
  *   errors-victim MODE [FILE]
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
- * (FILE open for writing), and what esky refuses: thread, child, socket,
- * pipe (its read end alone), inotify, timer (a POSIX timer), fifo FILE (a named pipe).
+ * (FILE open for writing), and what esky refuses: thread, child, socket
+ * (a Unix socket connected to another process), pipe (its read end alone),
+ * inotify, timer (a POSIX timer), fifo FILE (a named pipe).
  *
  * VARIANT (a string of 9 characters, set by the build) tells the two
  * builds apart: same code and layout, different bytes, different build-id.
@@ -161,11 +162,39 @@ int main(int argc, char **argv)
 			printf("go child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		}
 	} else if (!strcmp(mode, "socket")) {
-		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0 || write(fds[0], "hello", 5) != 5)
+		int status;
+
+		/*
+		 * The other end lives in another process (a grandchild, not ours:
+		 * no child to refuse first), which says hello and waits for the
+		 * end of the connection.
+		 */
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
 			DIE("socketpair: %s", strerror(errno));
+		fflush(stdout);
+		child = fork();
+		if (child < 0)
+			DIE("fork: %s", strerror(errno));
+		if (child == 0) {
+			if (fork() == 0) {
+				int null = open("/dev/null", O_RDWR);
+
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+				close(fds[0]);
+				if (write(fds[1], "hello", 5) == 5)
+					while (read(fds[1], buf, sizeof(buf)) > 0)
+						;
+			}
+			_exit(0);
+		}
+		close(fds[1]);
+		if (waitpid(child, &status, 0) != child)
+			DIE("waitpid: %s", strerror(errno));
 		printf("ready socket\n");
 		wait_go();
-		n = read(fds[1], buf, sizeof(buf));
+		n = read(fds[0], buf, sizeof(buf));
 		printf("go socket %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else if (!strcmp(mode, "pipe")) {
 		/* The read end alone: the writer could be anyone (esky cannot tell). */

@@ -924,7 +924,8 @@ static const struct {
 	{ "thread", "pid [0-9]+ has 2 threads: .*", "go thread joined\ndone thread\n" },
 	{ "child", "pid [0-9]+ has 1 child process \\(pid [0-9]+.*\\): .*",
 	  "go child exited 7\ndone child\n" },
-	{ "socket", "fd 3 is a socket \\(socket:\\[[0-9]+\\]\\): esky cannot save sockets",
+	{ "socket", "fd 3 is a Unix stream socket connected to another process \\(peer "
+		    "socket:\\[[0-9]+\\]\\): esky cannot save it",
 	  "go socket hello\ndone socket\n" },
 	{ "pipe", "fd 3 is a pipe \\(pipe:\\[[0-9]+\\]\\) whose other end is not in the program "
 		  "\\(closed, or another process's\\): esky cannot save it",
