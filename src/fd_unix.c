@@ -556,13 +556,17 @@ static bool mutual(const struct usock *u, size_t n, size_t i)
 	       u[u[i].peer].peer == (long)i;
 }
 
-/* For messages: "fd's Unix stream socket" is not known here; the kind, type and name. */
-static const char *desc(const struct usock *u, char *buf, size_t n)
+/* For messages (thaw does not know the fd's number): kind, type and name ("at NAME" if named). */
+static const char *desc_as(const struct usock *u, bool named, char *buf, size_t n)
 {
 	char shown[SUN_PATH_MAX + 8];
 
 	name_str(u->name, u->h.name_len, shown, sizeof(shown));
-	if (u->h.name_len)
+	if (u->h.name_len && !named)
+		snprintf(buf, n, "the program's %sUnix %s socket",
+			 u->in->o->kind == ESKY_IMG_OBJ_UNIX_LISTEN ? "listening " : "",
+			 type_word(u->type));
+	else if (u->h.name_len)
 		snprintf(buf, n, "the program's %sUnix %s socket at %s",
 			 u->in->o->kind == ESKY_IMG_OBJ_UNIX_LISTEN ? "listening " : "",
 			 type_word(u->type), shown);
@@ -570,6 +574,11 @@ static const char *desc(const struct usock *u, char *buf, size_t n)
 		snprintf(buf, n, "the program's Unix %s socket socket:[%llu]", type_word(u->type),
 			 (unsigned long long)u->in->o->id);
 	return buf;
+}
+
+static const char *desc(const struct usock *u, char *buf, size_t n)
+{
+	return desc_as(u, true, buf, n);
 }
 
 /* The address to bind or connect to: an abstract name, or the absolute path. */
@@ -607,7 +616,8 @@ static int find_live(const struct esky_unix_diag *d, void *arg)
 
 /*
  * The socket's name must be free for it: nothing at the path but a stale
- * socket file (remove: removed then), no live socket bound there.
+ * socket file (remove: removed then), no live socket bound there. what
+ * names the socket without its name.
  */
 static int name_free(const char *name, size_t name_len, const char *path, const char *what,
 		     bool remove)
@@ -620,7 +630,7 @@ static int name_free(const char *name, size_t name_len, const char *path, const 
 	if (!f.abstract && lstat(path, &f.st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return esky_error(-errno, "%s: cannot look at %s: %s", what, path, strerror(errno));
+		return esky_error(-errno, "%s, for %s: %s", path, what, strerror(errno));
 	}
 	if (!f.abstract && !S_ISSOCK(f.st.st_mode))
 		return esky_error(-EEXIST, "%s is in the way of %s (it is %s, not a socket): move it "
@@ -634,11 +644,11 @@ static int name_free(const char *name, size_t name_len, const char *path, const 
 				  strerror(-ret));
 	if (f.found)
 		return esky_error(-EADDRINUSE, "%s is the name of a live socket (socket:[%u]; does the "
-				  "checkpointed program still run?): %s cannot be bound there", shown,
-				  f.found, what);
+				  "checkpointed program still run?): %s cannot be bound there again",
+				  shown, f.found, what);
 	if (!f.abstract && remove && unlink(path) < 0 && errno != ENOENT)
-		return esky_error(-errno, "%s: cannot remove the stale socket file %s: %s", what, path,
-				  strerror(errno));
+		return esky_error(-errno, "%s, a stale socket file in the way of %s: cannot remove "
+				  "it: %s", path, what, strerror(errno));
 	return 0;
 }
 
@@ -654,10 +664,11 @@ static int bind_name(const struct usock *u, int fd)
 	char what[SUN_PATH_MAX + 80];
 	int ret;
 
-	desc(u, what, sizeof(what));
-	ret = name_free(u->name, u->h.name_len, u->in->name, what, true);
+	ret = name_free(u->name, u->h.name_len, u->in->name, desc_as(u, false, what, sizeof(what)),
+			true);
 	if (ret)
 		return ret;
+	desc(u, what, sizeof(what));
 	if (u->name[0] && u->name[0] != '/') {
 		size_t plen = strlen(u->in->name), rlen = strnlen(u->name, u->h.name_len);
 		char *dir = strndup(u->in->name, plen - rlen - 1);
@@ -1074,5 +1085,5 @@ int esky_fd_unix_check(const struct esky_fdobj_in *obj)
 	u.h = h;
 	u.name = name;
 	u.type = (uint32_t)obj->o->v[0];
-	return name_free(name, h.name_len, obj->name, desc(&u, what, sizeof(what)), false);
+	return name_free(name, h.name_len, obj->name, desc_as(&u, false, what, sizeof(what)), false);
 }

@@ -7,7 +7,8 @@
  *   errors-victim MODE [FILE]
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
- * (FILE open for writing), and what esky refuses: thread, child, socket
+ * (FILE open for writing), listen FILE (a Unix socket listening at FILE,
+ * left behind at the end), and what esky refuses: thread, child, socket
  * (a Unix socket connected to another process), pipe (its read end alone),
  * inotify, timer (a POSIX timer), fifo FILE (a named pipe).
  *
@@ -30,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,6 +225,22 @@ int main(int argc, char **argv)
 		if (timer_gettime(tid, &its) < 0 || its.it_value.tv_sec == 0)
 			DIE("timer_gettime: %s", strerror(errno));
 		printf("go timer armed\n");
+	} else if (!strcmp(mode, "listen") && file) {
+		/* A server: listening at FILE, which it leaves behind (as a crash would). */
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		int c;
+
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", file);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0)
+			DIE("%s: %s", file, strerror(errno));
+		printf("ready listen\n");
+		wait_go();
+		c = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    accept(fd, NULL, NULL) < 0)
+			DIE("connect to %s: %s", file, strerror(errno));
+		printf("go listen accepted\n");
 	} else if (!strcmp(mode, "fifo") && file) {
 		if (mkfifo(file, 0600) < 0)
 			DIE("%s: %s", file, strerror(errno));
@@ -234,7 +252,7 @@ int main(int argc, char **argv)
 		n = read(fd, buf, sizeof(buf));
 		printf("go fifo %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else {
-		DIE("usage: errors-victim plain|mmap FILE|write FILE|thread|child|socket|pipe|"
+		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|thread|child|socket|pipe|"
 		    "inotify|timer|fifo FILE");
 	}
 	printf("done %s\n", mode);

@@ -902,6 +902,51 @@ static void changed_case(const char *kind)
 		check_resumed(&p, ok, "go write at 13\ndone write\n",
 			      "^esky: %s changed since the checkpoint \\(size 7 -> 33\\): the program "
 			      "had it open for writing$", qdata);
+	} else if (!strcmp(kind, "socket-stale") || !strcmp(kind, "socket-in-the-way")) {
+		/* The original left its socket file: stale, it is replaced; another file is not. */
+		make_checkpoint(prog, "listen", data, cp);
+		if (!strcmp(kind, "socket-stale")) {
+			ok = resume(&p, cp, false, NULL);
+			check_resumed(&p, ok, "go listen accepted\ndone listen\n", "%s", "");
+		} else {
+			unlink(data);
+			write_file(data, "not a socket\n", 13);
+			before = listing();
+			read_file(cp, &content);
+			ok = resume(&p, cp, false, NULL);
+			check_refusal(&p, ok, -1, "^esky: resume: %s is in the way of the program's "
+				      "listening Unix stream socket \\(it is a regular file, not a "
+				      "socket\\): move it away to resume$", qdata);
+			check_nothing_lost(before, cp, &content);
+			free(before);
+		}
+	} else if (!strcmp(kind, "socket-live")) {
+		/* The checkpointed program still listens there: the resume must not take its name. */
+		char *argv[] = { (char *)esky, "start", "-o", cp, prog, "listen", data, NULL };
+		struct proc orig;
+		char *l;
+
+		spawn(&orig, "esky start", argv, NULL, NULL);
+		l = wait_line(&orig, OUT, "^ready listen");
+		if (!l)
+			harness_error("the program did not get ready; stderr: %s", buf_str(&orig.b[ERR]));
+		free(l);
+		kill(orig.pid, SIGUSR1);
+		l = wait_line(&orig, ERR, "^esky: checkpoint written to ");
+		if (!l)
+			harness_error("no checkpoint written; stderr: %s", buf_str(&orig.b[ERR]));
+		free(l);
+		ok = resume(&p, cp, false, NULL);
+		check_refusal(&p, ok, -1, "^esky: resume: %s is the name of a live socket "
+			      "\\(socket:\\[[0-9]+\\]; does the checkpointed program still run\\?\\): the "
+			      "program's listening Unix stream socket cannot be bound there again$",
+			      qdata);
+		send_line(&orig, "go\n");
+		ok = finish(&orig);
+		if (!ok || exit_code(&orig) != 0)
+			FAIL("the original: expected it to go on listening and finish, found status %d",
+			     exit_code(&orig));
+		check_output(&orig, "ready listen\ngo listen accepted\ndone listen\n");
 	} else {
 		harness_error("unknown case %s", kind);
 	}
@@ -1191,7 +1236,8 @@ static void usage(void)
 			"cases: (resume|info).(missing|empty|text|directory|fifo|truncated|"
 			"flip-header|flip-meta|flip-pages|junk)\n"
 			"       changed.(exe-rebuilt|exe-appended|mapped-changed|mapped-grown|"
-			"mapped-touched|mapped-vanished|written-grew)\n"
+			"mapped-touched|mapped-vanished|written-grew|socket-stale|socket-in-the-way|"
+			"socket-live)\n"
 			"       refuse.(thread|child|socket|pipe|inotify|timer|fifo).(signal|attach)\n"
 			"       misc.(start-nonexistent|start-not-executable|no-agent|"
 			"unwritable-signal|unwritable-attach|no-such-pid|pid1-unprivileged)\n");

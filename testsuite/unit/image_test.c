@@ -1518,6 +1518,136 @@ static void test_consistency(void)
 	free(d);
 }
 
+/* ---- Unix socket records ---- */
+
+/*
+ * Damage to a Unix socket record that passes the checksums: each case
+ * edits one object of a good image (a stream pair with a message queued
+ * each way, a listening socket at a relative path) before it is written.
+ */
+enum sock_damage {
+	SOCK_GOOD,
+	SOCK_NO_PEER,         /* the peer's id is no socket's */
+	SOCK_ONE_WAY_STREAM,  /* a stream peer that does not point back */
+	SOCK_MSG_TOO_LONG,    /* a message runs past the object's bytes */
+	SOCK_SHORT,           /* fewer bytes than the header */
+	SOCK_NAME_PATH,       /* a relative name its path string does not end in */
+	SOCK_LISTEN_DGRAM,    /* a listening datagram socket */
+	SOCK_SAME_ID,         /* two sockets with one id */
+	SOCK_FLAGS,           /* unknown state flags */
+};
+
+static void append(unsigned char *blob, size_t *len, const void *p, size_t n)
+{
+	memcpy(blob + *len, p, n);
+	*len += n;
+}
+
+static void write_sockets(const char *path, enum sock_damage dmg)
+{
+	struct esky_img_core core = { .arch = ESKY_IMG_ARCH_X86_64, .exe_file = UINT32_MAX };
+	struct esky_image_writer *w;
+	unsigned char blob[3][256];
+	size_t blen[3] = { 0, 0, 0 };
+	struct esky_img_fdobj o[3];
+	const char *rel = "srv.sock";
+	int err = 0;
+
+	memset(o, 0, sizeof(o));
+	for (int i = 0; i < 3; i++) {
+		struct esky_img_unix h = { .peek_off = -1 };
+		uint32_t mlen = 5;
+
+		o[i].kind = i == 2 ? ESKY_IMG_OBJ_UNIX_LISTEN : ESKY_IMG_OBJ_UNIX;
+		o[i].id = 100 + (uint64_t)i;
+		o[i].v[0] = ESKY_IMG_UNIX_STREAM;
+		o[i].v[1] = i == 2 ? 4 : 101 - (uint64_t)i; /* 0 and 1 are a pair; 2's backlog */
+		h.name_len = i == 2 ? (uint32_t)strlen(rel) + 1 : 0;
+		h.msg_n = i == 2 ? 0 : 1;
+		append(blob[i], &blen[i], &h, sizeof(h));
+		if (i == 2) {
+			append(blob[i], &blen[i], rel, h.name_len);
+		} else {
+			if (dmg == SOCK_MSG_TOO_LONG && i == 1)
+				mlen = 6;
+			append(blob[i], &blen[i], &mlen, sizeof(mlen));
+			append(blob[i], &blen[i], "hello", 5);
+		}
+	}
+	switch (dmg) {
+	case SOCK_NO_PEER:
+		o[1].v[1] = 7;
+		break;
+	case SOCK_ONE_WAY_STREAM:
+		o[0].v[1] = 102;
+		o[2].kind = ESKY_IMG_OBJ_UNIX;
+		break;
+	case SOCK_SHORT:
+		blen[1] = sizeof(struct esky_img_unix) - 1;
+		break;
+	case SOCK_LISTEN_DGRAM:
+		o[2].v[0] = ESKY_IMG_UNIX_DGRAM;
+		break;
+	case SOCK_SAME_ID:
+		o[2].id = 100;
+		break;
+	case SOCK_FLAGS:
+		o[1].v[2] = 0x100;
+		break;
+	default:
+		break;
+	}
+	esky_error_clear();
+	must(esky_image_writer_open(path, &w), "esky_image_writer_open (sockets)");
+	must(esky_image_set_core(w, &core), "esky_image_set_core (sockets)");
+	o[2].name = esky_image_add_string(w, dmg == SOCK_NAME_PATH ? "/run/other.sock"
+								   : "/run/srv.sock", &err);
+	must(err, "esky_image_add_string (sockets)");
+	for (int i = 0; i < 3; i++) {
+		struct esky_img_fd f = { .fd = 3 + i, .kind = ESKY_IMG_FD_OBJECT, .flags = O_RDWR,
+					 .file = i, .stdio_src = -1, .dup_of = -1 };
+		uint32_t idx;
+
+		o[i].data_len = blen[i];
+		must(esky_image_add_blob(w, blob[i], blen[i], &o[i].data_off), "esky_image_add_blob");
+		must(esky_image_add_fdobj(w, &o[i], &idx), "esky_image_add_fdobj");
+		must(esky_image_add_fd(w, &f), "esky_image_add_fd");
+	}
+	must(esky_image_writer_commit(w), "esky_image_writer_commit (sockets)");
+}
+
+static void test_sockets(void)
+{
+	static const struct {
+		enum sock_damage dmg;
+		unsigned obj;          /* the first object the reader finds wrong */
+	} cases[] = {
+		/* (1 broken makes 0 wrong first: its peer no longer points back, or is cut short.) */
+		{ SOCK_NO_PEER, 0 },	  { SOCK_ONE_WAY_STREAM, 0 }, { SOCK_MSG_TOO_LONG, 1 },
+		{ SOCK_SHORT, 0 },	  { SOCK_NAME_PATH, 2 },      { SOCK_LISTEN_DGRAM, 2 },
+		{ SOCK_SAME_ID, 0 },	  { SOCK_FLAGS, 1 },
+	};
+	char *path = path_of("sockets.img");
+	struct esky_image *img;
+
+	write_sockets(path, SOCK_GOOD);
+	esky_error_clear();
+	if (esky_image_open(path, &img)) {
+		FAIL("a good image of Unix sockets: expected to open, found \"%s\"",
+		     esky_last_error() ? esky_last_error() : "no message");
+	} else {
+		CHECK_U64("socket objects", esky_image_view(img)->fdobj_n, 3);
+		esky_image_close(img);
+	}
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(cases); i++) {
+		write_sockets(path, cases[i].dmg);
+		expect_open_error(path, "%s: damaged: Unix socket object %u is invalid", path,
+				  cases[i].obj);
+	}
+	unlink(path);
+	free(path);
+}
+
 /* ---- main ---- */
 
 static int rm_tree(const char *path)
@@ -1570,6 +1700,7 @@ int main(int argc, char **argv)
 	test_damage();
 	fprintf(stderr, "damage with valid checksums\n");
 	test_consistency();
+	test_sockets();
 	if (failures) {
 		fprintf(stderr, "FAIL: %u of %u checks failed (work directory %s kept)\n", failures,
 			checks, dir);
