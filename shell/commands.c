@@ -314,7 +314,10 @@ static int cmd_info(struct shell *sh, int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "store")) {
+		char mode[256];
+
 		printf("%s\n", esky_session_store_dir(sh->s));
+		printf("changed pages: %s\n", esky_session_pages_mode(sh->s, mode, sizeof(mode)));
 		return 0;
 	}
 	fprintf(stderr, "info what? breakpoints, registers, snapshots (or checkpoints), store\n");

@@ -298,6 +298,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	esky_session_set_notify(sh.s, notify, NULL);
+	/* ESKY_DIRTY=hash: snapshots compare content hashes (tests run both ways). */
+	if (getenv("ESKY_DIRTY") && !strcmp(getenv("ESKY_DIRTY"), "hash"))
+		esky_session_track_pages(sh.s, false);
 	sigprocmask(SIG_SETMASK, NULL, &session_mask);
 	{
 		/* No SA_RESTART: readline must see its read interrupted. */

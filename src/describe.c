@@ -142,9 +142,15 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 	fprintf(out, "taken       %s%s%s%s%s, after %.3f s of run time\n", when, host ? " on " : "",
 		host ? host : "", kernel ? ", kernel " : "", kernel ? kernel : "",
 		(double)c->run_ns / 1e9);
-	if (v->hdr->flags & ESKY_IMGF_INCREMENTAL)
+	if (v->hdr->flags & ESKY_IMGF_INCREMENTAL) {
+		char *how = esky_image_meta(img, "changed-pages");
+
 		fprintf(out, "parent      %s (pages it shares with this one are stored there)\n",
 			esky_image_str(img, v->hdr->parent_hint));
+		if (how)
+			fprintf(out, "changes     found by %s\n", how);
+		free(how);
+	}
 	fprintf(out, "directory   %s\n", esky_image_str(img, c->cwd));
 	arch_regs_summary(regs, when, sizeof(when));
 	fprintf(out, "registers   %s\n", when);

@@ -1000,6 +1000,11 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 		}
 		if (!ret)
 			ret = esky_image_add_meta(d->w, "esky", ESKY_VERSION);
+		/* How an incremental image found what changed, for esky info. */
+		if (!ret && o->parent_id)
+			ret = esky_image_add_meta(d->w, "changed-pages",
+						  o->page_unchanged ? "userfaultfd write-protect"
+								    : "content hashes");
 	}
 	memset(&core, 0, sizeof(core));
 	core.exe_file = UINT32_MAX;
@@ -1093,6 +1098,22 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 
 		if (n > CHUNK_PAGES)
 			n = CHUNK_PAGES;
+		/*
+		 * Pages dirty-page tracking vouches for are the parent's: not
+		 * read, not hashed (a whole chunk of them costs no page map read).
+		 */
+		if (d->opts.page_unchanged) {
+			size_t same = 0;
+
+			while (same < n && d->opts.page_unchanged(d->opts.unchanged_ctx,
+								  addr + same * ESKY_PAGE_SIZE))
+				same++;
+			if (same == n) {
+				ret = esky_image_add_parent_pages(d->w, addr, n);
+				st->pages_parent += n;
+				continue;
+			}
+		}
 		if (v->mode != PAGES_ALL) {
 			ret = esky_pread_all(pagemap_fd, pm, n * sizeof(*pm),
 					     (off_t)(addr / ESKY_PAGE_SIZE * sizeof(*pm)));
@@ -1107,11 +1128,25 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 		while (i < n && !ret) {
 			size_t j;
 
+			if (d->opts.page_unchanged &&
+			    d->opts.page_unchanged(d->opts.unchanged_ctx, addr + i * ESKY_PAGE_SIZE)) {
+				for (j = i + 1; j < n && d->opts.page_unchanged(d->opts.unchanged_ctx,
+										 addr + j * ESKY_PAGE_SIZE);
+				     j++)
+					;
+				ret = esky_image_add_parent_pages(d->w, addr + i * ESKY_PAGE_SIZE, j - i);
+				st->pages_parent += j - i;
+				i = j;
+				continue;
+			}
 			if (v->mode != PAGES_ALL && !want_page(v->mode, pm[i])) {
 				i++;
 				continue;
 			}
-			for (j = i + 1; j < n && (v->mode == PAGES_ALL || want_page(v->mode, pm[j])); j++)
+			for (j = i + 1; j < n && (v->mode == PAGES_ALL || want_page(v->mode, pm[j])) &&
+				    !(d->opts.page_unchanged &&
+				      d->opts.page_unchanged(d->opts.unchanged_ctx, addr + j * ESKY_PAGE_SIZE));
+			     j++)
 				;
 			ret = esky_tracee_read_mem(src, addr + i * ESKY_PAGE_SIZE, buf + i * ESKY_PAGE_SIZE,
 						   (j - i) * ESKY_PAGE_SIZE);

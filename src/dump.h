@@ -48,6 +48,13 @@ struct esky_dump_opts {
 	const char *parent_hint;
 	bool (*parent_hash)(void *ctx, uint64_t vaddr, uint64_t *hash);
 	void *parent_ctx;
+	/*
+	 * Dirty-page tracking (dirty.h): true if the page at vaddr is known
+	 * unchanged since the parent was taken; it is then referred to
+	 * without being read. NULL: every page is read and compared.
+	 */
+	bool (*page_unchanged)(void *ctx, uint64_t vaddr);
+	void *unchanged_ctx;
 };
 
 struct esky_dump_stats {

@@ -3,6 +3,7 @@
 #include "arch.h"
 #include "core.h"
 #include "debuginfo.h"
+#include "dirty.h"
 #include "gdb.h"
 #include "image.h"
 #include "log.h"
@@ -81,6 +82,14 @@ struct esky_session {
 	int snap_bp;              /* the breakpoint taking the snapshot, 0: timer */
 	unsigned snap_hit;        /* its hit number */
 	unsigned timer_hits;
+	/*
+	 * Dirty-page tracking since the last snapshot (NULL: content hashes).
+	 * track_pages is the wish (esky_session_track_pages); tracking_said
+	 * keeps the reason it is off from being said twice.
+	 */
+	struct esky_dirty *dirty;
+	bool track_pages;
+	int tracking_err;         /* why it could not start (-errno), or 0 */
 	/* symbols of the libraries, opened when an address in them is named */
 	struct lib_syms {
 		char *path;
@@ -120,6 +129,7 @@ static int session_new(const char *store_dir, const struct esky_snapfile_sink *s
 	/* Before the shell ignores SIGPIPE: the program must not inherit that. */
 	esky_tracee_note_inherited_signals();
 	s->next_bp = 1;
+	s->track_pages = true;
 	s->timer_fd = s->intr_fd = s->sig_fd = -1;
 	if (sink)
 		s->sink = *sink;
@@ -184,8 +194,15 @@ static void free_bp(struct bp *b)
 	free(b->link);
 }
 
+static void stop_tracking(struct esky_session *s)
+{
+	esky_dirty_free(s->dirty);
+	s->dirty = NULL;
+}
+
 static void drop_process(struct esky_session *s)
 {
+	stop_tracking(s);
 	if (s->t)
 		esky_target_free(s->t);
 	s->t = NULL;
@@ -693,13 +710,25 @@ static void disarm_timer(struct esky_session *s)
 }
 
 /* The next event of the running program; timer expiry and interrupts make it stop. */
+/*
+ * The events of the dirty-page tracking (unmaps, moves) while the program
+ * runs: it waits until they are read. A failure ends the tracking (the
+ * program is released from any wait when the userfaultfd closes).
+ */
+static void tracking_events(struct esky_session *s)
+{
+	if (s->dirty && esky_dirty_read_events(s->dirty))
+		stop_tracking(s);
+}
+
 static int wait_event(struct esky_session *s, struct esky_event *ev)
 {
 	for (;;) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = s->sig_fd, .events = POLLIN },
 			{ .fd = s->timer_fd, .events = POLLIN },
 			{ .fd = s->intr_fd, .events = POLLIN },
+			{ .fd = s->dirty ? esky_dirty_fd(s->dirty) : -1, .events = POLLIN },
 		};
 		uint64_t junk;
 		int ret = esky_target_wait(s->t, ev, false);
@@ -710,8 +739,10 @@ static int wait_event(struct esky_session *s, struct esky_event *ev)
 			return ret;
 		if (ret == 0)
 			continue;
-		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 4, -1) < 0 && errno != EINTR)
 			return -errno;
+		if (pfd[3].revents & POLLIN)
+			tracking_events(s);
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -741,6 +772,34 @@ static void ended(struct esky_session *s, const struct esky_event *ev, struct es
 }
 
 /*
+ * Wait for the program's next stop (a step), reading the tracking's events
+ * meanwhile: a stepped munmap waits for them to be read.
+ */
+static int wait_stop(struct esky_session *s, struct esky_event *ev)
+{
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = s->sig_fd, .events = POLLIN },
+			{ .fd = s->dirty ? esky_dirty_fd(s->dirty) : -1, .events = POLLIN },
+		};
+		int ret = esky_target_wait(s->t, ev, false);
+
+		if (ret != -EAGAIN)
+			return ret;
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[1].revents & POLLIN)
+			tracking_events(s);
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(s->sig_fd, &si, sizeof(si)) > 0)
+				;
+		}
+	}
+}
+
+/*
  * Step the instruction at a breakpoint address with the original byte in
  * place. *ev gets the step's event; *done is set if it was not the step's
  * trap (the program ended or a signal came) and the caller must handle ev.
@@ -763,7 +822,7 @@ static int step_over(struct esky_session *s, struct esky_event *ev, bool *other)
 	if (!ret)
 		ret = esky_target_step(s->t);
 	while (!ret) {
-		ret = esky_target_wait(s->t, ev, true);
+		ret = wait_stop(s, ev);
 		if (!ret && ev->kind != ESKY_EV_NONE)
 			break;
 	}
@@ -1298,6 +1357,26 @@ static int take_snapshot_file(struct esky_session *s, const struct esky_checkpoi
 	return ret;
 }
 
+/*
+ * Dirty-page tracking from this snapshot on (its arm is now): the program
+ * makes a userfaultfd that esky takes over. Where the kernel or the
+ * program does not allow it, snapshots compare content hashes; why is
+ * kept for info store.
+ */
+static void start_tracking(struct esky_session *s)
+{
+	int fd, ret;
+
+	if (!s->track_pages || s->dirty)
+		return;
+	ret = esky_target_make_uffd(s->t, &fd);
+	if (!ret)
+		ret = esky_dirty_start(esky_target_pid(s->t), fd, &s->dirty);
+	s->tracking_err = ret;
+	if (ret)
+		pr_debug("dirty-page tracking off: %s", strerror(-ret));
+}
+
 static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
 			 int *idp)
 {
@@ -1332,7 +1411,18 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 		o.parent_hint = hint;
 		o.parent_hash = parent_hash;
 		o.parent_ctx = s;
+		/* What the program wrote since the parent: only that is read. */
+		if (s->dirty && esky_dirty_collect(s->dirty) == 0) {
+			o.page_unchanged = esky_dirty_unchanged;
+			o.unchanged_ctx = s->dirty;
+		}
 	}
+	/*
+	 * Tracking answers for "since the last snapshot": without a parent
+	 * (forgotten) or after a failed collect, start it afresh after this one.
+	 */
+	if (!o.page_unchanged)
+		stop_tracking(s);
 	get_pc(s, &pc);
 	describe(s, pc, where, sizeof(where));
 	ret = esky_target_checkpoint(s->t, path, &o, &st);
@@ -1361,12 +1451,44 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 	}
 	s->lineage = id;
 	*idp = id;
+	start_tracking(s);
 	if (cause != ESKY_SNAP_MANUAL)
 		notify(s, "snapshot %d (%s) at %s", id, esky_snap_cause_name(cause), where);
 out_free:
+	/* Armed for a snapshot that was not recorded: the next must not trust it. */
+	if (ret)
+		stop_tracking(s);
 	free(path);
 	free(patches);
 	return ret;
+}
+
+void esky_session_track_pages(struct esky_session *s, bool on)
+{
+	s->track_pages = on;
+	if (!on)
+		stop_tracking(s);
+}
+
+const char *esky_session_pages_mode(const struct esky_session *s, char *buf, size_t n)
+{
+	if (s->dirty) {
+		uint64_t written, tracked;
+
+		esky_dirty_counts(s->dirty, &written, &tracked);
+		snprintf(buf, n, "userfaultfd write-protect (the last snapshot read %" PRIu64
+			 " written pages of %" PRIu64 " tracked)", written, tracked);
+	} else if (!s->track_pages) {
+		snprintf(buf, n, "content hashes (tracking turned off)");
+	} else if (s->tracking_err) {
+		snprintf(buf, n, "content hashes (tracking unavailable: %s)",
+			 s->tracking_err == -EBUSY ? "the program uses userfaultfd itself"
+			 : s->tracking_err == -ENOTSUP ? "this kernel lacks uffd-wp or PAGEMAP_SCAN"
+						      : strerror(-s->tracking_err));
+	} else {
+		snprintf(buf, n, "userfaultfd write-protect, from the next snapshot on");
+	}
+	return buf;
 }
 
 int esky_session_snapshot(struct esky_session *s, const char *note, int *id)
@@ -1505,6 +1627,12 @@ int esky_session_gdb(struct esky_session *s, struct esky_stop_report *r)
 	memset(r, 0, sizeof(*r));
 	if (!esky_session_alive(s))
 		return no_process();
+	/*
+	 * While gdb has it, nobody would read the tracking's events (an munmap
+	 * gdb makes it call would wait for ever): the next snapshot compares
+	 * hashes and starts the tracking again.
+	 */
+	stop_tracking(s);
 	/* gdb sees the program's own code: our int3s go, and come back after. */
 	while (s->nsites) {
 		ret = remove_site(s, 0);

@@ -153,6 +153,14 @@ int esky_session_registers(struct esky_session *s, char *buf, size_t n);
 int esky_session_eval(struct esky_session *s, const char *expr, uint64_t *addr);
 int esky_session_read(struct esky_session *s, uint64_t addr, void *buf, size_t len);
 
+/*
+ * Dirty-page tracking for incremental snapshots (on by default): off, a
+ * snapshot reads all memory and compares content hashes.
+ */
+void esky_session_track_pages(struct esky_session *s, bool on);
+/* How snapshots find what changed, as a line for info store (in buf). */
+const char *esky_session_pages_mode(const struct esky_session *s, char *buf, size_t n);
+
 /* Snapshots. */
 int esky_session_snapshot(struct esky_session *s, const char *note, int *id);
 /* Take a snapshot every ns of program run time; 0 stops it. */

@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -227,6 +228,36 @@ int esky_target_take_back(pid_t pid, uint64_t run_ns, struct esky_target **out)
 	return 0;
 }
 
+int esky_target_make_uffd(struct esky_target *t, int *out)
+{
+	long fd = -1, r;
+	int pidfd = -1, ret = esky_tracee_inject_begin(t->t);
+
+	if (ret)
+		return ret;
+	/* UFFD_USER_MODE_ONLY: an ordinary user may have no other kind (vm.unprivileged_userfaultfd 0). */
+	ret = esky_tracee_syscall(t->t, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1, 0, 0, 0,
+				  0, 0);
+	if (!ret && fd < 0)
+		ret = (int)fd;
+	if (!ret) {
+		pidfd = (int)syscall(SYS_pidfd_open, esky_tracee_pid(t->t), 0);
+		*out = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+		if (*out < 0)
+			ret = -errno;
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+	/* Nothing of it stays in the program's fd table. */
+	if (fd >= 0)
+		esky_tracee_syscall(t->t, &r, SYS_close, fd, 0, 0, 0, 0, 0);
+	if (esky_tracee_inject_end(t->t) && !ret) {
+		close(*out);
+		ret = -EIO;
+	}
+	return ret;
+}
+
 int esky_target_allow_tracer(struct esky_target *t, pid_t tracer)
 {
 	long r = 0;
@@ -410,6 +441,8 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 		.parent_hint = o->parent_hint,
 		.parent_hash = o->parent_hash,
 		.parent_ctx = o->parent_ctx,
+		.page_unchanged = o->page_unchanged,
+		.unchanged_ctx = o->unchanged_ctx,
 	};
 	struct esky_dump *d;
 	int ret;

@@ -67,11 +67,21 @@ int esky_target_take_back(pid_t pid, uint64_t run_ns, struct esky_target **out);
  * 0 when done or when nothing restricts ptrace.
  */
 int esky_target_allow_tracer(struct esky_target *t, pid_t tracer);
+/*
+ * Make the stopped program create a userfaultfd (an injected syscall) and
+ * give esky a duplicate of it (*fd, ours); the program's own fd is closed
+ * again. 0 or -errno (-ENOSYS, -EPERM where userfaultfd is not allowed).
+ */
+int esky_target_make_uffd(struct esky_target *t, int *fd);
 
 struct esky_tracee *esky_target_tracee(struct esky_target *t);
 pid_t esky_target_pid(const struct esky_target *t);
 bool esky_target_alive(const struct esky_target *t);
-/* How long the program has run, across checkpoints (ns). */
+/*
+ * How long the program has run, across checkpoints (ns): the time between
+ * each resume (cont, step) and the stop that follows, so that time spent
+ * stopped (at a breakpoint, in a checkpoint) does not count.
+ */
 uint64_t esky_target_run_ns(const struct esky_target *t);
 
 /* Make signal-delivery stops visible as ESKY_EV_SIGNAL instead of passing them on. */
@@ -111,6 +121,8 @@ struct esky_checkpoint_opts {
 	const char *parent_hint;
 	bool (*parent_hash)(void *ctx, uint64_t vaddr, uint64_t *hash);
 	void *parent_ctx;
+	bool (*page_unchanged)(void *ctx, uint64_t vaddr); /* see esky_dump_opts */
+	void *unchanged_ctx;
 };
 
 int esky_target_checkpoint(struct esky_target *t, const char *path,

@@ -106,7 +106,8 @@ normalise() {
 	    -e 's/^\([0-9][0-9]*	\([0-9][0-9]*\|-\)	[a-z]*	.*	\)[0-9][0-9]*$/\1@BYTES@/' \
 	    -e 's/^\([a-z][a-z0-9_]*\) \{1,\}0x[0-9a-f]\{1,16\} \{1,\}-\{0,1\}[0-9]\{1,\}$/\1 @REG@/' \
 	    -e 's/0x[0-9a-f]\{12\}\b/@ADDR@/g' \
-	    -e 's/\bpid [0-9][0-9]*/pid @PID@/g'
+	    -e 's/\bpid [0-9][0-9]*/pid @PID@/g' \
+	    -e 's/^changed pages: .*/changed pages: @MODE@/'
 }
 
 # ---- helpers for NAME.check ----

@@ -1,0 +1,341 @@
+/* Dirty-page tracking with userfaultfd write-protect, see dirty.h. */
+#include "dirty.h"
+#include "log.h"
+#include "proc.h"
+#include "uffd_compat.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define PAGE 4096ULL
+
+/* Sorted, disjoint [start, end) ranges. */
+struct ranges {
+	struct range { uint64_t start, end; } *v;
+	size_t n, cap;
+};
+
+struct esky_dirty {
+	pid_t pid;
+	int uffd;
+	int pagemap;
+	struct ranges armed;    /* registered and write-protected at the last arm */
+	struct ranges poison;   /* unmapped, moved or discarded since: not trusted */
+	/* the last collect's answer */
+	struct ranges valid;    /* tracked through the interval */
+	struct ranges written;  /* written in it */
+	uint64_t n_written, n_valid;
+};
+
+static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
+{
+	if (start >= end)
+		return 0;
+	/* Appended in address order by every caller but poison: merged by sort_merge. */
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct range *nv = realloc(r->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		r->v = nv;
+		r->cap = cap;
+	}
+	r->v[r->n++] = (struct range){ start, end };
+	return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+static void sort_merge(struct ranges *r)
+{
+	size_t k = 0;
+
+	if (!r->n)
+		return;
+	qsort(r->v, r->n, sizeof(*r->v), cmp_range);
+	for (size_t i = 1; i < r->n; i++) {
+		if (r->v[i].start <= r->v[k].end) {
+			if (r->v[i].end > r->v[k].end)
+				r->v[k].end = r->v[i].end;
+		} else {
+			r->v[++k] = r->v[i];
+		}
+	}
+	r->n = k + 1;
+}
+
+static bool ranges_has(const struct ranges *r, uint64_t a)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (r->v[mid].end <= a)
+			lo = mid + 1;
+		else if (r->v[mid].start > a)
+			hi = mid;
+		else
+			return true;
+	}
+	return false;
+}
+
+/* out = a minus b (both sorted and merged). */
+static int ranges_minus(const struct ranges *a, const struct ranges *b, struct ranges *out)
+{
+	size_t j = 0;
+
+	out->n = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		uint64_t s = a->v[i].start, e = a->v[i].end;
+
+		while (j < b->n && b->v[j].end <= s)
+			j++;
+		for (size_t k = j; k < b->n && b->v[k].start < e; k++) {
+			if (b->v[k].start > s && ranges_add(out, s, b->v[k].start))
+				return -ENOMEM;
+			if (b->v[k].end > s)
+				s = b->v[k].end;
+		}
+		if (s < e && ranges_add(out, s, e))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool eligible(const struct esky_vma *v)
+{
+	/* Private memory is what a snapshot stores; [vdso] and friends are the kernel's. */
+	return !v->shared && !(v->vmflags & ESKY_VMF_IO) &&
+	       !(v->path && v->path[0] == '[' && strcmp(v->path, "[heap]") &&
+		 strcmp(v->path, "[stack]") && strncmp(v->path, "[anon:", 6));
+}
+
+/*
+ * One PAGEMAP_SCAN over [start, end), every region it reports added to
+ * out (if not NULL). flags, inverted and mask as the ioctl takes them.
+ */
+static int scan(struct esky_dirty *d, uint64_t start, uint64_t end, uint64_t flags,
+		uint64_t inverted, uint64_t mask, struct ranges *out)
+{
+	struct page_region vec[512];
+
+	while (start < end) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = flags,
+			.start = start,
+			.end = end,
+			.vec = (uint64_t)(uintptr_t)vec,
+			.vec_len = 512,
+			.category_inverted = inverted,
+			.category_mask = mask,
+			.return_mask = mask,
+		};
+		long n = ioctl(d->pagemap, PAGEMAP_SCAN, &a);
+
+		if (n < 0)
+			return errno == ENOTTY || errno == EINVAL ? -ENOTSUP : -errno;
+		for (long i = 0; i < n && out; i++)
+			if (ranges_add(out, vec[i].start, vec[i].end))
+				return -ENOMEM;
+		if (a.walk_end <= start)
+			break;
+		start = a.walk_end;
+	}
+	return 0;
+}
+
+/* Register every eligible mapping and write-protect it: the arm. */
+static int arm(struct esky_dirty *d, bool first)
+{
+	struct esky_vma *vmas;
+	size_t n;
+	int ret = esky_proc_read_maps(d->pid, false, &vmas, &n);
+
+	if (ret)
+		return ret;
+	d->armed.n = 0;
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct uffdio_register reg = {
+			.range = { vmas[i].start, vmas[i].end - vmas[i].start },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+
+		if (first && (vmas[i].vmflags & ESKY_VMF_UFFD)) {
+			ret = -EBUSY; /* the program's own userfaultfd */
+			break;
+		}
+		if (!eligible(&vmas[i]))
+			continue;
+		/* Refused (a kind of memory uffd-wp does not take): read it whole each time. */
+		if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0)
+			continue;
+		ret = ranges_add(&d->armed, vmas[i].start, vmas[i].end);
+	}
+	esky_vmas_free(vmas, n);
+	sort_merge(&d->armed);
+	/* Write-protect all (pages already protected stay so; nothing is kept). */
+	for (size_t i = 0; i < d->armed.n && !ret; i++)
+		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end,
+			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, NULL);
+	d->poison.n = 0;
+	return ret;
+}
+
+int esky_dirty_start(pid_t pid, int uffd, struct esky_dirty **out)
+{
+	struct esky_dirty *d = calloc(1, sizeof(*d));
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
+			    UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
+			    UFFD_FEATURE_EVENT_UNMAP,
+	};
+	char path[64];
+	int ret;
+
+	if (!d) {
+		close(uffd);
+		return -ENOMEM;
+	}
+	d->pid = pid;
+	d->uffd = uffd;
+	d->pagemap = -1;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	d->pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->pagemap < 0) {
+		ret = -errno;
+		goto out_free;
+	}
+	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
+		ret = errno == EINVAL ? -ENOTSUP : -errno;
+		goto out_free;
+	}
+	ret = arm(d, true);
+	if (ret)
+		goto out_free;
+	*out = d;
+	return 0;
+out_free:
+	esky_dirty_free(d);
+	return ret;
+}
+
+int esky_dirty_fd(const struct esky_dirty *d)
+{
+	return d->uffd;
+}
+
+int esky_dirty_read_events(struct esky_dirty *d)
+{
+	struct uffd_msg msg[16];
+
+	for (;;) {
+		ssize_t r = read(d->uffd, msg, sizeof(msg));
+
+		if (r < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		for (size_t i = 0; i < (size_t)r / sizeof(msg[0]); i++) {
+			const struct uffd_msg *m = &msg[i];
+			int ret = 0;
+
+			switch (m->event) {
+			case UFFD_EVENT_REMAP:
+				ret = ranges_add(&d->poison, m->arg.remap.from,
+						 m->arg.remap.from + m->arg.remap.len);
+				if (!ret)
+					ret = ranges_add(&d->poison, m->arg.remap.to,
+							 m->arg.remap.to + m->arg.remap.len);
+				break;
+			case UFFD_EVENT_REMOVE:
+			case UFFD_EVENT_UNMAP:
+				ret = ranges_add(&d->poison, m->arg.remove.start, m->arg.remove.end);
+				break;
+			default:
+				break; /* no faults in async mode; fork is refused anyway */
+			}
+			if (ret)
+				return ret;
+		}
+	}
+}
+
+int esky_dirty_collect(struct esky_dirty *d)
+{
+	struct ranges notallowed = { 0 }, trust = { 0 };
+	int ret = esky_dirty_read_events(d);
+
+	d->written.n = 0;
+	d->valid.n = 0;
+	/* Pages no longer registered (their mapping was replaced) are not trusted. */
+	for (size_t i = 0; i < d->armed.n && !ret; i++)
+		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end, 0, PAGE_IS_WPALLOWED,
+			   PAGE_IS_WPALLOWED, &notallowed);
+	/* What was written, write-protected again as it is reported. */
+	for (size_t i = 0; i < d->armed.n && !ret; i++)
+		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end,
+			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN,
+			   &d->written);
+	if (!ret) {
+		sort_merge(&d->poison);
+		sort_merge(&notallowed);
+		sort_merge(&d->written);
+		ret = ranges_minus(&d->armed, &d->poison, &trust);
+	}
+	if (!ret)
+		ret = ranges_minus(&trust, &notallowed, &d->valid);
+	d->n_written = d->n_valid = 0;
+	for (size_t i = 0; !ret && i < d->written.n; i++)
+		d->n_written += (d->written.v[i].end - d->written.v[i].start) / PAGE;
+	for (size_t i = 0; !ret && i < d->valid.n; i++)
+		d->n_valid += (d->valid.v[i].end - d->valid.v[i].start) / PAGE;
+	free(notallowed.v);
+	free(trust.v);
+	/* Arm for the next interval: new mappings registered, everything protected. */
+	if (!ret)
+		ret = arm(d, false);
+	return ret;
+}
+
+bool esky_dirty_unchanged(void *ctx, uint64_t vaddr)
+{
+	const struct esky_dirty *d = ctx;
+
+	return ranges_has(&d->valid, vaddr) && !ranges_has(&d->written, vaddr);
+}
+
+void esky_dirty_counts(const struct esky_dirty *d, uint64_t *written, uint64_t *tracked)
+{
+	*written = d->n_written;
+	*tracked = d->n_valid;
+}
+
+void esky_dirty_free(struct esky_dirty *d)
+{
+	if (!d)
+		return;
+	if (d->uffd >= 0)
+		close(d->uffd);
+	if (d->pagemap >= 0)
+		close(d->pagemap);
+	free(d->armed.v);
+	free(d->poison.v);
+	free(d->valid.v);
+	free(d->written.v);
+	free(d);
+}
