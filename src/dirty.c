@@ -160,9 +160,24 @@ static int scan(struct esky_dirty *d, uint64_t start, uint64_t end, uint64_t fla
 	return 0;
 }
 
-/* Register every eligible mapping and write-protect it: the arm. */
-static int arm(struct esky_dirty *d, bool first)
+/* Whether [a, b) lies within one range of r. */
+static bool ranges_cover(const struct ranges *r, uint64_t a, uint64_t b)
 {
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].start <= a && b <= r->v[i].end)
+			return true;
+	return false;
+}
+
+/*
+ * Register every eligible mapping and write-protect it: the arm. Mappings
+ * still armed (within `still`: registered, protected again by the scan
+ * that reported their writes) cost nothing; the others are registered and
+ * protected now.
+ */
+static int arm(struct esky_dirty *d, bool first, const struct ranges *still)
+{
+	struct ranges fresh = { 0 };
 	struct esky_vma *vmas;
 	size_t n;
 	int ret = esky_proc_read_maps(d->pid, false, &vmas, &n);
@@ -182,17 +197,24 @@ static int arm(struct esky_dirty *d, bool first)
 		}
 		if (!eligible(&vmas[i]))
 			continue;
+		if (still && ranges_cover(still, vmas[i].start, vmas[i].end)) {
+			ret = ranges_add(&d->armed, vmas[i].start, vmas[i].end);
+			continue;
+		}
 		/* Refused (a kind of memory uffd-wp does not take): read it whole each time. */
 		if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0)
 			continue;
 		ret = ranges_add(&d->armed, vmas[i].start, vmas[i].end);
+		if (!ret)
+			ret = ranges_add(&fresh, vmas[i].start, vmas[i].end);
 	}
 	esky_vmas_free(vmas, n);
 	sort_merge(&d->armed);
-	/* Write-protect all (pages already protected stay so; nothing is kept). */
-	for (size_t i = 0; i < d->armed.n && !ret; i++)
-		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end,
+	/* Write-protect the new ones (pages already protected stay so). */
+	for (size_t i = 0; i < fresh.n && !ret; i++)
+		ret = scan(d, fresh.v[i].start, fresh.v[i].end,
 			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, NULL);
+	free(fresh.v);
 	d->poison.n = 0;
 	return ret;
 }
@@ -226,7 +248,7 @@ int esky_dirty_start(pid_t pid, int uffd, struct esky_dirty **out)
 		ret = errno == EINVAL ? -ENOTSUP : -errno;
 		goto out_free;
 	}
-	ret = arm(d, true);
+	ret = arm(d, true, NULL);
 	if (ret)
 		goto out_free;
 	*out = d;
@@ -308,7 +330,7 @@ int esky_dirty_collect(struct esky_dirty *d)
 	free(trust.v);
 	/* Arm for the next interval: new mappings registered, everything protected. */
 	if (!ret)
-		ret = arm(d, false);
+		ret = arm(d, false, &d->valid);
 	return ret;
 }
 
