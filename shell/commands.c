@@ -3,6 +3,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -33,6 +34,8 @@ static int fail(const char *fallback)
 static int usage(const struct cmd *c);
 
 static const struct cmd *find_cmd(const char *name);
+
+static int tokenize(const char *line, char *buf, char **argv, bool *op);
 
 /* A whole non-negative number, or -1. */
 static long number(const char *s)
@@ -98,13 +101,95 @@ static int cmd_file(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
+/* ~ and ~/... in a file name: $HOME, as sh expands it (malloc'd). */
+static char *expand_home(const char *path)
+{
+	const char *home = getenv("HOME");
+	char *out;
+
+	if (path[0] == '~' && (path[1] == '/' || !path[1]) && home && home[0]) {
+		if (asprintf(&out, "%s%s", home, path + 1) < 0)
+			return NULL;
+		return out;
+	}
+	return strdup(path);
+}
+
+/*
+ * The arguments of run, start or set args (the command line's words
+ * from the first'th): the program's arguments and its redirections go to
+ * the session, replacing both, as gdb keeps both in its args.
+ */
+static int set_run_args(struct shell *sh, int first)
+{
+	char *buf = malloc(2 * strlen(sh->line) + 2), *words[MAX_ARGS], *args[MAX_ARGS];
+	char *paths[MAX_ARGS] = { 0 };
+	struct esky_redirect rd[MAX_ARGS];
+	bool op[MAX_ARGS];
+	size_t nrd = 0;
+	int n, na = 0, ret = -1;
+
+	if (!buf)
+		return fail("out of memory");
+	n = tokenize(sh->line, buf, words, op);
+	for (int i = first; i < n; i++) {
+		const char *w = words[i];
+		struct esky_redirect *r = &rd[nrd];
+
+		if (!op[i]) {
+			args[na++] = words[i];
+			continue;
+		}
+		r->fd = isdigit((unsigned char)w[0]) ? w[0] - '0' : w[0] == '<' ? 0 : 1;
+		w += isdigit((unsigned char)w[0]) ? 1 : 0;
+		if (r->fd > 2) {
+			fprintf(stderr, "bad redirection '%s': only the program's standard input, "
+				"output and error (0, 1, 2)\n", words[i]);
+			goto out;
+		}
+		if (w[1] == '&') {
+			r->kind = ESKY_REDIR_DUP;
+			r->to = w[2] - '0';
+			if (r->to > 2) {
+				fprintf(stderr, "bad redirection '%s': to 0, 1 or 2 only\n", words[i]);
+				goto out;
+			}
+		} else {
+			r->kind = w[0] == '<' ? ESKY_REDIR_READ
+					      : w[1] == '>' ? ESKY_REDIR_APPEND : ESKY_REDIR_WRITE;
+			if (i + 1 >= n || op[i + 1]) {
+				fprintf(stderr, "'%s' needs a file name: %s FILE\n", words[i], words[i]);
+				goto out;
+			}
+			r->path = paths[nrd] = expand_home(words[++i]);
+			if (!r->path) {
+				fail("out of memory");
+				goto out;
+			}
+		}
+		nrd++;
+	}
+	args[na] = NULL;
+	if (esky_session_set_args(sh->s, args) || esky_session_set_redirects(sh->s, rd, nrd)) {
+		fail("out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	for (size_t i = 0; i < nrd + 1 && i < MAX_ARGS; i++)
+		free(paths[i]);
+	free(buf);
+	return ret;
+}
+
 static int run_or_start(struct shell *sh, int argc, char **argv, bool start)
 {
 	struct esky_stop_report r;
 	int ret;
 
-	if (argc > 1 && esky_session_set_args(sh->s, argv + 1))
-		return fail("out of memory");
+	/* With nothing after it, run keeps the arguments and redirections of the last. */
+	if (argc > 1 && set_run_args(sh, 1))
+		return -1;
 	fflush(stdout);
 	ret = start ? esky_session_start(sh->s, &r) : esky_session_run(sh->s, &r);
 	if (ret)
@@ -136,6 +221,166 @@ static int cmd_kill(struct shell *sh, int argc, char **argv)
 static int cmd_quit(struct shell *sh, int argc, char **argv)
 {
 	sh->quit = true;
+	return 0;
+}
+
+/* A word as tokenize() reads it back: quoted when it must be. */
+static void put_word(const char *w)
+{
+	if (w[0] && w[0] != '~' && !w[strcspn(w, " \t'\"\\<>#")]) {
+		fputs(w, stdout);
+	} else if (!strchr(w, '\'')) {
+		printf("'%s'", w);
+	} else {
+		putchar('"');
+		for (; *w; w++) {
+			if (*w == '"' || *w == '\\')
+				putchar('\\');
+			putchar(*w);
+		}
+		putchar('"');
+	}
+}
+
+/* show args: gdb's sentence, the arguments then the redirections, as run reads them. */
+static void show_args(struct shell *sh)
+{
+	char *const *args = esky_session_args(sh->s);
+	const struct esky_redirect *r;
+	const char *sep = "";
+	size_t n;
+
+	printf("Argument list to give program being debugged when it is started is \"");
+	for (size_t i = 0; args[i]; i++, sep = " ") {
+		fputs(sep, stdout);
+		put_word(args[i]);
+	}
+	r = esky_session_redirects(sh->s, &n);
+	for (size_t i = 0; i < n; i++, sep = " ") {
+		bool in = r[i].kind == ESKY_REDIR_READ || (r[i].kind == ESKY_REDIR_DUP && r[i].fd == 0);
+
+		printf("%s", sep);
+		if (r[i].fd != (in ? 0 : 1))
+			printf("%d", r[i].fd);
+		if (r[i].kind == ESKY_REDIR_DUP) {
+			printf("%s&%d", in ? "<" : ">", r[i].to);
+			continue;
+		}
+		printf("%s ", in ? "<" : r[i].kind == ESKY_REDIR_APPEND ? ">>" : ">");
+		put_word(r[i].path);
+	}
+	printf("\".\n");
+}
+
+static bool is_env_word(const char *w)
+{
+	return !strcmp(w, "env") || !strcmp(w, "environment");
+}
+
+/*
+ * set env NAME=VALUE, as gdb's set environment: also NAME = VALUE and
+ * NAME VALUE; the value is the rest of the line (words joined by a space).
+ */
+static int set_env(struct shell *sh, int argc, char **argv)
+{
+	char rest[4096] = "", *name, *value;
+	size_t len;
+
+	for (int i = 2; i < argc; i++) {
+		len = strlen(rest);
+		snprintf(rest + len, sizeof(rest) - len, "%s%s", i > 2 ? " " : "", argv[i]);
+	}
+	name = rest;
+	len = strcspn(rest, "= \t");
+	value = rest + len;
+	value += strspn(value, " \t");
+	if (!len || (!*value && rest[len] != '=')) {
+		if (!len)
+			fprintf(stderr, "set env: no variable name (set env NAME=VALUE)\n");
+		else
+			fprintf(stderr, "set env %s: no value (set env %s=VALUE, or %s= for an empty "
+				"one)\n", rest, rest, rest);
+		return -1;
+	}
+	if (*value == '=') {
+		value++;
+		value += strspn(value, " \t");
+	}
+	name[len] = '\0';
+	if (esky_session_setenv(sh->s, name, value))
+		return fail("out of memory");
+	return 0;
+}
+
+static int cmd_set(struct shell *sh, int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "args"))
+		return set_run_args(sh, 2);
+	if (argc >= 2 && is_env_word(argv[1]))
+		return set_env(sh, argc, argv);
+	fprintf(stderr, "set what? args ARGS, or env NAME=VALUE (help set)\n");
+	return -1;
+}
+
+static int cmd_show(struct shell *sh, int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "args")) {
+		show_args(sh);
+		return 0;
+	}
+	if ((argc == 2 || argc == 3) && is_env_word(argv[1])) {
+		char *const *env = esky_session_environ(sh->s);
+		size_t len = argc == 3 ? strlen(argv[2]) : 0;
+
+		for (size_t i = 0; env[i]; i++) {
+			if (argc == 2) {
+				printf("%s\n", env[i]);
+			} else if (!strncmp(env[i], argv[2], len) && env[i][len] == '=') {
+				printf("%s = %s\n", argv[2], env[i] + len + 1);
+				return 0;
+			}
+		}
+		if (argc == 3)
+			printf("Environment variable \"%s\" not defined.\n", argv[2]);
+		return 0;
+	}
+	fprintf(stderr, "show what? args, or env [NAME] (help show)\n");
+	return -1;
+}
+
+static int cmd_unset(struct shell *sh, int argc, char **argv)
+{
+	if ((argc == 2 || argc == 3) && is_env_word(argv[1])) {
+		if (esky_session_unsetenv(sh->s, argc == 3 ? argv[2] : NULL))
+			return fail("out of memory");
+		return 0;
+	}
+	return usage(find_cmd("unset"));
+}
+
+static int cmd_cd(struct shell *sh, int argc, char **argv)
+{
+	char *dir;
+	int ret;
+
+	if (argc > 2)
+		return usage(find_cmd("cd"));
+	dir = expand_home(argc == 2 ? argv[1] : "~");
+	if (!dir)
+		return fail("out of memory");
+	ret = esky_session_chdir(sh->s, dir);
+	free(dir);
+	if (ret)
+		return fail("cannot change the directory");
+	printf("Working directory %s.\n", esky_session_cwd(sh->s));
+	return 0;
+}
+
+static int cmd_pwd(struct shell *sh, int argc, char **argv)
+{
+	if (argc != 1)
+		return usage(find_cmd("pwd"));
+	printf("Working directory %s.\n", esky_session_cwd(sh->s));
 	return 0;
 }
 
@@ -523,8 +768,18 @@ static int cmd_help(struct shell *sh, int argc, char **argv);
 
 static const struct cmd commands[] = {
 	{ "file", NULL, cmd_file, "file PROGRAM", "choose the program to run" },
-	{ "run", "r", cmd_run, "run [ARGS...]", "start (or restart) the program and run it" },
-	{ "start", NULL, cmd_start, "start [ARGS...]", "start the program and stop at main" },
+	{ "run", "r", cmd_run, "run [ARGS...] [<IN] [>OUT]",
+	  "start (or restart) the program; ARGS and < > >> 2> 2>&1 stay for later runs" },
+	{ "start", NULL, cmd_start, "start [ARGS...] [<IN] [>OUT]",
+	  "start the program and stop at main (ARGS as for run)" },
+	{ "set", NULL, cmd_set, "set args|env ...",
+	  "set args ARGS: the arguments of the next run; set env NAME=VALUE" },
+	{ "show", NULL, cmd_show, "show args|env [NAME]",
+	  "show the arguments of the next run, or the program's environment" },
+	{ "unset", NULL, cmd_unset, "unset env [NAME]",
+	  "remove NAME from the program's environment (all without NAME)" },
+	{ "cd", NULL, cmd_cd, "cd [DIR]", "the directory the program runs in from the next run" },
+	{ "pwd", NULL, cmd_pwd, "pwd", "show the directory the program runs in" },
 	{ "kill", "k", cmd_kill, "kill", "kill the program (snapshots stay)" },
 	{ "quit", "q exit", cmd_quit, "quit", "leave esky-shell (the program is killed)" },
 	{ "help", "h", cmd_help, "help [COMMAND]", "list the commands, or explain one" },
@@ -660,28 +915,59 @@ static void unknown(const char *name)
 		fprintf(stderr, "unknown command '%s' (help lists them)\n", name);
 }
 
-/* Split a line into words as a shell would: 'single' and "double" quotes group, a backslash escapes; # starts a comment. */
-static int split(char *line, char **argv)
+/*
+ * Split a line into words as a shell would: 'single' and "double" quotes
+ * group, a backslash escapes; # at the start of a word starts a comment.
+ * With op (run, start, set args), an unquoted < or > is a word of its own
+ * with op[i] set, as sh reads redirections: `<`, `>`, `>>`, `>&N`, `<&N`,
+ * with the fd before it when a lone digit is (`2>`, `2>&1`), so that
+ * `run <in >out` and `run < in > out` are the same. The words are
+ * written to buf, of 2 * strlen(line) + 2 bytes.
+ */
+static int tokenize(const char *line, char *buf, char **argv, bool *op)
 {
+	const char *p = line;
+	char *out = buf;
 	int argc = 0;
-	char *p = line;
 
-	while (*p && argc < MAX_ARGS - 1) {
-		char *out;
+	while (argc < MAX_ARGS - 1) {
+		bool quoted = false;
+		char *word;
 
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (!*p || *p == '#')
 			break;
-		argv[argc++] = out = p;
+		word = out;
+		if (op)
+			op[argc] = false;
 		while (*p && *p != ' ' && *p != '\t') {
+			if (op && (*p == '<' || *p == '>')) {
+				bool fd_before = !quoted && out - word == 1 && isdigit((unsigned char)word[0]);
+
+				if (out > word && !fd_before)
+					break; /* the word ends here, the operator is the next one */
+				*out++ = *p;
+				if (*p == '>' && p[1] == '>')
+					*out++ = *++p;
+				else if (p[1] == '&' && isdigit((unsigned char)p[2])) {
+					*out++ = '&';
+					*out++ = p[2];
+					p += 2;
+				}
+				p++;
+				op[argc] = true;
+				break;
+			}
 			if (*p == '\'') {
+				quoted = true;
 				p++;
 				while (*p && *p != '\'')
 					*out++ = *p++;
 				if (*p)
 					p++;
 			} else if (*p == '"') {
+				quoted = true;
 				p++;
 				while (*p && *p != '"') {
 					if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
@@ -691,15 +977,15 @@ static int split(char *line, char **argv)
 				if (*p)
 					p++;
 			} else if (*p == '\\' && p[1]) {
+				quoted = true;
 				p++;
 				*out++ = *p++;
 			} else {
 				*out++ = *p++;
 			}
 		}
-		if (*p)
-			p++;
-		*out = '\0';
+		*out++ = '\0';
+		argv[argc++] = word;
 	}
 	argv[argc] = NULL;
 	return argc;
@@ -707,13 +993,13 @@ static int split(char *line, char **argv)
 
 int shell_execute(struct shell *sh, const char *line)
 {
-	char *copy = strdup(line), *argv[MAX_ARGS];
+	char *copy = malloc(2 * strlen(line) + 2), *argv[MAX_ARGS];
 	const struct cmd *c;
 	int argc, ret;
 
 	if (!copy)
 		return -1;
-	argc = split(copy, argv);
+	argc = tokenize(line, copy, argv, NULL);
 	if (!argc) {
 		free(copy);
 		return 0;
@@ -725,7 +1011,9 @@ int shell_execute(struct shell *sh, const char *line)
 		return -1;
 	}
 	esky_error_clear();
+	sh->line = line;
 	ret = c->run(sh, argc, argv);
+	sh->line = NULL;
 	fflush(stdout);
 	free(copy);
 	return ret;

@@ -192,7 +192,8 @@ static char **complete(const char *text, int start, int end)
 		if (nmatches == 1 && strchr(matches[0], '.'))
 			rl_completion_append_character = ':';
 	} else if (!strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "file", 4) ||
-		   !strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "export", 6)) {
+		   !strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "export", 6) ||
+		   !strncmp(rl_line_buffer + strspn(rl_line_buffer, " \t"), "cd", 2)) {
 		rl_attempted_completion_over = 0; /* readline's file names */
 		return NULL;
 	}

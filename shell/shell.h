@@ -13,6 +13,7 @@
 
 struct shell {
 	struct esky_session *s;
+	const char *line;    /* the command line being run, as typed */
 	bool interactive;    /* commands from a terminal */
 	bool quit;
 	int failures;        /* failed commands so far */

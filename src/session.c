@@ -13,6 +13,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -53,6 +54,11 @@ struct esky_session {
 	struct esky_store *store;
 	char *program;
 	char **args;
+	struct esky_redirect *redirs; /* for the next runs, paths owned */
+	size_t nredirs;
+	char **env;               /* the program's environment; NULL: ours */
+	char *cwd;                /* the program's directory; NULL: ours */
+	char *own_cwd;            /* ours, as esky_session_cwd last said */
 	struct esky_debuginfo *di;
 	struct esky_target *t;
 	char *agent;
@@ -97,6 +103,8 @@ struct esky_session {
 	} *libs;
 	size_t nlibs;
 };
+
+extern char **environ;
 
 static int no_process(void)
 {
@@ -187,6 +195,20 @@ static int no_store(void)
 	return esky_error(-ENOTSUP, "this session keeps no snapshot store");
 }
 
+static void free_redirects(struct esky_redirect *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((char *)r[i].path);
+	free(r);
+}
+
+static void free_strings(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void free_bp(struct bp *b)
 {
 	free(b->spec);
@@ -223,10 +245,11 @@ void esky_session_free(struct esky_session *s)
 	free(s->sites);
 	free(s->code);
 	free(s->hashes);
-	if (s->args)
-		for (char **a = s->args; *a; a++)
-			free(*a);
-	free(s->args);
+	free_strings(s->args);
+	free_redirects(s->redirs, s->nredirs);
+	free_strings(s->env);
+	free(s->cwd);
+	free(s->own_cwd);
 	free(s->program);
 	free(s->agent);
 	for (size_t i = 0; i < s->nlibs; i++) {
@@ -333,12 +356,187 @@ int esky_session_set_args(struct esky_session *s, char *const args[])
 			return -ENOMEM;
 		}
 	}
-	if (s->args)
-		for (char **a = s->args; *a; a++)
-			free(*a);
-	free(s->args);
+	free_strings(s->args);
 	s->args = na;
 	return 0;
+}
+
+char *const *esky_session_args(const struct esky_session *s)
+{
+	static char *const none[] = { NULL };
+
+	return s->args ? s->args : none;
+}
+
+int esky_session_set_redirects(struct esky_session *s, const struct esky_redirect *r, size_t n)
+{
+	struct esky_redirect *nr = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (r[i].fd < 0 || r[i].fd > 2 ||
+		    (r[i].kind == ESKY_REDIR_DUP ? r[i].to < 0 || r[i].to > 2 : !r[i].path))
+			return esky_error(-EINVAL, "bad redirection of fd %d: only 0, 1 and 2, "
+					  "to a file or to one of them", r[i].fd);
+	if (n && !(nr = calloc(n, sizeof(*nr))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		nr[i] = r[i];
+		nr[i].path = NULL;
+		if (r[i].kind != ESKY_REDIR_DUP && !(nr[i].path = strdup(r[i].path))) {
+			free_redirects(nr, i);
+			return -ENOMEM;
+		}
+	}
+	free_redirects(s->redirs, s->nredirs);
+	s->redirs = nr;
+	s->nredirs = n;
+	return 0;
+}
+
+const struct esky_redirect *esky_session_redirects(const struct esky_session *s, size_t *n)
+{
+	*n = s->nredirs;
+	return s->redirs;
+}
+
+/* The environment the program gets, copied from ours to be changed. */
+static int own_environ(struct esky_session *s)
+{
+	size_t n = 0;
+
+	if (s->env)
+		return 0;
+	while (environ && environ[n])
+		n++;
+	s->env = calloc(n + 1, sizeof(*s->env));
+	if (!s->env)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		s->env[i] = strdup(environ[i]);
+		if (!s->env[i]) {
+			free_strings(s->env);
+			s->env = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Index of NAME in env, or -1. */
+static long env_find(char **env, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (long i = 0; env[i]; i++)
+		if (!strncmp(env[i], name, len) && env[i][len] == '=')
+			return i;
+	return -1;
+}
+
+static int env_name_ok(const char *name)
+{
+	if (!name[0] || strchr(name, '='))
+		return esky_error(-EINVAL, "bad environment variable name '%s'", name);
+	return 0;
+}
+
+int esky_session_setenv(struct esky_session *s, const char *name, const char *value)
+{
+	char *entry, **ne;
+	size_t n = 0;
+	long i;
+	int ret = env_name_ok(name);
+
+	if (!ret)
+		ret = own_environ(s);
+	if (ret)
+		return ret;
+	if (asprintf(&entry, "%s=%s", name, value) < 0)
+		return -ENOMEM;
+	i = env_find(s->env, name);
+	if (i >= 0) {
+		free(s->env[i]);
+		s->env[i] = entry;
+		return 0;
+	}
+	while (s->env[n])
+		n++;
+	ne = realloc(s->env, (n + 2) * sizeof(*ne));
+	if (!ne) {
+		free(entry);
+		return -ENOMEM;
+	}
+	ne[n] = entry;
+	ne[n + 1] = NULL;
+	s->env = ne;
+	return 0;
+}
+
+int esky_session_unsetenv(struct esky_session *s, const char *name)
+{
+	long i;
+	int ret = name ? env_name_ok(name) : 0;
+
+	if (!ret)
+		ret = own_environ(s);
+	if (ret)
+		return ret;
+	if (!name) {
+		for (i = 0; s->env[i]; i++)
+			free(s->env[i]);
+		s->env[0] = NULL;
+		return 0;
+	}
+	i = env_find(s->env, name);
+	if (i < 0)
+		return 0;
+	free(s->env[i]);
+	do
+		s->env[i] = s->env[i + 1];
+	while (s->env[++i]);
+	return 0;
+}
+
+char *const *esky_session_environ(const struct esky_session *s)
+{
+	return s->env ? s->env : environ;
+}
+
+int esky_session_chdir(struct esky_session *s, const char *dir)
+{
+	const char *base = esky_session_cwd(s);
+	char *path = NULL, *full;
+	struct stat st;
+	int ret = 0;
+
+	if (!dir[0])
+		return esky_error(-ENOENT, "'': no such directory");
+	if (dir[0] == '/' ? !(path = strdup(dir)) : asprintf(&path, "%s/%s", base, dir) < 0)
+		return -ENOMEM;
+	full = realpath(path, NULL);
+	if (!full || stat(full, &st) < 0)
+		ret = esky_error(-errno, "%s: %s", dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		ret = esky_error(-ENOTDIR, "%s: not a directory", dir);
+	else if (access(full, X_OK) < 0)
+		ret = esky_error(-errno, "%s: %s", dir, strerror(errno));
+	free(path);
+	if (ret) {
+		free(full);
+		return ret;
+	}
+	free(s->cwd);
+	s->cwd = full;
+	return 0;
+}
+
+const char *esky_session_cwd(struct esky_session *s)
+{
+	if (s->cwd)
+		return s->cwd;
+	free(s->own_cwd);
+	s->own_cwd = getcwd(NULL, 0);
+	return s->own_cwd ? s->own_cwd : ".";
 }
 
 bool esky_session_alive(const struct esky_session *s)
@@ -620,24 +818,100 @@ static int find_agent(struct esky_session *s)
 	return s->agent ? 0 : esky_find_agent(&s->agent);
 }
 
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/*
+ * The program's stdio for a run: stdio[i] is the fd of ours that becomes
+ * its fd i once the redirections are applied in order, as sh applies
+ * them. The files they open, in the program's directory, are in
+ * opened[] (as many as redirections) for the caller to close after the
+ * start. Opened here, before any process exists, so that an error names
+ * the file and nothing is started.
+ */
+static int open_stdio(struct esky_session *s, int stdio[3], int *opened, size_t *nopened)
+{
+	static const char *const names[3] = { "standard input", "standard output",
+					      "standard error" };
+	int dirfd = AT_FDCWD, ret = 0;
+
+	*nopened = 0;
+	for (int i = 0; i < 3; i++)
+		stdio[i] = i;
+	if (s->cwd) {
+		dirfd = open(s->cwd, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd < 0)
+			return esky_error(-errno, "cannot start the program in %s: %s (cd DIR)", s->cwd,
+					  strerror(errno));
+	}
+	for (size_t i = 0; i < s->nredirs; i++) {
+		const struct esky_redirect *r = &s->redirs[i];
+		int flags = O_WRONLY | O_CREAT, fd;
+
+		if (r->kind == ESKY_REDIR_DUP) {
+			stdio[r->fd] = stdio[r->to];
+			continue;
+		}
+		if (r->kind == ESKY_REDIR_READ)
+			flags = O_RDONLY;
+		else
+			flags |= r->kind == ESKY_REDIR_APPEND ? O_APPEND : O_TRUNC;
+		fd = openat(dirfd, r->path, flags | O_NOCTTY | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			ret = esky_error(-errno, "cannot open %s for the program's %s: %s", r->path,
+					 names[r->fd], strerror(errno));
+			break;
+		}
+		opened[(*nopened)++] = fd;
+		stdio[r->fd] = fd;
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	if (ret) {
+		close_fds(opened, *nopened);
+		*nopened = 0;
+	}
+	return ret;
+}
+
 static int launch(struct esky_session *s, struct esky_stop_report *r)
 {
+	struct esky_target_start_opts o = { .envp = s->env, .cwd = s->cwd };
+	int stdio[3], *opened;
+	size_t n = 0, nopened;
 	char **argv;
-	size_t n = 0;
 	int ret;
 
 	if (!s->program)
 		return esky_error(-ENOENT, "no program: give one with file PROGRAM");
+	opened = calloc(s->nredirs + 1, sizeof(*opened));
+	if (!opened)
+		return -ENOMEM;
+	/* A run that cannot start leaves the process there alone. */
+	ret = open_stdio(s, stdio, opened, &nopened);
+	if (ret) {
+		free(opened);
+		return ret;
+	}
+	o.stdio = stdio;
 	drop_process(s);
 	while (s->args && s->args[n])
 		n++;
 	argv = calloc(n + 2, sizeof(*argv));
-	if (!argv)
+	if (!argv) {
+		close_fds(opened, nopened);
+		free(opened);
 		return -ENOMEM;
+	}
 	argv[0] = s->program;
 	for (size_t i = 0; i < n; i++)
 		argv[i + 1] = s->args[i];
-	ret = esky_target_start(argv, &s->t);
+	ret = esky_target_start_with(argv, &o, &s->t);
+	close_fds(opened, nopened);
+	free(opened);
 	/* For a later session on this store ("run" with nothing else given). */
 	if (!ret && s->store && esky_store_set_program(s->store, argv)) {
 		pr_debug("the store does not keep the program: %s", esky_last_error());

@@ -110,6 +110,53 @@ int esky_session_file(struct esky_session *s, const char *path);
 const char *esky_session_program(const struct esky_session *s);
 /* Arguments for the next run (NULL-terminated, copied). */
 int esky_session_set_args(struct esky_session *s, char *const args[]);
+/* The arguments for the next run (NULL-terminated, owned by the session). */
+char *const *esky_session_args(const struct esky_session *s);
+
+/* A redirection of the program's stdio for the next run (run < IN > OUT 2>&1). */
+enum esky_redirect_kind {
+	ESKY_REDIR_READ = 0,  /* fd < path */
+	ESKY_REDIR_WRITE,     /* fd > path (created, truncated) */
+	ESKY_REDIR_APPEND,    /* fd >> path (created) */
+	ESKY_REDIR_DUP,       /* fd >& to: a copy of what fd `to` is then */
+};
+
+struct esky_redirect {
+	int fd;               /* 0, 1 or 2 */
+	enum esky_redirect_kind kind;
+	const char *path;     /* READ, WRITE, APPEND; relative to the program's directory */
+	int to;               /* DUP: 0, 1 or 2 */
+};
+
+/*
+ * The redirections for the next run (copied), applied in order as sh
+ * does (> out 2>&1: both to out). The files are opened by each run, in
+ * the program's directory, before the program is started: one that
+ * cannot be opened fails the run with esky_error() naming it. The store
+ * does not keep them (esky_session_stored_program gives none).
+ */
+int esky_session_set_redirects(struct esky_session *s, const struct esky_redirect *r, size_t n);
+const struct esky_redirect *esky_session_redirects(const struct esky_session *s, size_t *n);
+
+/*
+ * The program's environment for the next runs: esky's own until changed.
+ * setenv replaces or adds NAME=VALUE; unsetenv removes NAME, or every
+ * variable with name NULL. environ is NULL-terminated, owned by the
+ * session, valid until the next change. -EINVAL with esky_error() for a
+ * name that is empty or holds '='.
+ */
+int esky_session_setenv(struct esky_session *s, const char *name, const char *value);
+int esky_session_unsetenv(struct esky_session *s, const char *name);
+char *const *esky_session_environ(const struct esky_session *s);
+
+/*
+ * The program's working directory for the next runs (gdb's cd; esky's
+ * own stays, so the store and the paths given to other commands keep
+ * their meaning). dir relative to the current one; it must be a
+ * directory: else an error naming it. esky_session_cwd is absolute.
+ */
+int esky_session_chdir(struct esky_session *s, const char *dir);
+const char *esky_session_cwd(struct esky_session *s);
 /*
  * Load the program (and arguments) last run on the session's store, as
  * file and set_args would: 0 with *program its path, -ENOENT if the store

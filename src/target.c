@@ -25,7 +25,8 @@ struct esky_target {
 	bool report_signals;
 	int pending_sig;        /* to deliver at the next cont */
 	uint64_t run_base_ns;   /* run time before this monitor took it */
-	uint64_t started_ns;    /* our clock when we took it */
+	uint64_t ran_ns;        /* run time under this monitor, up to the last stop */
+	uint64_t resumed_ns;    /* our clock when it last went on (while !stopped) */
 	/* background checkpoint */
 	pthread_t writer;
 	bool writing;
@@ -46,19 +47,41 @@ static struct esky_target *target_new(struct esky_tracee *tr, bool is_parent, ui
 	t->is_parent = is_parent;
 	t->stopped = true;
 	t->run_base_ns = run_base;
-	t->started_ns = esky_now_ns();
 	t->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return t;
 }
 
+/*
+ * The stopped program goes on, or a stop of it was collected: only the
+ * time in between counts as run time (esky_target_run_ns).
+ */
+static void set_running(struct esky_target *t, bool running)
+{
+	uint64_t now = esky_now_ns();
+
+	if (running && t->stopped)
+		t->resumed_ns = now;
+	else if (!running && !t->stopped)
+		t->ran_ns += now - t->resumed_ns;
+	t->stopped = !running;
+}
+
 int esky_target_start(char *const argv[], struct esky_target **out)
 {
-	/* The program gets esky's stdio and nothing else (doc/esky.md). */
+	return esky_target_start_with(argv, NULL, out);
+}
+
+int esky_target_start_with(char *const argv[], const struct esky_target_start_opts *o,
+			   struct esky_target **out)
+{
+	/* The program gets esky's stdio (or o->stdio) and nothing else (doc/esky.md). */
 	static const int stdio[3] = { 0, 1, 2 };
 	struct esky_spawn sp = {
 		.path = argv[0],
 		.argv = argv,
-		.fd_src = stdio,
+		.envp = o ? o->envp : NULL,
+		.cwd = o ? o->cwd : NULL,
+		.fd_src = o && o->stdio ? o->stdio : stdio,
 		.fd_dst = stdio,
 		.fd_n = 3,
 		.close_others = true,
@@ -299,7 +322,7 @@ bool esky_target_alive(const struct esky_target *t)
 
 uint64_t esky_target_run_ns(const struct esky_target *t)
 {
-	return t->run_base_ns + (esky_now_ns() - t->started_ns);
+	return t->run_base_ns + t->ran_ns + (t->stopped ? 0 : esky_now_ns() - t->resumed_ns);
 }
 
 void esky_target_report_signals(struct esky_target *t, bool on)
@@ -315,7 +338,7 @@ static int resume(struct esky_target *t, int (*go)(struct esky_tracee *, int))
 	t->pending_sig = 0;
 	ret = go(t->t, sig);
 	if (!ret)
-		t->stopped = false;
+		set_running(t, true);
 	return ret;
 }
 
@@ -351,7 +374,7 @@ int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
 	ret = esky_tracee_wait(t->t, &st, !block);
 	if (ret)
 		return ret;
-	t->stopped = true;
+	set_running(t, false);
 	switch (st.kind) {
 	case ESKY_STOP_EXITED:
 		ev->kind = ESKY_EV_EXITED;
@@ -381,7 +404,7 @@ int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
 			return 0;
 		}
 		ret = esky_tracee_listen(t->t);
-		t->stopped = false;
+		set_running(t, true);
 		if (st.sig != SIGSTOP)
 			kill(getpid(), SIGSTOP);
 		return ret;

@@ -39,6 +39,17 @@ struct esky_event {
 
 /* Start argv[0] (searched in PATH) stopped at its first instruction. */
 int esky_target_start(char *const argv[], struct esky_target **out);
+
+/* What esky_target_start_with gives the program; NULL fields: esky's own. */
+struct esky_target_start_opts {
+	const int *stdio;     /* 3 fds of ours that become its 0, 1 and 2 (the caller closes them after) */
+	char *const *envp;    /* its environment */
+	const char *cwd;      /* its working directory (argv[0] is then absolute or found in PATH) */
+};
+
+/* esky_target_start with the program's stdio, environment and directory. */
+int esky_target_start_with(char *const argv[], const struct esky_target_start_opts *o,
+			   struct esky_target **out);
 /* Thaw a checkpoint chain; stopped where it was frozen. */
 int esky_target_restore(struct esky_image *const *chain, size_t n,
 			const struct esky_restore_opts *o, struct esky_target **out);

@@ -150,6 +150,8 @@ static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, sp->sigmask ? sp->sigmask : &empty, NULL);
 	err = place_fds(sp, &errfd);
+	if (!err && sp->cwd && chdir(sp->cwd) < 0)
+		err = -errno;
 	if (!err) {
 		if (sp->envp)
 			execvpe(sp->path, sp->argv, sp->envp);

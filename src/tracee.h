@@ -46,9 +46,10 @@ struct esky_stop {
 
 /* How to start a program under ptrace. */
 struct esky_spawn {
-	const char *path;      /* searched in PATH if it has no slash */
+	const char *path;      /* searched in PATH if it has no slash; relative to cwd if set */
 	char *const *argv;
 	char *const *envp;     /* NULL: the current environment */
+	const char *cwd;       /* the child's working directory (NULL: ours) */
 	/* fds placed in the child: fd_src[i] becomes fd_dst[i] (before exec) */
 	const int *fd_src, *fd_dst;
 	size_t fd_n;

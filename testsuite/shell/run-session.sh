@@ -2,11 +2,12 @@
 # A scripted esky-shell session as a golden test.
 #
 # usage: run-session.sh --shell ESKY_SHELL --esky ESKY --examples DIR
-#                       --src DIR [--update] NAME
+#                       [--programs DIR] --src DIR [--update] NAME
 #
 # NAME.esky is a session script. Lines starting with "#:" are directives
 # for this driver (esky-shell takes them for comments):
-#   #: program walk --steps 5   the program (from the examples) and its
+#   #: program walk --steps 5   the program (from the examples, else from
+#                               --programs: this folder's own, built) and its
 #                               arguments; none without this line
 #   #: status 1                 the exit status esky-shell must return (0)
 #   #: store PATH|none          --store PATH (default @WORK@/store); none:
@@ -15,14 +16,17 @@
 #                               split as by sh, "quotes" group)
 #   #: input stdin              the script on standard input, without
 #                               --batch (default: --batch -x NAME.esky)
+#   #: wait SECONDS             (a line of the script, with input stdin) the
+#                               driver stops feeding the script for SECONDS
+#                               there: the shell waits at its prompt
 #   #: setup COMMAND            a sh command run in @WORK@ before the session
 #   #: user                     run the session as uid/gid 65534 from copies
 #                               of the programs (as root: needs setpriv, else
 #                               the test is skipped; as another user: as is)
 # In the script and the directives, @WORK@ is the test's fresh directory
 # (also the session's working directory), @SRC@ this folder, @EXAMPLES@ the
-# examples' build folder. NAME.2.esky, NAME.3.esky... are later sessions
-# on the same store and directory.
+# examples' build folder, @PROGRAMS@ the --programs folder. NAME.2.esky,
+# NAME.3.esky... are later sessions on the same store and directory.
 #
 # The sessions' standard output and error go to one file (the program's
 # output interleaves with the shell's answers: the shell flushes before it
@@ -35,12 +39,13 @@
 # Exit status: 0 pass, 1 fail, 77 skip, 99 harness error.
 set -u
 
-shell_bin= esky_bin= examples= src= update=0
+shell_bin= esky_bin= examples= programs= src= update=0
 while [ $# -gt 1 ]; do
 	case $1 in
 	--shell) shell_bin=$2; shift 2 ;;
 	--esky) esky_bin=$2; shift 2 ;;
 	--examples) examples=$2; shift 2 ;;
+	--programs) programs=$2; shift 2 ;;
 	--src) src=$2; shift 2 ;;
 	--update) update=1; shift ;;
 	*) break ;;
@@ -60,9 +65,10 @@ trap 'exit 99' HUP INT PIPE TERM
 WORK=$(cd "$WORK" && pwd -P)
 SRC=$src
 EXAMPLES=$examples
+PROGRAMS=${programs:-$examples}
 ESKY=$esky_bin
 SHELL_BIN=$shell_bin
-export WORK SRC EXAMPLES ESKY SHELL_BIN
+export WORK SRC EXAMPLES PROGRAMS ESKY SHELL_BIN
 
 checking=0
 fail() {
@@ -80,9 +86,20 @@ skip() {
 	exit 77
 }
 
-# subst FILE: @WORK@, @SRC@, @EXAMPLES@ replaced by their values.
+# subst FILE: @WORK@, @SRC@, @EXAMPLES@, @PROGRAMS@ replaced by their values.
 subst() {
-	sed -e "s|@WORK@|$WORK|g" -e "s|@SRC@|$SRC|g" -e "s|@EXAMPLES@|$EXAMPLES|g" "$1"
+	sed -e "s|@WORK@|$WORK|g" -e "s|@SRC@|$SRC|g" -e "s|@EXAMPLES@|$EXAMPLES|g" \
+	    -e "s|@PROGRAMS@|$PROGRAMS|g" "$1"
+}
+
+# feed FILE: the script on stdout, pausing at each "#: wait SECONDS" line.
+feed() {
+	while IFS= read -r line || [ -n "$line" ]; do
+		case $line in
+		"#: wait "*) sleep "${line#"#: wait "}" ;;
+		esac
+		printf '%s\n' "$line"
+	done < "$1"
 }
 
 # directive KEY FILE: the value of "#: KEY ..." (empty if absent), set in $value;
@@ -99,7 +116,7 @@ directive() {
 # addresses (12 hex digits: PIE code, libraries, stack; the 16-digit words
 # of x are kept).
 normalise() {
-	sed -e "s|$EXAMPLES|@EXAMPLES@|g" -e "s|$WORK|@WORK@|g" \
+	sed -e "s|$EXAMPLES|@EXAMPLES@|g" -e "s|$PROGRAMS|@PROGRAMS@|g" -e "s|$WORK|@WORK@|g" \
 	    -e 's|\.esky/[0-9]\{8\}-[0-9]\{6\}\(-[0-9]\{1,\}\)\{0,1\}|.esky/@STAMP@|g' \
 	    -e 's/[0-9][0-9]*\.[0-9][0-9]* s\b/@TIME@ s/g' \
 	    -e 's/\b[0-9][0-9]*\(\.[0-9]\)\{0,1\} \(B\|KiB\|MiB\|GiB\)\b/@SIZE@/g' \
@@ -190,7 +207,9 @@ for script in "$src/$name.esky" "$src/$name".[0-9]*.esky; do
 		prog=${value%% *}
 		args=
 		[ "$prog" = "$value" ] || args=${value#* }
-		eval "set -- \"\$@\" \"\$EXAMPLES/\$prog\" $args"
+		dir=$EXAMPLES
+		[ -e "$EXAMPLES/$prog" ] || dir=$PROGRAMS
+		eval "set -- \"\$@\" \"\$dir/\$prog\" $args"
 	fi
 	if directive setup "$script"; then
 		(cd "$WORK" && eval "$value") || { echo "run-session: setup failed: $value" >&2; exit 99; }
@@ -202,8 +221,13 @@ for script in "$src/$name.esky" "$src/$name".[0-9]*.esky; do
 	# A hung session is killed (status 124) before CTest's own limit.
 	stdin=/dev/null
 	[ "$input" = stdin ] && stdin=$WORK/session.$session.esky
-	(cd "$WORK" && timeout -k 5 "$SESSION_TIMEOUT" $run "$SHELL_BIN" "$@" < "$stdin" \
-		> "$WORK/out.$session" 2>&1)
+	if [ "$input" = stdin ] && grep -q '^#: wait ' "$stdin"; then
+		feed "$stdin" | (cd "$WORK" && timeout -k 5 "$SESSION_TIMEOUT" $run "$SHELL_BIN" "$@" \
+			> "$WORK/out.$session" 2>&1)
+	else
+		(cd "$WORK" && timeout -k 5 "$SESSION_TIMEOUT" $run "$SHELL_BIN" "$@" < "$stdin" \
+			> "$WORK/out.$session" 2>&1)
+	fi
 	got=$?
 	[ "$got" = 124 ] && { cat "$WORK/out.$session" >&2; fail "session $session: timed out after $SESSION_TIMEOUT s"; }
 	normalise < "$WORK/out.$session" >> "$WORK/transcript"
