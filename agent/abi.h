@@ -57,7 +57,7 @@ enum {
 #define EA_VMAF_DONTDUMP 0x8u
 #define EA_VMAF_HUGEPAGE 0x10u
 #define EA_VMAF_NOHUGEPAGE 0x20u
-#define EA_VMAF_WRITE_FILE 0x40u /* open the file read-write (shared writable) */
+#define EA_VMAF_WRITE_FILE 0x40u /* open the file read-write (shared, may be writable) */
 #define EA_VMAF_HAS_PAGES 0x80u  /* runs of saved pages fall in this mapping */
 
 struct ea_vma {

@@ -188,6 +188,8 @@ static uint32_t vmflags_to_img(uint32_t vmf)
 		f |= ESKY_IMG_VMAF_HUGEPAGE;
 	if (vmf & ESKY_VMF_NOHUGEPAGE)
 		f |= ESKY_IMG_VMAF_NOHUGEPAGE;
+	if (vmf & ESKY_VMF_MAYWRITE)
+		f |= ESKY_IMG_VMAF_MAYWRITE;
 	return f;
 }
 
@@ -290,7 +292,14 @@ static int classify_vma(struct esky_dump *d, const struct esky_vma *v, struct dv
 				  "esky cannot save it", range, path);
 	m->kind = v->shared ? ESKY_IMG_VMA_FILE_SHARED : ESKY_IMG_VMA_FILE_PRIVATE;
 	m->pgoff = v->pgoff;
-	ret = file_index(d, path, v->shared && (v->prot & PROT_WRITE) ? ESKY_IMG_FILEF_WRITTEN : 0,
+	/*
+	 * A shared mapping of a file open for writing may be made writable
+	 * and written through (after the checkpoint too), even if it is
+	 * read-only now: the file may change like one open for writing.
+	 */
+	ret = file_index(d, path,
+			 v->shared && ((v->prot & PROT_WRITE) || (m->flags & ESKY_IMG_VMAF_MAYWRITE))
+				 ? ESKY_IMG_FILEF_WRITTEN : 0,
 			 &m->file);
 	if (ret)
 		return ret;

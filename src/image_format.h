@@ -146,6 +146,13 @@ struct esky_img_core {
 #define ESKY_IMG_VMAF_NOHUGEPAGE 0x20u
 #define ESKY_IMG_VMAF_HEAP 0x40u
 #define ESKY_IMG_VMAF_STACK 0x80u
+/*
+ * VM_MAYWRITE (smaps "mw"): mprotect may make the mapping writable. A
+ * MAP_SHARED mapping of a file has it only when the file was open for
+ * writing; resume then opens the file read-write even when the mapping is
+ * read-only now. Images older than this bit lack it: prot decides then.
+ */
+#define ESKY_IMG_VMAF_MAYWRITE 0x100u
 
 struct esky_img_vma {
 	uint64_t start, end;

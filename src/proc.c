@@ -74,6 +74,8 @@ static const struct {
 	{ "uw", ESKY_VMF_UFFD },      { "ui", ESKY_VMF_UFFD },
 	{ "ss", ESKY_VMF_SHADOW_STACK }, { "sl", ESKY_VMF_SEALED },
 	{ "de", ESKY_VMF_DONTEXPAND },
+	{ "mr", ESKY_VMF_MAYREAD },   { "mw", ESKY_VMF_MAYWRITE },
+	{ "me", ESKY_VMF_MAYEXEC },
 };
 
 static uint32_t parse_vmflags(const char *p, const char *end)

@@ -29,6 +29,9 @@ enum {
 	ESKY_VMF_SHADOW_STACK = 1u << 11, /* ss */
 	ESKY_VMF_SEALED = 1u << 12,    /* sl: mseal */
 	ESKY_VMF_DONTEXPAND = 1u << 13, /* de */
+	ESKY_VMF_MAYREAD = 1u << 14,   /* mr: may be made readable (VM_MAYREAD) */
+	ESKY_VMF_MAYWRITE = 1u << 15,  /* mw: may be made writable (VM_MAYWRITE) */
+	ESKY_VMF_MAYEXEC = 1u << 16,   /* me: may be made executable (VM_MAYEXEC) */
 	ESKY_VMF_HAS_VMFLAGS = 1u << 31, /* the text had a VmFlags line */
 };
 

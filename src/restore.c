@@ -246,7 +246,14 @@ static uint32_t vma_flags(const struct esky_img_vma *m)
 		f |= EA_VMAF_HUGEPAGE;
 	if (m->flags & ESKY_IMG_VMAF_NOHUGEPAGE)
 		f |= EA_VMAF_NOHUGEPAGE;
-	if (m->kind == ESKY_IMG_VMA_FILE_SHARED && (m->prot & PROT_WRITE))
+	/*
+	 * A shared mapping that may become writable needs the file open
+	 * read-write, or its mprotect(PROT_WRITE) fails with EACCES after the
+	 * resume (the kernel clears VM_MAYWRITE of a MAP_SHARED mapping of a
+	 * read-only file). A private mapping always may: copy on write.
+	 */
+	if (m->kind == ESKY_IMG_VMA_FILE_SHARED &&
+	    ((m->prot & PROT_WRITE) || (m->flags & ESKY_IMG_VMAF_MAYWRITE)))
 		f |= EA_VMAF_WRITE_FILE;
 	return f;
 }
@@ -679,9 +686,15 @@ static int report_error(struct esky_image *img, const struct ea_report *r)
 	case EA_STEP_CLEAR:
 		return esky_error((int)r->err, "the restore agent could not clear its address space "
 				  "at 0x%" PRIx64 ": %s", r->addr, e);
-	case EA_STEP_VMA:
-		return esky_error((int)r->err, "cannot recreate mapping %s: %s",
-				  vma_desc(img, r->index, d, sizeof(d)), e);
+	case EA_STEP_VMA: {
+		const struct esky_img_vma *m = r->index < v->vma_n ? &v->vmas[r->index] : NULL;
+		bool rw = m && (vma_flags(m) & EA_VMAF_WRITE_FILE);
+
+		return esky_error((int)r->err, "cannot recreate mapping %s: %s%s",
+				  vma_desc(img, r->index, d, sizeof(d)), e,
+				  rw && (r->err == -EACCES || r->err == -EROFS)
+					  ? " (it was mapped shared from a file open for writing)" : "");
+	}
 	case EA_STEP_PAGES:
 		return esky_error((int)r->err, "%s: cannot read the page data for 0x%" PRIx64 ": %s",
 				  v->path, r->addr, e);
