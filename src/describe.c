@@ -80,6 +80,57 @@ static void flags_text(unsigned flags, char *buf, size_t n)
 			snprintf(buf + strlen(buf), n - strlen(buf), "|%s", names[i].name);
 }
 
+/* A Unix socket: type, name, peer's fd, what is queued to it, shutdown. */
+static void describe_unix(const struct esky_image *img, const struct esky_img_fdobj *o, FILE *out)
+{
+	static const char *const types[] = { "?", "stream", "datagram", "seqpacket" };
+	const struct esky_image_view *v = esky_image_view(img);
+	struct esky_img_unix h;
+	const char *name;
+
+	/* (The reader checked the record: its bytes start with the header.) */
+	memcpy(&h, v->blobs + o->data_off, sizeof(h));
+	name = (const char *)v->blobs + o->data_off + sizeof(h);
+	fprintf(out, " (%s)", types[o->v[0] <= 3 ? o->v[0] : 0]);
+	if (*esky_image_str(img, o->name))
+		fprintf(out, " at %s", esky_image_str(img, o->name));
+	else if (h.name_len && name[0])
+		fprintf(out, " at %.*s", (int)strnlen(name, h.name_len), name);
+	else if (h.name_len)
+		fprintf(out, " at @%.*s", (int)(h.name_len - 1), name + 1);
+	if (o->kind == ESKY_IMG_OBJ_UNIX_LISTEN) {
+		fprintf(out, ", backlog %" PRIu64, o->v[1]);
+		return;
+	}
+	for (size_t i = 0; i < v->fdobj_n && o->v[1]; i++) {
+		if (v->fdobjs[i].kind != ESKY_IMG_OBJ_UNIX || v->fdobjs[i].id != o->v[1])
+			continue;
+		for (size_t k = 0; k < v->fd_n; k++)
+			if (v->fds[k].kind == ESKY_IMG_FD_OBJECT && (size_t)v->fds[k].file == i) {
+				fprintf(out, ", peer fd %d", v->fds[k].fd);
+				break;
+			}
+	}
+	if (o->v[2] & ESKY_IMG_UNIXF_PEER_GONE)
+		fprintf(out, ", peer gone");
+	if (h.msg_n) {
+		uint64_t bytes = o->data_len - sizeof(h) - h.name_len - 4 * (uint64_t)h.msg_n;
+
+		/* (A stream's bytes are saved in the pieces one peek gave: not messages.) */
+		if (o->v[0] == ESKY_IMG_UNIX_STREAM)
+			fprintf(out, ", %" PRIu64 " bytes queued", bytes);
+		else
+			fprintf(out, ", %u message%s queued (%" PRIu64 " bytes)", h.msg_n,
+				h.msg_n == 1 ? "" : "s", bytes);
+	}
+	if (o->v[2] & (ESKY_IMG_UNIXF_SHUT_RD | ESKY_IMG_UNIXF_SHUT_WR))
+		fprintf(out, ", shut down for %s",
+			(o->v[2] & ESKY_IMG_UNIXF_SHUT_RD) && (o->v[2] & ESKY_IMG_UNIXF_SHUT_WR)
+				? "reading and writing"
+			: (o->v[2] & ESKY_IMG_UNIXF_SHUT_RD) ? "reading"
+							      : "writing");
+}
+
 /* One fd that is an object (pipe, eventfd, ...): its kind and its state. */
 static void describe_object(const struct esky_image *img, const struct esky_img_fd *f,
 			    const char *fl, FILE *out)
@@ -108,6 +159,10 @@ static void describe_object(const struct esky_image *img, const struct esky_img_
 	case ESKY_IMG_OBJ_EPOLL:
 		fprintf(out, " watching %" PRIu64 " fds",
 			o->data_len / sizeof(struct esky_img_epoll_reg));
+		break;
+	case ESKY_IMG_OBJ_UNIX:
+	case ESKY_IMG_OBJ_UNIX_LISTEN:
+		describe_unix(img, o, out);
 		break;
 	default:
 		fprintf(out, " %s, %" PRIu64 " bytes saved", esky_image_str(img, o->name), o->data_len);

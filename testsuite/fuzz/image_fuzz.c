@@ -126,6 +126,17 @@ static void walk(struct esky_image *img, size_t size)
 		for (uint64_t k = 0; k < o->data_len; k++)
 			sink += v->blobs[o->data_off + k];
 		sink += walk_str(img, o->name);
+		/* fd_unix.c, describe.c: a socket's bytes start with its header, then its name */
+		if (o->kind == ESKY_IMG_OBJ_UNIX || o->kind == ESKY_IMG_OBJ_UNIX_LISTEN) {
+			struct esky_img_unix h;
+
+			if (o->data_len < sizeof(h))
+				broken("socket object %zu: %llu bytes", i,
+				       (unsigned long long)o->data_len);
+			memcpy(&h, v->blobs + o->data_off, sizeof(h));
+			if (h.name_len > 108 || h.name_len > o->data_len - sizeof(h))
+				broken("socket object %zu: name of %u bytes", i, h.name_len);
+		}
 	}
 	for (size_t i = 0; i < v->run_n; i++) {
 		const struct esky_img_pagerun *r = &v->runs[i];

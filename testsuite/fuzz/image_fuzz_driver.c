@@ -333,7 +333,22 @@ static void write_seed(const char *path, int kind)
 			for (int k = 0; k < 3; k++)
 				must(esky_image_add_fdobj(w, &o[k], &idx), "esky_image_add_fdobj");
 		}
-		for (int fd = 0; fd < 10; fd++) {
+		/* A Unix stream pair (objects 3 and 4), a message queued to the first. */
+		for (int k = 0; k < 2; k++) {
+			struct esky_img_fdobj so = { .kind = ESKY_IMG_OBJ_UNIX, .id = 500 + (uint64_t)k,
+						     .v = { ESKY_IMG_UNIX_STREAM, 501 - (uint64_t)k } };
+			struct esky_img_unix h = { .msg_n = k ? 0 : 1, .peek_off = -1 };
+			unsigned char b[sizeof(h) + 9];
+			uint32_t len = 5, idx;
+
+			memcpy(b, &h, sizeof(h));
+			memcpy(b + sizeof(h), &len, sizeof(len));
+			memcpy(b + sizeof(h) + sizeof(len), "hello", 5);
+			so.data_len = k ? sizeof(h) : sizeof(b);
+			must(esky_image_add_blob(w, b, so.data_len, &so.data_off), "blob");
+			must(esky_image_add_fdobj(w, &so, &idx), "esky_image_add_fdobj");
+		}
+		for (int fd = 0; fd < 12; fd++) {
 			struct esky_img_fd r = { .fd = fd, .file = -1, .stdio_src = -1, .dup_of = -1 };
 
 			if (fd < 3) {
@@ -348,10 +363,10 @@ static void write_seed(const char *path, int kind)
 				r.kind = ESKY_IMG_FD_DUP;
 				r.dup_of = 3;
 			} else {
-				/* 6, 7: the pipe's ends; 8: the memfd; 9: the epoll */
+				/* 6, 7: the pipe's ends; 8: the memfd; 9: the epoll; 10, 11: sockets */
 				r.kind = ESKY_IMG_FD_OBJECT;
 				r.file = fd < 8 ? 0 : fd - 7;
-				r.flags = fd == 7 ? 01 : fd == 8 ? 02 : 0;
+				r.flags = fd == 7 ? 01 : fd == 8 || fd >= 10 ? 02 : 0;
 			}
 			must(esky_image_add_fd(w, &r), "esky_image_add_fd");
 		}
