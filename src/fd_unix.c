@@ -181,7 +181,7 @@ static void describe_other(int s, int family, char *buf, size_t n)
 						: "IP");
 		break;
 	case AF_NETLINK:
-		snprintf(buf, n, "a netlink socket (protocol %d)", proto);
+		snprintf(buf, n, "a netlink socket of protocol %d", proto);
 		break;
 	case AF_PACKET:
 		snprintf(buf, n, "a packet socket");
@@ -390,11 +390,12 @@ int esky_fd_unix_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_froz
 	switch (d.state) {
 	case ST_LISTEN:
 		if (d.rqueue || d.icons_n) {
+			uint32_t k = d.rqueue > d.icons_n ? d.rqueue : d.icons_n;
+
 			ret = esky_error(-EOPNOTSUPP, "fd %d is a Unix %s socket listening at %s with %u "
 					 "connection%s not accepted yet: esky cannot save it (accept "
-					 "them first)", src->fd, type_word(type), shown,
-					 d.rqueue > d.icons_n ? d.rqueue : d.icons_n,
-					 (d.rqueue > d.icons_n ? d.rqueue : d.icons_n) == 1 ? "" : "s");
+					 "%s first)", src->fd, type_word(type), shown, k,
+					 k == 1 ? "" : "s", k == 1 ? "it" : "them");
 			goto out_close;
 		}
 		out->o.v[1] = d.wqueue;
