@@ -469,6 +469,73 @@ static int cmd_stepi(struct shell *sh, int argc, char **argv)
 	return run_counted(sh, argc, argv, esky_session_stepi, "cannot step");
 }
 
+/* next/step: the line reached, as gdb names it (no address), or how it stopped. */
+static int run_lines(struct shell *sh, int argc, char **argv,
+		     int (*go)(struct esky_session *, unsigned, struct esky_stop_report *))
+{
+	struct esky_stop_report r;
+	long n = 1;
+
+	if (argc > 2 || (argc == 2 && (n = number(argv[1])) <= 0))
+		return usage(find_cmd(argv[0]));
+	fflush(stdout);
+	if (go(sh->s, (unsigned)n, &r))
+		return fail("cannot step");
+	if (r.why == ESKY_WHY_STEP)
+		printf("%s\n", r.where);
+	else
+		print_stop(&r);
+	return 0;
+}
+
+static int cmd_next(struct shell *sh, int argc, char **argv)
+{
+	return run_lines(sh, argc, argv, esky_session_next);
+}
+
+static int cmd_step(struct shell *sh, int argc, char **argv)
+{
+	return run_lines(sh, argc, argv, esky_session_step);
+}
+
+static int cmd_finish(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+	uint64_t value = 0;
+	char from[256];
+
+	if (argc != 1)
+		return usage(find_cmd("finish"));
+	fflush(stdout);
+	if (esky_session_finish(sh->s, &r, &value, from, sizeof(from)))
+		return fail("cannot finish");
+	printf("Run till exit from %s\n", from);
+	if (r.why != ESKY_WHY_STEP) {
+		print_stop(&r);
+		return 0;
+	}
+	printf("%s\n", r.where);
+	printf("Value returned (%s): %" PRIu64 " (0x%" PRIx64 ")\n", "rax", value, value);
+	return 0;
+}
+
+/* until LOCATION, advance LOCATION: run to there (or until something else stops it). */
+static int cmd_until(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+
+	if (argc != 2)
+		return usage(find_cmd(argv[0]));
+	fflush(stdout);
+	if (esky_session_until(sh->s, argv[1], &r))
+		return fail("cannot run there");
+	if (r.why == ESKY_WHY_STEP)
+		printf("%s\n", r.where);
+	else
+		print_stop(&r);
+	return 0;
+}
+
 static int cmd_where(struct shell *sh, int argc, char **argv)
 {
 	struct esky_stop_report r;
@@ -790,6 +857,14 @@ static const struct cmd commands[] = {
 	{ "continue", "c cont", cmd_continue, "continue [N]",
 	  "run until the N-th breakpoint stop (snap points do not stop)" },
 	{ "stepi", "si", cmd_stepi, "stepi [N]", "execute N machine instructions" },
+	{ "next", "n", cmd_next, "next [N]",
+	  "run N source lines, calls included (as gdb's next)" },
+	{ "step", "s", cmd_step, "step [N]",
+	  "run N source lines, entering functions that have line information" },
+	{ "finish", "fin", cmd_finish, "finish",
+	  "run until the current function returns; show its return value" },
+	{ "until", "u", cmd_until, "until LOCATION", "run until LOCATION is reached" },
+	{ "advance", NULL, cmd_until, "advance LOCATION", "run until LOCATION is reached" },
 	{ "where", "bt backtrace", cmd_where, "where", "show where the program stands" },
 	{ "info", "i", cmd_info, "info WHAT",
 	  "WHAT: breakpoints, registers, snapshots (tab-separated; or checkpoints) or store" },

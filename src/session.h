@@ -177,6 +177,22 @@ bool esky_session_alive(const struct esky_session *s);
 
 /* Run until the n-th stop at a breakpoint (snap breakpoints do not stop), or an end. */
 int esky_session_continue(struct esky_session *s, unsigned n, struct esky_stop_report *r);
+/*
+ * By source line, as gdb: next runs n lines, calls included; step enters
+ * functions that have line information (stopping after their prologue).
+ * r->why is ESKY_WHY_STEP when the line was reached.
+ */
+int esky_session_next(struct esky_session *s, unsigned n, struct esky_stop_report *r);
+int esky_session_step(struct esky_session *s, unsigned n, struct esky_stop_report *r);
+/*
+ * Run until the current function returns (it must keep a frame pointer,
+ * as -O0 builds do, once past its prologue): *value is the return value
+ * register, from the name of the function left. r->why ESKY_WHY_STEP.
+ */
+int esky_session_finish(struct esky_session *s, struct esky_stop_report *r, uint64_t *value,
+			char *from, size_t from_n);
+/* Run until LOCATION is reached (gdb's until LOCATION and advance). */
+int esky_session_until(struct esky_session *s, const char *spec, struct esky_stop_report *r);
 /* Execute n instructions. */
 int esky_session_stepi(struct esky_session *s, unsigned n, struct esky_stop_report *r);
 /*

@@ -36,6 +36,14 @@ typedef struct user_regs_struct esky_regs_t;
 static inline uint64_t arch_regs_ip(const esky_regs_t *r) { return r->rip; }
 static inline void arch_regs_set_ip(esky_regs_t *r, uint64_t ip) { r->rip = ip; }
 static inline uint64_t arch_regs_sp(const esky_regs_t *r) { return r->rsp; }
+/* The frame pointer, and the register a function returns its value in. */
+static inline uint64_t arch_regs_fp(const esky_regs_t *r) { return r->rbp; }
+static inline uint64_t arch_regs_retval(const esky_regs_t *r) { return r->rax; }
+/*
+ * A function that keeps a frame pointer (push rbp; mov rbp, rsp) has its
+ * return address at fp + 8; right after a call, at sp.
+ */
+#define ARCH_FP_RET_OFF 8
 /* Registers for a fresh program entry at the current ip with stack pointer sp. */
 static inline void arch_regs_set_entry_sp(esky_regs_t *r, uint64_t sp)
 {
