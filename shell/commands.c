@@ -85,6 +85,11 @@ static void print_stop(const struct esky_stop_report *r)
 	case ESKY_WHY_REWOUND:
 		printf("%s\n", r->where);
 		break;
+	case ESKY_WHY_WATCH:
+		printf("Hardware watchpoint %d\nOld value = %" PRIu64 " (0x%" PRIx64 ")\nNew value = %"
+		       PRIu64 " (0x%" PRIx64 ")\n%s\n", r->bp, r->old_value, r->old_value,
+		       r->new_value, r->new_value, r->where);
+		break;
 	default:
 		break;
 	}
@@ -536,6 +541,26 @@ static int cmd_until(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
+/* watch SPEC [LEN] and snap-on-write SPEC [COUNT]: debug-register watchpoints. */
+static int cmd_watch(struct shell *sh, int argc, char **argv)
+{
+	bool snap = !strcmp(argv[0], "snap-on-write");
+	long arg = 0;
+	int id;
+
+	if (argc < 2 || argc > 3 || (argc == 3 && (arg = number(argv[2])) <= 0))
+		return usage(find_cmd(argv[0]));
+	if (esky_session_watch(sh->s, argv[1], snap ? 0 : (unsigned)arg, snap,
+			       snap ? (unsigned)arg : 0, &id))
+		return fail("cannot watch");
+	if (snap)
+		printf("Snapshot on write %d: %s%s\n", id, argv[1],
+		       arg ? ", at most that many snapshots" : "");
+	else
+		printf("Hardware watchpoint %d: %s\n", id, argv[1]);
+	return 0;
+}
+
 static int cmd_where(struct shell *sh, int argc, char **argv)
 {
 	struct esky_stop_report r;
@@ -571,7 +596,8 @@ static int cmd_x(struct shell *sh, int argc, char **argv)
 
 static void print_breakpoints(struct shell *sh)
 {
-	static const char *const kinds[] = { "breakpoint", "tbreak", "snap" };
+	static const char *const kinds[] = { "breakpoint", "tbreak", "snap", "watchpoint",
+					     "snap-write" };
 	const struct esky_bpinfo *bps;
 	size_t n;
 
@@ -583,7 +609,7 @@ static void print_breakpoints(struct shell *sh)
 	printf("Num  Type        Hits  Where\n");
 	for (size_t i = 0; i < n; i++) {
 		printf("%-4d %-11s %5u  %s", bps[i].id, kinds[bps[i].kind], bps[i].hits, bps[i].where);
-		if (bps[i].kind == ESKY_BP_SNAP && bps[i].count)
+		if ((bps[i].kind == ESKY_BP_SNAP || bps[i].kind == ESKY_BP_WATCH_SNAP) && bps[i].count)
 			printf("  (at most %u)", bps[i].count);
 		printf("  [%s]\n", bps[i].spec);
 	}
@@ -865,6 +891,10 @@ static const struct cmd commands[] = {
 	  "run until the current function returns; show its return value" },
 	{ "until", "u", cmd_until, "until LOCATION", "run until LOCATION is reached" },
 	{ "advance", NULL, cmd_until, "advance LOCATION", "run until LOCATION is reached" },
+	{ "watch", NULL, cmd_watch, "watch VARIABLE|ADDRESS [LENGTH]",
+	  "stop after an instruction writes there (a debug register; 4 at most)" },
+	{ "snap-on-write", NULL, cmd_watch, "snap-on-write VARIABLE|ADDRESS [COUNT]",
+	  "take a snapshot after each write there, without stopping" },
 	{ "where", "bt backtrace", cmd_where, "where", "show where the program stands" },
 	{ "info", "i", cmd_info, "info WHAT",
 	  "WHAT: breakpoints, registers, snapshots (tab-separated; or checkpoints) or store" },

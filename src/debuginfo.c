@@ -103,6 +103,9 @@ struct esky_debuginfo {
 
 	struct di_span *syms; /* id: name; rank: preference among aliases */
 	size_t syms_n, syms_cap;
+	/* data objects of the ELF symbol tables (STT_OBJECT): id is the name */
+	struct di_span *objs;
+	size_t objs_n, objs_cap;
 	uint32_t *syms_by_name; /* indexes in syms */
 
 	uint32_t *names; /* function names and file basenames, sorted, unique */
@@ -251,6 +254,23 @@ static int read_symtab(struct esky_debuginfo *di, Elf *elf, Elf_Scn *scn, const 
 		if (!gelf_getsym(data, (int)i, &sym))
 			break;
 		type = GELF_ST_TYPE(sym.st_info);
+		if (type == STT_OBJECT && sym.st_shndx != SHN_UNDEF && sym.st_value) {
+			name = elf_strptr(elf, sh->sh_link, sym.st_name);
+			if (!name || !*name)
+				continue;
+			q = grow(di->objs, di->objs_n, &di->objs_cap, sizeof(*di->objs));
+			if (!q)
+				return -ENOMEM;
+			di->objs = q;
+			s = &di->objs[di->objs_n];
+			err = str_add(di, name, &s->id);
+			if (err)
+				return err;
+			s->lo = sym.st_value;
+			s->hi = sym.st_value + sym.st_size;
+			di->objs_n++;
+			continue;
+		}
 		/* memcpy and friends of a static glibc are IFUNCs. */
 		if (type != STT_FUNC && type != STT_GNU_IFUNC)
 			continue;
@@ -1110,6 +1130,7 @@ void esky_debuginfo_close(struct esky_debuginfo *di)
 	free(di->funcs_by_name);
 	free(di->syms);
 	free(di->syms_by_name);
+	free(di->objs);
 	free(di->names);
 	free(di);
 }
@@ -1585,4 +1606,17 @@ void esky_debuginfo_complete(struct esky_debuginfo *di, const char *prefix,
 			break;
 		fn(name, ctx);
 	}
+}
+
+int esky_debuginfo_object(struct esky_debuginfo *di, const char *name, uint64_t *addr,
+			  uint64_t *size)
+{
+	for (size_t i = 0; i < di->objs_n; i++) {
+		if (strcmp(str_at(di, di->objs[i].id), name))
+			continue;
+		*addr = di->objs[i].lo;
+		*size = di->objs[i].hi - di->objs[i].lo;
+		return 0;
+	}
+	return -ENOENT;
 }

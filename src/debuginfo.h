@@ -73,6 +73,13 @@ void esky_loc_clear(struct esky_loc *loc);
 char *esky_debuginfo_describe(struct esky_debuginfo *di, uint64_t addr, char *buf, size_t n);
 
 /*
+ * A data object of the ELF symbol tables (a global or static variable):
+ * its link-time address and size. 0 or -ENOENT (no message).
+ */
+int esky_debuginfo_object(struct esky_debuginfo *di, const char *name, uint64_t *addr,
+			  uint64_t *size);
+
+/*
  * For tab completion: call fn for each function name and each source file
  * name (basename) that starts with prefix, each name once.
  */

@@ -94,6 +94,17 @@ struct esky_session {
 	 * keeps the reason it is off from being said twice.
 	 */
 	struct esky_dirty *dirty;
+	/* hardware watchpoints: slot i is debug register i */
+	struct watch {
+		int id;
+		char *spec;
+		uint64_t link;      /* a symbol's link-time address (bias added at each run) */
+		uint64_t abs;       /* or an absolute address */
+		bool is_symbol, snap;
+		unsigned len, hits, count;
+		uint64_t old;
+	} *watches;
+	size_t nwatches;
 	/* run control by source line: an internal stop at goal_addr once sp > goal_sp */
 	bool goal;
 	uint64_t goal_addr, goal_sp;
@@ -244,6 +255,9 @@ void esky_session_free(struct esky_session *s)
 	for (size_t i = 0; i < s->nbps; i++)
 		free_bp(&s->bps[i]);
 	free(s->bps);
+	for (size_t i = 0; i < s->nwatches; i++)
+		free(s->watches[i].spec);
+	free(s->watches);
 	free(s->info);
 	free(s->sites);
 	free(s->code);
@@ -766,6 +780,10 @@ static int remove_site(struct esky_session *s, size_t i)
  * outside the program's code (a *ADDRESS given before the program ran) is
  * not written to: a warning says so and the breakpoint stays unplaced.
  */
+static int apply_watches(struct esky_session *s);
+static int at_watch(struct esky_session *s, struct esky_stop_report *r, bool *stop);
+static void rebuild_info(struct esky_session *s);
+
 /* An int3 at addr, its byte kept (one site per address). */
 static int add_site(struct esky_session *s, uint64_t addr)
 {
@@ -801,6 +819,8 @@ static int sync_sites(struct esky_session *s)
 		else
 			i++;
 	}
+	/* The watchpoints ride along: every place that puts breakpoints back. */
+	ret = apply_watches(s);
 	if (!ret && s->goal && !site_at(s, s->goal_addr)) {
 		ret = add_site(s, s->goal_addr);
 		if (ret)
@@ -1248,6 +1268,14 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 			bool temporary = false;
 			int bp;
 
+			if (ev.si_code == TRAP_HWBKPT) {
+				bool stop;
+
+				ret = at_watch(s, r, &stop);
+				if (ret || stop)
+					return ret;
+				break;
+			}
 			ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
 			if (ret)
 				return ret;
@@ -1607,15 +1635,177 @@ int esky_session_until(struct esky_session *s, const char *spec, struct esky_sto
 	return run_to(s, addr, 0, r);
 }
 
+/* ---- hardware watchpoints ---- */
+
+static uint64_t watch_addr(const struct esky_session *s, const struct watch *w)
+{
+	return w->is_symbol ? w->link + s->bias : w->abs;
+}
+
+static uint64_t read_value(struct esky_session *s, uint64_t addr, unsigned len)
+{
+	uint64_t v = 0;
+
+	if (esky_tracee_read_mem(esky_target_tracee(s->t), addr, &v, len))
+		return 0;
+	return v;
+}
+
+/*
+ * Put the watchpoints in the debug registers of the program (after a run,
+ * a rewind, any change), their current values as the old ones. They are
+ * registers, not memory: no checkpoint ever holds them.
+ */
+static int apply_watches(struct esky_session *s)
+{
+	struct esky_tracee *tr;
+	uint64_t dr7 = 0;
+	int ret;
+
+	if (!esky_session_alive(s))
+		return 0;
+	tr = esky_target_tracee(s->t);
+	ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(7), 0);
+	for (size_t i = 0; i < s->nwatches && !ret; i++) {
+		struct watch *w = &s->watches[i];
+
+		ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(i), watch_addr(s, w));
+		dr7 = arch_watch_dr7(dr7, (unsigned)i, w->len, true);
+		w->old = read_value(s, watch_addr(s, w), w->len);
+	}
+	if (!ret && s->nwatches)
+		ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(7), dr7);
+	if (ret)
+		return esky_error(ret, "cannot set the debug registers: %s", strerror(-ret));
+	return 0;
+}
+
+int esky_session_watch(struct esky_session *s, const char *spec, unsigned len, bool snap,
+		       unsigned count, int *id)
+{
+	struct watch w = { .snap = snap, .count = count }, *nw;
+	const char *name = spec[0] == '&' ? spec + 1 : spec;
+	uint64_t addr, size;
+
+	if (s->nwatches == ARCH_WATCH_SLOTS)
+		return esky_error(-ENOSPC, "no debug register left: the CPU has %d for watchpoints "
+				  "(delete one first)", ARCH_WATCH_SLOTS);
+	if (s->di && !esky_debuginfo_object(s->di, name, &addr, &size)) {
+		w.is_symbol = true;
+		w.link = addr;
+		w.len = len ? len : size > 8 ? 8 : (unsigned)size;
+		if (!w.len)
+			w.len = 1;
+	} else if (!esky_session_eval(s, spec, &addr)) {
+		w.abs = addr;
+		w.len = len ? len : 8;
+	} else {
+		esky_error_clear();
+		return esky_error(-ENOENT, "no variable or address %s (a global of %s, 0xADDRESS "
+				  "or $register)", spec, s->program ? s->program : "the program");
+	}
+	/* An address without a running program would be a guess. */
+	if (!w.is_symbol && !esky_session_alive(s))
+		return esky_error(-ESRCH, "watch %s needs a running program (run, start or rewind N)",
+				  spec);
+	if (!arch_watch_len_ok(w.is_symbol ? w.link : w.abs, w.len))
+		return esky_error(-EINVAL, "watch %s: %u bytes at 0x%" PRIx64 " cannot be watched: 1, "
+				  "2, 4 or 8 bytes, aligned to their size", spec, w.len,
+				  w.is_symbol ? w.link : w.abs);
+	w.spec = strdup(spec);
+	nw = realloc(s->watches, (s->nwatches + 1) * sizeof(*nw));
+	if (!w.spec || !nw) {
+		free(w.spec);
+		if (nw)
+			s->watches = nw;
+		return -ENOMEM;
+	}
+	s->watches = nw;
+	w.id = s->next_bp++;
+	s->watches[s->nwatches++] = w;
+	*id = w.id;
+	rebuild_info(s);
+	return apply_watches(s);
+}
+
+/*
+ * A data breakpoint fired (SIGTRAP, TRAP_HWBKPT): which watchpoint (DR6),
+ * its old and new values. A snap-on-write takes its snapshot and the
+ * program goes on (*stop false); a watchpoint stops it.
+ */
+static int at_watch(struct esky_session *s, struct esky_stop_report *r, bool *stop)
+{
+	struct esky_tracee *tr = esky_target_tracee(s->t);
+	uint64_t dr6 = 0;
+	int ret = esky_tracee_peek_user(tr, ARCH_DEBUGREG_OFF(6), &dr6), snap_id;
+
+	*stop = false;
+	esky_target_drop_signal(s->t);
+	if (!ret)
+		ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(6), 0);
+	for (size_t i = 0; i < s->nwatches && !ret; i++) {
+		struct watch *w = &s->watches[i];
+		uint64_t now;
+
+		if (!(dr6 & (1ULL << i)))
+			continue;
+		now = read_value(s, watch_addr(s, w), w->len);
+		w->hits++;
+		if (w->snap) {
+			s->snap_bp = w->id;
+			s->snap_hit = w->hits;
+			w->old = now;
+			ret = take_snapshot(s, ESKY_SNAP_BREAK, NULL, &snap_id);
+			if (!ret && w->count && w->hits >= w->count) {
+				notify(s, "snap-on-write %d: %u snapshots taken, deleted", w->id, w->hits);
+				ret = esky_session_delete(s, w->id);
+			}
+			continue;
+		}
+		if (!*stop) {
+			*stop = true;
+			r->why = ESKY_WHY_WATCH;
+			r->bp = w->id;
+			r->old_value = w->old;
+			r->new_value = now;
+			report_where(s, r);
+		}
+		w->old = now;
+	}
+	return ret;
+}
+
 /* ---- breakpoints ---- */
+
+static int cmp_bpinfo(const void *a, const void *b)
+{
+	const struct esky_bpinfo *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
 
 static void rebuild_info(struct esky_session *s)
 {
-	struct esky_bpinfo *ni = realloc(s->info, (s->nbps ? s->nbps : 1) * sizeof(*ni));
+	struct esky_bpinfo *ni =
+		realloc(s->info, (s->nbps + s->nwatches ? s->nbps + s->nwatches : 1) * sizeof(*ni));
 
 	if (!ni)
 		return;
 	s->info = ni;
+	for (size_t i = 0; i < s->nwatches; i++) {
+		const struct watch *w = &s->watches[i];
+
+		s->info[s->nbps + i] = (struct esky_bpinfo){
+			.id = w->id,
+			.kind = w->snap ? ESKY_BP_WATCH_SNAP : ESKY_BP_WATCH,
+			.spec = w->spec,
+			.where = w->spec,
+			.addr = w->is_symbol ? w->link : w->abs,
+			.nlocs = 1,
+			.hits = w->hits,
+			.count = w->count,
+		};
+	}
 	for (size_t i = 0; i < s->nbps; i++) {
 		const struct bp *b = &s->bps[i];
 
@@ -1630,6 +1820,8 @@ static void rebuild_info(struct esky_session *s)
 			.count = b->count,
 		};
 	}
+	/* In the order they were made, as gdb lists them. */
+	qsort(s->info, s->nbps + s->nwatches, sizeof(*s->info), cmp_bpinfo);
 }
 
 int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_kind kind,
@@ -1709,9 +1901,19 @@ int esky_session_delete(struct esky_session *s, int id)
 			s->bps[j++] = s->bps[i];
 		}
 	}
+	s->nbps = j;
+	j = 0;
+	for (size_t i = 0; i < s->nwatches; i++) {
+		if (id == 0 || s->watches[i].id == id) {
+			free(s->watches[i].spec);
+			found = true;
+		} else {
+			s->watches[j++] = s->watches[i];
+		}
+	}
+	s->nwatches = j;
 	if (id && !found)
 		return esky_error(-ENOENT, "no breakpoint %d", id);
-	s->nbps = j;
 	rebuild_info(s);
 	return sync_sites(s);
 }
@@ -1719,7 +1921,7 @@ int esky_session_delete(struct esky_session *s, int id)
 const struct esky_bpinfo *esky_session_breakpoints(struct esky_session *s, size_t *n)
 {
 	rebuild_info(s); /* hit counts change at every stop */
-	*n = s->nbps;
+	*n = s->nbps + s->nwatches;
 	return s->info;
 }
 

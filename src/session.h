@@ -22,6 +22,8 @@ enum esky_bp_kind {
 	ESKY_BP_BREAK = 0, /* stop */
 	ESKY_BP_TBREAK,    /* stop once, then delete */
 	ESKY_BP_SNAP,      /* take a snapshot and go on (at most count times if count) */
+	ESKY_BP_WATCH,     /* a hardware watchpoint: stop after a write */
+	ESKY_BP_WATCH_SNAP,/* snap-on-write: a snapshot after each write, and go on */
 };
 
 struct esky_bpinfo {
@@ -46,6 +48,7 @@ enum esky_stop_why {
 	ESKY_WHY_INTERRUPTED,  /* esky_session_interrupt */
 	ESKY_WHY_REWOUND,      /* thawed from a snapshot */
 	ESKY_WHY_STARTED,      /* at its first instruction */
+	ESKY_WHY_WATCH,        /* watchpoint bp was written: old_value, new_value */
 };
 
 struct esky_stop_report {
@@ -56,6 +59,7 @@ struct esky_stop_report {
 	int sig;
 	uint64_t pc;
 	char where[512];       /* "main at walk.c:90" */
+	uint64_t old_value, new_value; /* ESKY_WHY_WATCH (len bytes, little-endian) */
 };
 
 /* Notes while the program runs (a snapshot was taken): one line each. */
@@ -203,6 +207,15 @@ int esky_session_interrupt_fd(const struct esky_session *s);
 
 /* Breakpoints. *id is the new breakpoint's number; desc describes where it went. */
 int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_kind kind,
+		       unsigned count, int *id);
+/*
+ * A hardware watchpoint on spec: a data symbol of the program (its ELF
+ * size, or len bytes), or an address (a number, or $register); len 1, 2,
+ * 4 or 8 (aligned). With snap, a snapshot after each write, at most count
+ * (0: no limit), without stopping. Numbered with the breakpoints; kept
+ * across run and rewind. At most ARCH_WATCH_SLOTS. *id its number.
+ */
+int esky_session_watch(struct esky_session *s, const char *spec, unsigned len, bool snap,
 		       unsigned count, int *id);
 /* Delete breakpoint id, or every one with id 0. */
 int esky_session_delete(struct esky_session *s, int id);

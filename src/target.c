@@ -410,7 +410,7 @@ int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
 		return ret;
 	case ESKY_STOP_SIGNAL:
 		if (st.sig == SIGTRAP && (st.si_code == SI_KERNEL || st.si_code == TRAP_TRACE ||
-					  st.si_code == TRAP_BRKPT)) {
+					  st.si_code == TRAP_BRKPT || st.si_code == TRAP_HWBKPT)) {
 			/* Delivered unless the caller knows it is its own (esky_target_drop_signal). */
 			t->pending_sig = SIGTRAP;
 			ev->kind = ESKY_EV_TRAP;

@@ -294,6 +294,23 @@ int esky_tracee_adopt(pid_t pid, struct esky_tracee **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+int esky_tracee_peek_user(struct esky_tracee *t, size_t off, uint64_t *value)
+{
+	long v;
+
+	errno = 0;
+	v = ptrace(PTRACE_PEEKUSER, t->pid, (void *)off, 0);
+	if (errno)
+		return -errno;
+	*value = (uint64_t)v;
+	return 0;
+}
+
+int esky_tracee_poke_user(struct esky_tracee *t, size_t off, uint64_t value)
+{
+	return ptrace(PTRACE_POKEUSER, t->pid, (void *)off, (void *)value) < 0 ? -errno : 0;
+}
+
 int esky_tracee_detach(struct esky_tracee *t, int sig)
 {
 	if (ptrace(PTRACE_DETACH, t->pid, 0, sig) < 0)

@@ -88,6 +88,12 @@ int esky_tracee_adopt(pid_t pid, struct esky_tracee **out);
 
 /* Detach, leaving the process running (or delivering sig). */
 int esky_tracee_detach(struct esky_tracee *t, int sig);
+/*
+ * A word of the kernel's struct user (the debug registers live there:
+ * arch.h gives their offsets). 0 or -errno.
+ */
+int esky_tracee_peek_user(struct esky_tracee *t, size_t off, uint64_t *value);
+int esky_tracee_poke_user(struct esky_tracee *t, size_t off, uint64_t value);
 
 /* SIGKILL the process and reap it. */
 void esky_tracee_kill(struct esky_tracee *t);

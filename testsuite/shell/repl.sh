@@ -124,7 +124,7 @@ basic)
 	wait_for "a new prompt" at_prompt ''
 	# Ambiguous: s<Tab><Tab> lists the commands starting with s.
 	keys 's' Tab Tab
-	wait_for "the commands starting with s" shows '^set +show +snap +snapshot +start +step +stepi$'
+	wait_for "the commands starting with s" shows '^set +show +snap +snap-on-write +snapshot +start +step +stepi$'
 	keys C-u
 	wait_for "an empty prompt" at_prompt ''
 

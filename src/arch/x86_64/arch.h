@@ -44,6 +44,29 @@ static inline uint64_t arch_regs_retval(const esky_regs_t *r) { return r->rax; }
  * return address at fp + 8; right after a call, at sp.
  */
 #define ARCH_FP_RET_OFF 8
+
+/*
+ * Hardware watchpoints: DR0-DR3 hold addresses, DR6 says which fired (bits
+ * 0-3), DR7 enables them (local enable bit 2i, condition at 16 + 4i: 01
+ * write, length at 18 + 4i: 00 1 byte, 01 2, 11 4, 10 8; the address
+ * aligned to the length). Offsets in struct user (x86-64: u_debugreg at 848).
+ */
+#define ARCH_WATCH_SLOTS 4
+#define ARCH_DEBUGREG_OFF(i) (848 + 8 * (size_t)(i))
+static inline uint64_t arch_watch_dr7(uint64_t dr7, unsigned slot, unsigned len, bool on)
+{
+	unsigned lenbits = len == 1 ? 0 : len == 2 ? 1 : len == 8 ? 2 : 3;
+
+	dr7 &= ~((3ULL << (2 * slot)) | (0xfULL << (16 + 4 * slot)));
+	if (on)
+		dr7 |= (1ULL << (2 * slot)) | (1ULL << (16 + 4 * slot)) |
+		       ((uint64_t)lenbits << (18 + 4 * slot));
+	return dr7;
+}
+static inline bool arch_watch_len_ok(uint64_t addr, unsigned len)
+{
+	return (len == 1 || len == 2 || len == 4 || len == 8) && addr % len == 0;
+}
 /* Registers for a fresh program entry at the current ip with stack pointer sp. */
 static inline void arch_regs_set_entry_sp(esky_regs_t *r, uint64_t sp)
 {
