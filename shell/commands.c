@@ -389,18 +389,58 @@ static int cmd_pwd(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
+/* The words from argv[from] on, joined by spaces (a condition, an expression). */
+static char *join_words(int argc, char **argv, int from)
+{
+	size_t len = 1;
+	char *out;
+
+	for (int i = from; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	out = calloc(1, len);
+	for (int i = from; out && i < argc; i++) {
+		if (i > from)
+			strcat(out, " ");
+		strcat(out, argv[i]);
+	}
+	return out;
+}
+
 static int add_break(struct shell *sh, int argc, char **argv, enum esky_bp_kind kind)
 {
 	const struct esky_bpinfo *bps;
+	char *cond = NULL;
 	long count = 0;
 	size_t n;
 	int id;
 
+	/* break LOC if COND, as gdb writes it. */
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "if"))
+			continue;
+		if (i + 1 == argc) {
+			fprintf(stderr, "a condition is missing after 'if'\n");
+			return -1;
+		}
+		cond = join_words(argc, argv, i + 1);
+		if (!cond)
+			return -1;
+		argc = i;
+		break;
+	}
 	if (argc < 2 || argc > 3 || (argc == 3 && (kind != ESKY_BP_SNAP || (count = number(argv[2])) <= 0)))
 		return usage(find_cmd(kind == ESKY_BP_SNAP ? "snap" : kind == ESKY_BP_TBREAK ? "tbreak"
 											: "break"));
-	if (esky_session_break(sh->s, argv[1], kind, (unsigned)count, &id))
+	if (esky_session_break(sh->s, argv[1], kind, (unsigned)count, &id)) {
+		free(cond);
 		return fail("cannot set the breakpoint");
+	}
+	if (cond && esky_session_condition(sh->s, id, cond)) {
+		free(cond);
+		esky_session_delete(sh->s, id);
+		return fail("bad condition");
+	}
+	free(cond);
 	bps = esky_session_breakpoints(sh->s, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (bps[i].id != id)
@@ -541,6 +581,43 @@ static int cmd_until(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
+/* condition N [EXPR]: gdb's; without EXPR the breakpoint stops always again. */
+static int cmd_condition(struct shell *sh, int argc, char **argv)
+{
+	long id;
+	char *cond;
+	int ret;
+
+	if (argc < 2 || (id = number(argv[1])) <= 0)
+		return usage(find_cmd("condition"));
+	cond = join_words(argc, argv, 2);
+	if (!cond)
+		return -1;
+	ret = esky_session_condition(sh->s, (int)id, cond);
+	free(cond);
+	return ret ? fail("bad condition") : 0;
+}
+
+/* print EXPR: its value, decimal and hex (gdb's print, for what expr.h knows). */
+static int cmd_print(struct shell *sh, int argc, char **argv)
+{
+	uint64_t v;
+	char *text;
+	int ret;
+
+	if (argc < 2)
+		return usage(find_cmd("print"));
+	text = join_words(argc, argv, 1);
+	if (!text)
+		return -1;
+	ret = esky_session_print(sh->s, text, &v);
+	free(text);
+	if (ret)
+		return fail("cannot evaluate");
+	printf("%" PRIu64 " (0x%" PRIx64 ")\n", v, v);
+	return 0;
+}
+
 /* watch SPEC [LEN] and snap-on-write SPEC [COUNT]: debug-register watchpoints. */
 static int cmd_watch(struct shell *sh, int argc, char **argv)
 {
@@ -611,6 +688,8 @@ static void print_breakpoints(struct shell *sh)
 		printf("%-4d %-11s %5u  %s", bps[i].id, kinds[bps[i].kind], bps[i].hits, bps[i].where);
 		if ((bps[i].kind == ESKY_BP_SNAP || bps[i].kind == ESKY_BP_WATCH_SNAP) && bps[i].count)
 			printf("  (at most %u)", bps[i].count);
+		if (bps[i].cond)
+			printf("  if %s", bps[i].cond);
 		printf("  [%s]\n", bps[i].spec);
 	}
 }
@@ -891,6 +970,10 @@ static const struct cmd commands[] = {
 	  "run until the current function returns; show its return value" },
 	{ "until", "u", cmd_until, "until LOCATION", "run until LOCATION is reached" },
 	{ "advance", NULL, cmd_until, "advance LOCATION", "run until LOCATION is reached" },
+	{ "condition", NULL, cmd_condition, "condition N [EXPR]",
+	  "stop at breakpoint N only when EXPR is true (no EXPR: always)" },
+	{ "print", "p", cmd_print, "print EXPR",
+	  "the value of EXPR: numbers, $registers, variables, *ADDRESS, &name, + - == < && ..." },
 	{ "watch", NULL, cmd_watch, "watch VARIABLE|ADDRESS [LENGTH]",
 	  "stop after an instruction writes there (a debug register; 4 at most)" },
 	{ "snap-on-write", NULL, cmd_watch, "snap-on-write VARIABLE|ADDRESS [COUNT]",

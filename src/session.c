@@ -4,6 +4,7 @@
 #include "core.h"
 #include "debuginfo.h"
 #include "dirty.h"
+#include "expr.h"
 #include "gdb.h"
 #include "image.h"
 #include "log.h"
@@ -40,6 +41,7 @@ struct bp {
 	unsigned hits;
 	unsigned count;
 	bool warned;      /* said once that it is not in the program's code */
+	char *cond;       /* break LOC if COND: stop (or snapshot) only when true */
 };
 
 /* An int3 we put in the program's text, with the byte it replaced. */
@@ -228,6 +230,7 @@ static void free_bp(struct bp *b)
 	free(b->spec);
 	free(b->where);
 	free(b->link);
+	free(b->cond);
 }
 
 static void stop_tracking(struct esky_session *s)
@@ -1174,6 +1177,98 @@ static struct bp *find_bp(struct esky_session *s, int id)
 static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
 			 int *idp);
 
+/* ---- expressions: conditions and print ---- */
+
+static int env_reg(void *ctx, const char *name, uint64_t *value)
+{
+	struct esky_session *s = ctx;
+	esky_regs_t regs;
+
+	if (!esky_session_alive(s))
+		return no_process();
+	if (esky_tracee_get_regs(esky_target_tracee(s->t), &regs) ||
+	    arch_regs_get(&regs, name, value))
+		return esky_error(-ENOENT, "no register $%s", name);
+	return 0;
+}
+
+static int env_sym(void *ctx, const char *name, uint64_t *addr, uint64_t *size)
+{
+	struct esky_session *s = ctx;
+	struct esky_loc *locs;
+	size_t n;
+
+	if (!s->di)
+		return esky_error(-ENOENT, "no program: give one with file PROGRAM first");
+	if (!esky_debuginfo_object(s->di, name, addr, size)) {
+		*addr += s->bias;
+		return 0;
+	}
+	if (!esky_debuginfo_resolve(s->di, name, &locs, &n) && n) {
+		*addr = locs[0].addr + s->bias;
+		*size = 0;
+		esky_locs_free(locs, n);
+		return 0;
+	}
+	esky_error_clear();
+	return esky_error(-ENOENT, "no variable or function %s in %s", name,
+			  esky_debuginfo_name(s->di));
+}
+
+static int env_mem(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return esky_session_read(ctx, addr, buf, len);
+}
+
+int esky_session_print(struct esky_session *s, const char *text, uint64_t *value)
+{
+	struct esky_expr_env env = { env_reg, env_sym, env_mem, s };
+
+	return esky_expr_eval(text, &env, value);
+}
+
+/*
+ * A breakpoint's condition at a hit: false lets the program go on, unseen
+ * (the hit is not counted, as in gdb). One that cannot be evaluated stops
+ * it, saying why.
+ */
+static bool condition_holds(struct esky_session *s, const struct bp *b)
+{
+	uint64_t v;
+
+	if (!b->cond)
+		return true;
+	esky_error_clear();
+	if (esky_session_print(s, b->cond, &v)) {
+		notify(s, "breakpoint %d: error in its condition: %s", b->id, esky_last_error());
+		esky_error_clear();
+		return true;
+	}
+	return v != 0;
+}
+
+int esky_session_condition(struct esky_session *s, int id, const char *cond)
+{
+	struct bp *b = find_bp(s, id);
+	char *c = NULL;
+	int ret;
+
+	if (!b)
+		return esky_error(-ENOENT, "no breakpoint %d", id);
+	if (cond && *cond) {
+		ret = esky_expr_eval(cond, NULL, NULL);
+		if (ret)
+			return ret;
+		c = strdup(cond);
+		if (!c)
+			return -ENOMEM;
+	}
+	free(b->cond);
+	b->cond = c;
+	rebuild_info(s);
+	return 0;
+}
+
 /*
  * A trap at a breakpoint: snapshots for snap breakpoints, and whether to
  * stop (*stop_bp set to the first stopping breakpoint).
@@ -1194,7 +1289,7 @@ static int at_breakpoint(struct esky_session *s, uint64_t addr, int *stop_bp, bo
 		struct bp *b = find_bp(s, ids[k]);
 		int snap_id;
 
-		if (!b)
+		if (!b || !condition_holds(s, b))
 			continue;
 		b->hits++;
 		if (b->kind == ESKY_BP_SNAP) {
@@ -1818,6 +1913,7 @@ static void rebuild_info(struct esky_session *s)
 			.nlocs = b->nlocs,
 			.hits = b->hits,
 			.count = b->count,
+			.cond = b->cond,
 		};
 	}
 	/* In the order they were made, as gdb lists them. */

@@ -35,6 +35,7 @@ struct esky_bpinfo {
 	size_t nlocs;        /* addresses it stands at */
 	unsigned hits;
 	unsigned count;      /* snap: at most this many snapshots (0: no limit) */
+	const char *cond;    /* its condition (break LOC if COND), or NULL */
 };
 
 /* How the program stopped, after run, continue, stepi or rewind. */
@@ -217,6 +218,14 @@ int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_ki
  */
 int esky_session_watch(struct esky_session *s, const char *spec, unsigned len, bool snap,
 		       unsigned count, int *id);
+/*
+ * Set (or with cond NULL or "", remove) the condition of breakpoint id
+ * (expr.h): it stops, or takes its snapshot, only when cond is true.
+ * The syntax is checked now. 0 or -errno with esky_error().
+ */
+int esky_session_condition(struct esky_session *s, int id, const char *cond);
+/* Evaluate an expression (expr.h) in the stopped program. */
+int esky_session_print(struct esky_session *s, const char *text, uint64_t *value);
 /* Delete breakpoint id, or every one with id 0. */
 int esky_session_delete(struct esky_session *s, int id);
 const struct esky_bpinfo *esky_session_breakpoints(struct esky_session *s, size_t *n);
