@@ -657,8 +657,12 @@ static int cmd_x(struct shell *sh, int argc, char **argv)
 
 	if (argc < 2 || argc > 3 || (argc == 3 && ((count = number(argv[2])) <= 0 || count > 256)))
 		return usage(find_cmd("x"));
-	if (esky_session_eval(sh->s, argv[1], &addr))
-		return fail("bad address");
+	/* An address as before (a number, $register, a function), or any expression (&var). */
+	if (esky_session_eval(sh->s, argv[1], &addr)) {
+		esky_error_clear();
+		if (esky_session_print(sh->s, argv[1], &addr))
+			return fail("bad address");
+	}
 	if (esky_session_read(sh->s, addr, words, (size_t)count * sizeof(words[0])))
 		return fail("cannot read memory");
 	for (long i = 0; i < count; i++) {
@@ -711,6 +715,12 @@ static void print_snapshots_tsv(struct shell *sh)
 	}
 }
 
+static void print_library(void *ctx, uint64_t lo, uint64_t hi, const char *path)
+{
+	(void)ctx;
+	printf("%#-14" PRIx64 "  %#-14" PRIx64 "  %s\n", lo, hi, path);
+}
+
 static int cmd_info(struct shell *sh, int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "breakpoints") || !strcmp(argv[1], "b") ||
@@ -737,7 +747,44 @@ static int cmd_info(struct shell *sh, int argc, char **argv)
 		printf("changed pages: %s\n", esky_session_pages_mode(sh->s, mode, sizeof(mode)));
 		return 0;
 	}
-	fprintf(stderr, "info what? breakpoints, registers, snapshots (or checkpoints), store\n");
+	if (argc >= 2 && !strcmp(argv[1], "symbol")) {
+		uint64_t addr;
+		char where[512], *text = argc > 2 ? join_words(argc, argv, 2) : NULL;
+		int ret = text ? esky_session_print(sh->s, text, &addr) : -1;
+
+		free(text);
+		if (argc < 3)
+			return usage(find_cmd("info"));
+		if (ret || esky_session_describe(sh->s, addr, where, sizeof(where)))
+			return fail("bad address");
+		printf("0x%" PRIx64 " is %s\n", addr, where);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "line")) {
+		uint64_t *addrs;
+		size_t n;
+
+		if (esky_session_lines(sh->s, argv[2], &addrs, &n))
+			return fail("no such location");
+		for (size_t i = 0; i < n; i++) {
+			char where[512];
+
+			esky_session_describe(sh->s, addrs[i], where, sizeof(where));
+			printf("%s starts at address 0x%" PRIx64 " (%s)\n", argv[2], addrs[i], where);
+		}
+		free(addrs);
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "sharedlibrary") || !strcmp(argv[1], "shared"))) {
+		if (!esky_session_alive(sh->s))
+			return fail("the program is not running (run, start or rewind N)");
+		printf("From            To              Library\n");
+		if (esky_session_libraries(sh->s, print_library, NULL))
+			return fail("no process");
+		return 0;
+	}
+	fprintf(stderr, "info what? breakpoints, registers, snapshots (or checkpoints), store, "
+		"symbol ADDRESS, line LOCATION, sharedlibrary\n");
 	return -1;
 }
 

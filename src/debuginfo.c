@@ -1620,3 +1620,16 @@ int esky_debuginfo_object(struct esky_debuginfo *di, const char *name, uint64_t 
 	}
 	return -ENOENT;
 }
+
+int esky_debuginfo_object_at(struct esky_debuginfo *di, uint64_t addr, const char **name,
+			     uint64_t *off)
+{
+	for (size_t i = 0; i < di->objs_n; i++) {
+		if (addr < di->objs[i].lo || addr >= di->objs[i].hi)
+			continue;
+		*name = str_at(di, di->objs[i].id);
+		*off = addr - di->objs[i].lo;
+		return 0;
+	}
+	return -ENOENT;
+}

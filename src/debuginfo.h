@@ -79,6 +79,10 @@ char *esky_debuginfo_describe(struct esky_debuginfo *di, uint64_t addr, char *bu
 int esky_debuginfo_object(struct esky_debuginfo *di, const char *name, uint64_t *addr,
 			  uint64_t *size);
 
+/* The data object covering a link-time address: its name (the index's) and the offset. */
+int esky_debuginfo_object_at(struct esky_debuginfo *di, uint64_t addr, const char **name,
+			     uint64_t *off);
+
 /*
  * For tab completion: call fn for each function name and each source file
  * name (basename) that starts with prefix, each name once.

@@ -2545,3 +2545,93 @@ void esky_session_complete(struct esky_session *s, const char *prefix,
 	if (s->di)
 		esky_debuginfo_complete(s->di, prefix, fn, ctx);
 }
+
+/* ---- symbols and libraries (info symbol, info line, info sharedlibrary) ---- */
+
+int esky_session_describe(struct esky_session *s, uint64_t addr, char *buf, size_t n)
+{
+	struct esky_vma *vmas;
+	const char *obj;
+	uint64_t off;
+	size_t nv;
+	int ret = -ENOENT;
+
+	if (!s->di)
+		return esky_error(-ENOENT, "no program: give one with file PROGRAM first");
+	/* Before the program runs, addresses are the file's. */
+	if (!esky_session_alive(s)) {
+		esky_debuginfo_describe(s->di, addr, buf, n);
+		return 0;
+	}
+	if (addr >= s->exe_lo && addr < s->exe_hi) {
+		if (!esky_debuginfo_object_at(s->di, addr - s->bias, &obj, &off))
+			snprintf(buf, n, off ? "%s+%" PRIu64 " (a variable)" : "%s (a variable)", obj, off);
+		else
+			esky_debuginfo_describe(s->di, addr - s->bias, buf, n);
+		return 0;
+	}
+	if (esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nv))
+		return esky_error(-EIO, "cannot read the program's memory map");
+	for (size_t i = 0; i < nv; i++) {
+		if (addr >= vmas[i].start && addr < vmas[i].end && vmas[i].path) {
+			describe_in_lib(s, vmas, nv, &vmas[i], addr, buf, n);
+			ret = 0;
+			break;
+		}
+	}
+	esky_vmas_free(vmas, nv);
+	return ret ? esky_error(ret, "no symbol matches 0x%" PRIx64, addr) : 0;
+}
+
+int esky_session_lines(struct esky_session *s, const char *spec, uint64_t **addrs, size_t *n)
+{
+	struct esky_loc *locs;
+	int ret;
+
+	if (!s->di)
+		return esky_error(-ENOENT, "no program: give one with file PROGRAM first");
+	ret = esky_debuginfo_resolve(s->di, spec, &locs, n);
+	if (ret)
+		return ret;
+	*addrs = calloc(*n ? *n : 1, sizeof(**addrs));
+	for (size_t i = 0; *addrs && i < *n; i++)
+		(*addrs)[i] = locs[i].addr + (esky_session_alive(s) ? s->bias : 0);
+	esky_locs_free(locs, *n);
+	return *addrs ? 0 : -ENOMEM;
+}
+
+int esky_session_libraries(struct esky_session *s,
+			   void (*fn)(void *ctx, uint64_t lo, uint64_t hi, const char *path),
+			   void *ctx)
+{
+	struct esky_vma *vmas;
+	size_t nv;
+	int ret;
+
+	if (!esky_session_alive(s))
+		return no_process();
+	ret = esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nv);
+	if (ret)
+		return esky_error(ret, "cannot read the program's memory map: %s", strerror(-ret));
+	/* Each file with code that is not the program, from its first mapping to its last. */
+	for (size_t i = 0; i < nv; i++) {
+		uint64_t lo, hi;
+		bool code = false;
+		size_t j = i;
+
+		if (!vmas[i].path || vmas[i].path[0] != '/' ||
+		    (s->program && !strcmp(vmas[i].path, s->program)) ||
+		    (i && vmas[i - 1].path && !strcmp(vmas[i - 1].path, vmas[i].path)))
+			continue;
+		lo = vmas[i].start;
+		hi = vmas[i].end;
+		for (; j < nv && vmas[j].path && !strcmp(vmas[j].path, vmas[i].path); j++) {
+			hi = vmas[j].end;
+			code |= (vmas[j].prot & PROT_EXEC) != 0;
+		}
+		if (code)
+			fn(ctx, lo, hi, vmas[i].path);
+	}
+	esky_vmas_free(vmas, nv);
+	return 0;
+}

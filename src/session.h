@@ -273,6 +273,15 @@ int esky_session_forget(struct esky_session *s, int id, int **removed, size_t *n
 const struct esky_snapinfo *esky_session_snapshots(struct esky_session *s, size_t *n);
 int esky_session_current(const struct esky_session *s);
 
+/* A runtime address named ("step at walk.c:105", "printf+0x1a in libc.so.6"). */
+int esky_session_describe(struct esky_session *s, uint64_t addr, char *buf, size_t n);
+/* The code addresses of a location (runtime ones while the program runs). *addrs malloc'd. */
+int esky_session_lines(struct esky_session *s, const char *spec, uint64_t **addrs, size_t *n);
+/* The shared libraries the program has mapped: fn for each, its range and path. */
+int esky_session_libraries(struct esky_session *s,
+			   void (*fn)(void *ctx, uint64_t lo, uint64_t hi, const char *path),
+			   void *ctx);
+
 /* Tab completion of locations: function and file names with the prefix. */
 void esky_session_complete(struct esky_session *s, const char *prefix,
 			   void (*fn)(const char *name, void *ctx), void *ctx);
