@@ -445,6 +445,13 @@ static int add_break(struct shell *sh, int argc, char **argv, enum esky_bp_kind 
 	for (size_t i = 0; i < n; i++) {
 		if (bps[i].id != id)
 			continue;
+		if (bps[i].pending) {
+			printf("%s %d (%s) pending: no library has it yet\n",
+			       kind == ESKY_BP_SNAP ? "Snapshot point"
+			       : kind == ESKY_BP_TBREAK ? "Temporary breakpoint" : "Breakpoint",
+			       id, bps[i].spec);
+			continue;
+		}
 		printf("%s %d at %s", kind == ESKY_BP_SNAP ? "Snapshot point"
 				      : kind == ESKY_BP_TBREAK ? "Temporary breakpoint"
 							       : "Breakpoint", id, bps[i].where);

@@ -42,6 +42,14 @@ struct bp {
 	unsigned count;
 	bool warned;      /* said once that it is not in the program's code */
 	char *cond;       /* break LOC if COND: stop (or snapshot) only when true */
+	/*
+	 * A breakpoint in a shared library: FUNCTION of the library LIB ("" for
+	 * any library), NULL for the program's own. Its link[0] is then a
+	 * runtime address, found again at each run, rewind and library load
+	 * (nlocs 0: pending, no mapped library has it).
+	 */
+	char *lib, *func;
+	bool lib_seen;    /* a library named lib is mapped (the last resolve saw it) */
 };
 
 /* An int3 we put in the program's text, with the byte it replaced. */
@@ -118,6 +126,12 @@ struct esky_session {
 		struct esky_debuginfo *di; /* NULL if it could not be read */
 	} *libs;
 	size_t nlibs;
+	/*
+	 * _dl_debug_state of the dynamic linker, where the program stops
+	 * silently after each library load or unload (the r_debug protocol
+	 * gdb uses) while there are library breakpoints; 0: none.
+	 */
+	uint64_t dl_state;
 };
 
 extern char **environ;
@@ -231,6 +245,8 @@ static void free_bp(struct bp *b)
 	free(b->where);
 	free(b->link);
 	free(b->cond);
+	free(b->lib);
+	free(b->func);
 }
 
 static void stop_tracking(struct esky_session *s)
@@ -646,6 +662,121 @@ static void describe_in_lib(struct esky_session *s, const struct esky_vma *vmas,
 	snprintf(buf, n, "0x%" PRIx64 " in %s", pc, base);
 }
 
+/* The base name of path is name or starts with it ("libc" for libc.so.6). */
+static bool lib_matches(const char *path, const char *name)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, name, strlen(name));
+}
+
+/* runtime - link address of the library mapped from path (0 if not a PIE). */
+static uint64_t lib_bias(struct esky_debuginfo *di, const struct esky_vma *vmas, size_t nv,
+			 const char *path)
+{
+	if (!esky_debuginfo_is_pie(di))
+		return 0;
+	for (size_t i = 0; i < nv; i++)
+		if (vmas[i].path && !strcmp(vmas[i].path, path) && vmas[i].pgoff == 0)
+			return vmas[i].start - esky_debuginfo_first_vaddr(di);
+	return 0;
+}
+
+/* The runtime address of function in the library at path, or 0. */
+static uint64_t lib_function(struct esky_debuginfo *di, const struct esky_vma *vmas, size_t nv,
+			     const char *path, const char *function)
+{
+	struct esky_loc *locs;
+	uint64_t addr = 0;
+	size_t n;
+
+	if (!esky_debuginfo_resolve(di, function, &locs, &n)) {
+		if (n)
+			addr = locs[0].addr + lib_bias(di, vmas, nv, path);
+		esky_locs_free(locs, n);
+	}
+	esky_error_clear();
+	return addr;
+}
+
+/*
+ * Find the library breakpoints in the libraries mapped now (addresses
+ * change at each run: ASLR): each at its function in the first library,
+ * in address order, that has it; none has it: pending. Also finds the
+ * dynamic linker's _dl_debug_state, to come back when libraries change.
+ */
+static void resolve_libs(struct esky_session *s)
+{
+	struct esky_vma *vmas;
+	size_t nv;
+	bool any = false;
+
+	s->dl_state = 0;
+	for (size_t i = 0; i < s->nbps; i++) {
+		if (!s->bps[i].lib)
+			continue;
+		any = true;
+		s->bps[i].nlocs = 0;
+		s->bps[i].lib_seen = false;
+	}
+	if (!any)
+		return;
+	if (!esky_session_alive(s) || esky_proc_read_maps(esky_target_pid(s->t), false, &vmas, &nv))
+		nv = 0, vmas = NULL;
+	for (size_t i = 0; i < nv; i++) {
+		const char *path = vmas[i].path, *base;
+		struct esky_debuginfo *di;
+		bool seen = false;
+
+		if (!path || path[0] != '/' || !(vmas[i].prot & PROT_EXEC) ||
+		    (s->program && !strcmp(path, s->program)))
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = (vmas[k].prot & PROT_EXEC) && vmas[k].path && !strcmp(vmas[k].path, path);
+		if (seen || !(di = lib_syms(s, path)))
+			continue;
+		base = strrchr(path, '/') + 1;
+		if (!s->dl_state && !strncmp(base, "ld-", 3))
+			s->dl_state = lib_function(di, vmas, nv, path, "_dl_debug_state");
+		for (size_t j = 0; j < s->nbps; j++) {
+			struct bp *b = &s->bps[j];
+			char where[512];
+			uint64_t addr;
+
+			if (!b->lib || b->nlocs || !lib_matches(path, b->lib))
+				continue;
+			b->lib_seen = true;
+			addr = lib_function(di, vmas, nv, path, b->func);
+			if (!addr)
+				continue;
+			snprintf(where, sizeof(where), "%s in %s", b->func, base);
+			free(b->where);
+			b->where = strdup(where);
+			b->link[0] = addr;
+			b->nlocs = 1;
+		}
+	}
+	if (vmas)
+		esky_vmas_free(vmas, nv);
+	for (size_t i = 0; i < s->nbps; i++) {
+		struct bp *b = &s->bps[i];
+		char where[512];
+
+		if (!b->lib || b->nlocs)
+			continue;
+		snprintf(where, sizeof(where), "%s (pending)", b->spec);
+		free(b->where);
+		b->where = strdup(where);
+	}
+}
+
+/* Where breakpoint b's location j is in the running program. */
+static uint64_t bp_addr(const struct esky_session *s, const struct bp *b, size_t j)
+{
+	return b->lib ? b->link[j] : b->link[j] + s->bias;
+}
+
 /* Whether addr is in an executable mapping of the program's own file (as find_bias saw them). */
 static bool in_program_code(const struct esky_session *s, uint64_t addr)
 {
@@ -762,9 +893,11 @@ static bool wanted(struct esky_session *s, uint64_t addr)
 {
 	if (s->goal && addr == s->goal_addr)
 		return true;
+	if (s->dl_state && addr == s->dl_state)
+		return true;
 	for (size_t i = 0; i < s->nbps; i++)
 		for (size_t j = 0; j < s->bps[i].nlocs; j++)
-			if (s->bps[i].link[j] + s->bias == addr)
+			if (bp_addr(s, &s->bps[i], j) == addr)
 				return true;
 	return false;
 }
@@ -830,16 +963,23 @@ static int sync_sites(struct esky_session *s)
 			return esky_error(ret, "cannot stop at 0x%" PRIx64 ": %s", s->goal_addr,
 					  strerror(-ret));
 	}
+	/* A library's text pages are private: the int3 goes in a copy of the page. */
+	if (!ret && s->dl_state && !site_at(s, s->dl_state)) {
+		ret = add_site(s, s->dl_state);
+		if (ret)
+			return esky_error(ret, "cannot stop at library loads (0x%" PRIx64 "): %s",
+					  s->dl_state, strerror(-ret));
+	}
 	for (size_t i = 0; i < s->nbps && !ret; i++) {
 		for (size_t j = 0; j < s->bps[i].nlocs && !ret; j++) {
-			uint64_t addr = s->bps[i].link[j] + s->bias;
+			uint64_t addr = bp_addr(s, &s->bps[i], j);
 			const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
 			struct site *ns;
 			uint8_t orig;
 
 			if (site_at(s, addr))
 				continue;
-			if (!in_program_code(s, addr)) {
+			if (!s->bps[i].lib && !in_program_code(s, addr)) {
 				if (!s->bps[i].warned)
 					pr_warn("breakpoint %d: 0x%" PRIx64 " is not in the code of %s, "
 						"not placed", s->bps[i].id, addr, s->program);
@@ -983,6 +1123,7 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 	s->nhashes = 0;
 	s->every_left = s->every_ns;
 	find_bias(s);
+	resolve_libs(s);
 	ret = sync_sites(s);
 	memset(r, 0, sizeof(*r));
 	r->why = ESKY_WHY_STARTED;
@@ -1281,7 +1422,7 @@ static int at_breakpoint(struct esky_session *s, uint64_t addr, int *stop_bp, bo
 	*stop_bp = 0;
 	for (size_t i = 0; i < s->nbps && nids < 64; i++)
 		for (size_t j = 0; j < s->bps[i].nlocs; j++)
-			if (s->bps[i].link[j] + s->bias == addr) {
+			if (bp_addr(s, &s->bps[i], j) == addr) {
 				ids[nids++] = s->bps[i].id;
 				break;
 			}
@@ -1396,6 +1537,14 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 				r->why = ESKY_WHY_STEP;
 				report_where(s, r);
 				return 0;
+			}
+			/* A library came or went: place the library breakpoints, go on silently. */
+			if (!bp && s->dl_state && addr == s->dl_state) {
+				resolve_libs(s);
+				ret = sync_sites(s);
+				if (ret)
+					return ret;
+				break;
 			}
 			if (bp && n <= 1) {
 				r->why = ESKY_WHY_BREAKPOINT;
@@ -1914,10 +2063,72 @@ static void rebuild_info(struct esky_session *s)
 			.hits = b->hits,
 			.count = b->count,
 			.cond = b->cond,
+			.pending = b->lib && !b->nlocs,
 		};
 	}
 	/* In the order they were made, as gdb lists them. */
 	qsort(s->info, s->nbps + s->nwatches, sizeof(*s->info), cmp_bpinfo);
+}
+
+/* LIB:FUNCTION, as opposed to FILE:LINE: what follows the colon is not a number. */
+static bool lib_spec(const char *spec)
+{
+	const char *colon = strchr(spec, ':');
+
+	return spec[0] != '*' && colon && colon != spec && colon[1] &&
+	       strspn(colon + 1, "0123456789") != strlen(colon + 1);
+}
+
+/*
+ * A breakpoint on function of a shared library (lib NULL: any library).
+ * With the program running, a function no mapped library has is an error;
+ * before run it is pending until a library that has it is loaded.
+ */
+static int break_in_lib(struct esky_session *s, const char *spec, const char *lib,
+			const char *function, enum esky_bp_kind kind, unsigned count, int *id)
+{
+	struct bp b = { 0 }, *nb;
+
+	b.id = s->next_bp;
+	b.kind = kind;
+	b.count = count;
+	b.spec = strdup(spec);
+	b.lib = strdup(lib ? lib : "");
+	b.func = strdup(function);
+	b.link = calloc(1, sizeof(*b.link));
+	b.where = NULL;
+	nb = realloc(s->bps, (s->nbps + 1) * sizeof(*nb));
+	if (!nb || !b.spec || !b.lib || !b.func || !b.link) {
+		free_bp(&b);
+		return -ENOMEM;
+	}
+	s->bps = nb;
+	s->bps[s->nbps++] = b;
+	resolve_libs(s);
+	nb = &s->bps[s->nbps - 1];
+	if (esky_session_alive(s) && !nb->nlocs) {
+		bool seen = nb->lib_seen;
+
+		free_bp(nb);
+		s->nbps--;
+		resolve_libs(s);
+		if (lib && !seen)
+			return esky_error(-ENOENT, "no library %s loaded in %s (info sharedlibrary lists them)",
+					  lib, esky_debuginfo_name(s->di));
+		if (lib)
+			return esky_error(-ENOENT, "no function %s in %s", function, lib);
+		return esky_error(-ENOENT, "no function %s in %s or its libraries", function,
+				  esky_debuginfo_name(s->di));
+	}
+	if (!nb->where) {
+		free_bp(nb);
+		s->nbps--;
+		return -ENOMEM;
+	}
+	s->next_bp++;
+	rebuild_info(s);
+	*id = b.id;
+	return sync_sites(s);
 }
 
 int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_kind kind,
@@ -1954,7 +2165,22 @@ int esky_session_break(struct esky_session *s, const char *spec, enum esky_bp_ki
 		snprintf(linkspec, sizeof(linkspec), "*0x%" PRIx64, addr - s->bias);
 		rspec = linkspec;
 	}
+	if (lib_spec(spec)) {
+		const char *colon = strchr(spec, ':');
+		char *lib = strndup(spec, colon - spec);
+
+		if (!lib)
+			return -ENOMEM;
+		ret = break_in_lib(s, spec, lib, colon + 1, kind, count, id);
+		free(lib);
+		return ret;
+	}
 	ret = esky_debuginfo_resolve(s->di, rspec, &locs, &n);
+	/* A function the program has not: one of its shared libraries'. */
+	if (ret == -ENOENT && spec[0] != '*' && !strchr(spec, ':')) {
+		esky_error_clear();
+		return break_in_lib(s, spec, NULL, spec, kind, count, id);
+	}
 	if (ret)
 		return ret;
 	b.id = s->next_bp;
@@ -2011,6 +2237,7 @@ int esky_session_delete(struct esky_session *s, int id)
 	if (id && !found)
 		return esky_error(-ENOENT, "no breakpoint %d", id);
 	rebuild_info(s);
+	resolve_libs(s); /* without library breakpoints, no stops at library loads */
 	return sync_sites(s);
 }
 
@@ -2391,6 +2618,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	ret = esky_image_page_hashes(chain, n, &s->hashes, &s->nhashes);
 	s->every_left = s->every_ns;
 	find_bias(s);
+	resolve_libs(s); /* a thawed snapshot has its own library addresses */
 	if (!ret)
 		ret = sync_sites(s);
 	/* The program stands at the snapshot even if the store cannot record it (read-only). */

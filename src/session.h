@@ -36,6 +36,7 @@ struct esky_bpinfo {
 	unsigned hits;
 	unsigned count;      /* snap: at most this many snapshots (0: no limit) */
 	const char *cond;    /* its condition (break LOC if COND), or NULL */
+	bool pending;        /* a library breakpoint no mapped library has yet */
 };
 
 /* How the program stopped, after run, continue, stepi or rewind. */
