@@ -970,6 +970,23 @@ static int cmd_snap(int argc, char **argv)
 	for (size_t i = 0; i < sr.nlocs; i++) {
 		esky_error_clear();
 		ret = esky_session_break(sr.s, sr.locs[i].spec, ESKY_BP_SNAP, sr.count, &sr.locs[i].bp);
+		/*
+		 * A name the program does not have would wait for a library to
+		 * bring it (esky-shell's pending breakpoints); here a location
+		 * must exist before the program starts, unless written LIB:FUNCTION.
+		 */
+		if (!ret && !strchr(sr.locs[i].spec, ':')) {
+			const struct esky_bpinfo *bi;
+			size_t nb;
+
+			bi = esky_session_breakpoints(sr.s, &nb);
+			for (size_t k = 0; k < nb; k++)
+				if (bi[k].id == sr.locs[i].bp && bi[k].pending)
+					ret = esky_error(-ENOENT, "no function %s in %s (a library's "
+							 "function: write LIB:FUNCTION, e.g. "
+							 "libc.so.6:%s)", sr.locs[i].spec, argv[optind],
+							 sr.locs[i].spec);
+		}
 		if (ret) {
 			fprintf(stderr, "esky: snap: --at %s: %s\n", sr.locs[i].spec,
 				esky_last_error() ? esky_last_error() : strerror(-ret));
