@@ -2533,8 +2533,11 @@ const char *esky_session_pages_mode(const struct esky_session *s, char *buf, siz
 		uint64_t written, tracked;
 
 		esky_dirty_counts(s->dirty, &written, &tracked);
-		snprintf(buf, n, "userfaultfd write-protect (the last snapshot read %" PRIu64
-			 " written pages of %" PRIu64 " tracked)", written, tracked);
+		if (tracked)
+			snprintf(buf, n, "userfaultfd write-protect (the last snapshot read %" PRIu64
+				 " written pages of %" PRIu64 " tracked)", written, tracked);
+		else
+			snprintf(buf, n, "userfaultfd write-protect (armed at the last snapshot)");
 	} else if (!s->track_pages) {
 		snprintf(buf, n, "content hashes (tracking turned off)");
 	} else if (s->tracking_err) {
