@@ -507,7 +507,11 @@ static int run_counted(struct shell *sh, int argc, char **argv,
 	fflush(stdout);
 	if (go(sh->s, (unsigned)n, &r))
 		return fail(fallback);
-	print_stop(&r);
+	/* next and step name the line reached, as gdb does, without the address. */
+	if (r.why == ESKY_WHY_STEP && (go == esky_session_next || go == esky_session_step))
+		printf("%s\n", r.where);
+	else
+		print_stop(&r);
 	return 0;
 }
 
@@ -521,33 +525,14 @@ static int cmd_stepi(struct shell *sh, int argc, char **argv)
 	return run_counted(sh, argc, argv, esky_session_stepi, "cannot step");
 }
 
-/* next/step: the line reached, as gdb names it (no address), or how it stopped. */
-static int run_lines(struct shell *sh, int argc, char **argv,
-		     int (*go)(struct esky_session *, unsigned, struct esky_stop_report *))
-{
-	struct esky_stop_report r;
-	long n = 1;
-
-	if (argc > 2 || (argc == 2 && (n = number(argv[1])) <= 0))
-		return usage(find_cmd(argv[0]));
-	fflush(stdout);
-	if (go(sh->s, (unsigned)n, &r))
-		return fail("cannot step");
-	if (r.why == ESKY_WHY_STEP)
-		printf("%s\n", r.where);
-	else
-		print_stop(&r);
-	return 0;
-}
-
 static int cmd_next(struct shell *sh, int argc, char **argv)
 {
-	return run_lines(sh, argc, argv, esky_session_next);
+	return run_counted(sh, argc, argv, esky_session_next, "cannot step");
 }
 
 static int cmd_step(struct shell *sh, int argc, char **argv)
 {
-	return run_lines(sh, argc, argv, esky_session_step);
+	return run_counted(sh, argc, argv, esky_session_step, "cannot step");
 }
 
 static int cmd_finish(struct shell *sh, int argc, char **argv)
