@@ -1023,8 +1023,26 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 		ret = collect_fds(d, pid);
 	if (!ret)
 		ret = collect_core(d, &core, &status);
-	if (!ret)
+	if (!ret) {
+		sigset_t ending, old;
+
+		/*
+		 * While syscalls run inside the program, its registers and
+		 * signal mask are esky's: an esky that dies now leaves it
+		 * detached in that state, to crash (or to run on with every
+		 * signal blocked). Hold the signals that end esky (Ctrl-C, a
+		 * hang-up, kill) until the program has its own state back.
+		 * SIGKILL cannot be held: doc/esky.md says so.
+		 */
+		sigemptyset(&ending);
+		sigaddset(&ending, SIGHUP);
+		sigaddset(&ending, SIGINT);
+		sigaddset(&ending, SIGQUIT);
+		sigaddset(&ending, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &ending, &old);
 		ret = collect_injected(d, &core, &status);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (!ret)
 		ret = esky_image_set_core(d->w, &core);
 	if (!ret)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "restore.h"
 #include "session.h"
+#include "store.h"
 #include "target.h"
 #include "util.h"
 
@@ -262,6 +263,47 @@ static int monitor(struct esky_target *t, const char *out_path)
 	return status;
 }
 
+/*
+ * What esky writes to out (what: "a checkpoint", "a core") must not
+ * replace a file that is still needed as it is: any file of an esky-shell
+ * store (its tree lists the snapshots by name), a parent of the image read
+ * (chain, n: an incremental image names its parent by id), and with
+ * keep_source the image read itself (a standalone checkpoint that is not
+ * in a store may be replaced by the checkpoints of the program resumed
+ * from it). Checked before anything starts. 0, or -EINVAL with the
+ * message.
+ */
+static int check_output(const char *what, const char *out, struct esky_image *const *chain,
+			size_t n, bool keep_source)
+{
+	const char *verb = strcmp(what, "a core") ? "resumed" : "read";
+	char *store = NULL;
+	struct stat os, is;
+
+	if (esky_store_owns(out, &store)) {
+		int ret = esky_error(-EINVAL, "%s is a file of the esky-shell store %s: %s must "
+				     "not replace it; give another -o FILE", out,
+				     store ? store : "", what);
+
+		free(store);
+		return ret;
+	}
+	/* The name the checkpoint's rename would replace (a symbolic link itself). */
+	if (lstat(out, &os) < 0)
+		return 0;
+	for (size_t i = keep_source ? 0 : 1; i < n; i++) {
+		if (fstat(esky_image_fd(chain[i]), &is) < 0 || is.st_dev != os.st_dev ||
+		    is.st_ino != os.st_ino)
+			continue;
+		if (i == 0)
+			return esky_error(-EINVAL, "%s is the checkpoint being %s: %s must not "
+					  "replace it; give another -o FILE", out, verb, what);
+		return esky_error(-EINVAL, "%s is a parent of the snapshot being %s: %s must "
+				  "not replace it; give another -o FILE", out, verb, what);
+	}
+	return 0;
+}
+
 static int cmd_start(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -293,6 +335,9 @@ static int cmd_start(int argc, char **argv)
 		fprintf(stderr, "esky: start: which program? (esky start [-o FILE] PROGRAM [ARGS...])\n");
 		return 2;
 	}
+	ret = check_output("a checkpoint", out, NULL, 0, false);
+	if (ret)
+		return fail(ret, NULL);
 	ret = esky_target_start(argv + optind, &t);
 	if (ret) {
 		fail(ret, NULL);
@@ -333,6 +378,24 @@ static int hand_to_gdb(struct esky_target **t, const struct esky_image *img, int
 	return 0;
 }
 
+/*
+ * Where SIGUSR1 writes the checkpoints of a resumed program without -o: the
+ * file it was resumed from, which each checkpoint replaces. Not when that
+ * file must stay as it is: an incremental snapshot (a standalone
+ * checkpoint in its place would no longer be the parent of the snapshots
+ * taken from it: "ids differ") or a snapshot of an esky-shell store. Then
+ * ./checkpoint, and *why (otherwise NULL) says what the source is.
+ */
+static const char *resume_output(const char *in, size_t chain_n, const char **why)
+{
+	*why = NULL;
+	if (esky_store_owns(in, NULL))
+		*why = "a snapshot of an esky-shell store";
+	else if (chain_n > 1)
+		*why = "an incremental snapshot";
+	return *why ? DEFAULT_CHECKPOINT : in;
+}
+
 static int cmd_resume(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -346,7 +409,7 @@ static int cmd_resume(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *in = DEFAULT_CHECKPOINT, *out = NULL;
+	const char *in = DEFAULT_CHECKPOINT, *out = NULL, *why = NULL;
 	bool detach = false, gdb = false;
 	struct esky_restore_opts ro = { .verify_pages = true };
 	struct esky_image **chain;
@@ -395,6 +458,22 @@ static int cmd_resume(int argc, char **argv)
 	ret = esky_image_open_chain(in, &chain, &n);
 	if (ret)
 		return fail(ret, NULL);
+	if (!detach) {
+		const char *dflt = resume_output(in, n, &why);
+
+		/* The default replaces the source when nothing needs it as it is. */
+		ret = 0;
+		if (out || why)
+			ret = check_output("a checkpoint", out ? out : dflt, chain, n, why != NULL);
+		if (out)
+			why = NULL; /* (nothing to say about the default) */
+		else
+			out = dflt;
+		if (ret) {
+			esky_image_close_chain(chain, n);
+			return fail(ret, NULL);
+		}
+	}
 	ret = esky_find_agent(&agent);
 	if (ret) {
 		esky_image_close_chain(chain, n);
@@ -423,7 +502,10 @@ static int cmd_resume(int argc, char **argv)
 				"freezes it again)\n", (int)pid, in, (int)pid);
 		return 0;
 	}
-	ret = monitor(t, out ? out : in);
+	if (why && !quiet)
+		fprintf(stderr, "esky: %s is %s: SIGUSR1 (kill -USR1 %d) writes checkpoints to ./%s, "
+			"not over it (-o FILE chooses)\n", in, why, (int)getpid(), out);
+	ret = monitor(t, out);
 	esky_target_free(t);
 	return ret;
 }
@@ -468,6 +550,9 @@ static int cmd_checkpoint(int argc, char **argv)
 			"[--kill])\n");
 		return 2;
 	}
+	ret = check_output("a checkpoint", out, NULL, 0, false);
+	if (ret)
+		return fail(ret, NULL);
 	ret = esky_target_attach((pid_t)pid, &t);
 	if (ret)
 		return fail(ret, NULL);
@@ -584,6 +669,9 @@ static int cmd_core(int argc, char **argv)
 		snprintf(def, sizeof(def), "core.%u", v->core->pid);
 		out = def;
 	}
+	ret = check_output("a core", out, chain, n, true);
+	if (ret)
+		goto out_fail;
 	if (v->core->exe_file < v->file_n)
 		exe = esky_image_str(chain[0], v->files[v->core->exe_file].path);
 	ret = esky_core_write(chain, n, out);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,10 +225,42 @@ static int save(struct esky_store *st)
 	return ret;
 }
 
-/* A name esky puts in a store: lock, tree, tree.tmp..., snap-N.img(.tmp...). */
+/*
+ * A name esky puts in a store: lock, tree, tree.tmp..., snap-N.img(.tmp...),
+ * and the temporary files of the tree and the images (.tree.esky-tmp...,
+ * .snap-N.img.esky-tmp...: a writer killed on the way leaves one).
+ */
 static bool store_file_name(const char *name)
 {
-	return !strcmp(name, "lock") || !strncmp(name, "tree", 4) || !strncmp(name, "snap-", 5);
+	return !strcmp(name, "lock") || !strncmp(name, "tree", 4) || !strncmp(name, "snap-", 5) ||
+	       !strncmp(name, ".tree.", 6) || !strncmp(name, ".snap-", 6);
+}
+
+bool esky_store_owns(const char *path, char **store_dir)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+	char tree[PATH_MAX + 8], head[sizeof(TREE_MAGIC)], *real = NULL;
+	bool owns = false;
+	int fd;
+
+	if (!dir)
+		return false;
+	/* The tree of the directory the file would be renamed into. */
+	if (store_file_name(base) && (real = realpath(dir, NULL)) &&
+	    snprintf(tree, sizeof(tree), "%s/tree", real) < (int)sizeof(tree) &&
+	    (fd = open(tree, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) >= 0) {
+		owns = read(fd, head, sizeof(head)) == (ssize_t)sizeof(head) &&
+		       !memcmp(head, TREE_MAGIC, sizeof(head) - 1) && head[sizeof(head) - 1] == '\n';
+		close(fd);
+	}
+	free(real);
+	if (owns && store_dir)
+		*store_dir = dir;
+	else
+		free(dir);
+	return owns;
 }
 
 /*

@@ -80,4 +80,14 @@ int esky_store_forget(struct esky_store *st, int id, int **removed, size_t *n);
 
 const char *esky_snap_cause_name(enum esky_snap_cause c);
 
+/*
+ * Whether the file at path (existing or not) belongs to an esky-shell
+ * store: its directory, symbolic links resolved, holds a `tree` that
+ * starts with "esky-store 1", and its name is one the store gives its
+ * files (snap-N.img, tree, lock, their temporary files). Files only, no
+ * lock taken. When true and store_dir is not NULL, *store_dir gets the
+ * store's directory as path spells it (malloc'd; NULL if out of memory).
+ */
+bool esky_store_owns(const char *path, char **store_dir);
+
 #endif

@@ -3,6 +3,7 @@
 #include "util.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,7 +11,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,6 +216,110 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+/*
+ * Temporary files are ".NAME.esky-tmp.XXXXXX", and their writer holds
+ * flock(LOCK_EX) on them from creation to rename. A writer killed on the
+ * way (SIGKILL, a crash, a power cut) leaves its file behind, as large as
+ * the memory it was saving and hidden by the leading dot; nothing else
+ * would ever remove it. Such a file is one that nobody holds the lock of:
+ * the kernel drops a flock with the last fd of the file, however its holder
+ * ended. (A pid in the name would not do: pids are reused.)
+ */
+#define TMP_INFIX ".esky-tmp."
+#define TMP_SUFFIX "XXXXXX"
+
+static bool is_tmp_name(const char *name)
+{
+	const char *infix;
+	size_t n = strlen(name);
+
+	if (name[0] != '.' || n < sizeof(TMP_INFIX) - 1 + sizeof(TMP_SUFFIX) - 1 + 2)
+		return false;
+	infix = name + n - (sizeof(TMP_SUFFIX) - 1) - (sizeof(TMP_INFIX) - 1);
+	return !memcmp(infix, TMP_INFIX, sizeof(TMP_INFIX) - 1);
+}
+
+int esky_outfile_clean(const char *dir, unsigned *removed)
+{
+	struct dirent *de;
+	unsigned count = 0;
+	DIR *d = opendir(dir);
+
+	if (removed)
+		*removed = 0;
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct stat st, now;
+		int fd;
+
+		if (!is_tmp_name(de->d_name))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/*
+		 * Held: someone is writing it. Any other failure (a file
+		 * system without locks): it cannot be told apart, leave it.
+		 */
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		    flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd);
+			continue;
+		}
+		/*
+		 * Still the file we locked under that name? Its writer may have
+		 * renamed it (committed) between our open and our lock.
+		 */
+		if (fstatat(dirfd(d), de->d_name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
+		    unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			char sz[32];
+
+			count++;
+			pr_note("removed %s/%s (%s), left by an interrupted checkpoint", dir,
+				de->d_name, esky_fmt_size((uint64_t)st.st_size, sz, sizeof(sz)));
+		}
+		close(fd);
+	}
+	closedir(d);
+	if (removed)
+		*removed = count;
+	return 0;
+}
+
+/*
+ * Create and lock the temporary file of of->path in dir. A cleaner (another
+ * esky's esky_outfile_clean) may lock and remove the file between its
+ * creation and our lock: then its name is gone once we hold the lock, and
+ * we make another.
+ */
+static int create_tmp(struct esky_outfile *of, const char *dir, const char *base)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		struct stat st, named;
+
+		free(of->tmp_path);
+		if (asprintf(&of->tmp_path, "%s/.%s" TMP_INFIX TMP_SUFFIX, dir, base) < 0) {
+			of->tmp_path = NULL;
+			return -ENOMEM;
+		}
+		of->fd = mkostemp(of->tmp_path, O_CLOEXEC);
+		if (of->fd < 0)
+			return -errno;
+		/* Without locks (some network file systems) no cleaner touches it either. */
+		while (flock(of->fd, LOCK_EX) < 0)
+			if (errno != EINTR)
+				return 0;
+		if (fstat(of->fd, &st) == 0 && stat(of->tmp_path, &named) == 0 &&
+		    st.st_dev == named.st_dev && st.st_ino == named.st_ino)
+			return 0;
+		close(of->fd);
+		of->fd = -1;
+	}
+	return -EEXIST;
+}
+
 int esky_outfile_open(struct esky_outfile *of, const char *path)
 {
 	const char *base = strrchr(path, '/');
@@ -229,17 +336,14 @@ int esky_outfile_open(struct esky_outfile *of, const char *path)
 		of->path = NULL;
 		return esky_error(-EINVAL, "%s: not a file name", path);
 	}
-	if (asprintf(&of->tmp_path, "%s/.%s.esky-tmp.XXXXXX", dir, base) < 0) {
-		free(dir);
-		free(of->path);
-		of->path = NULL;
-		return -ENOMEM;
-	}
+	of->tmp_path = NULL;
+	/* Best effort: an unreadable directory fails below with a better message. */
+	esky_outfile_clean(dir, NULL);
+	ret = create_tmp(of, dir, base);
 	free(dir);
-	of->fd = mkostemp(of->tmp_path, O_CLOEXEC);
-	if (of->fd < 0) {
-		ret = -errno;
-		esky_error(ret, "cannot write %s: %s", path, strerror(-ret));
+	if (ret) {
+		if (ret != -ENOMEM)
+			esky_error(ret, "cannot write %s: %s", path, strerror(-ret));
 		free(of->tmp_path);
 		free(of->path);
 		of->tmp_path = of->path = NULL;
@@ -254,26 +358,34 @@ int esky_outfile_commit(struct esky_outfile *of)
 {
 	uint64_t t0 = esky_now_ns();
 	char *dir;
-	int dfd, ret = 0;
+	int dfd, hold, ret = 0;
 
 	if (fsync(of->fd) < 0) {
 		ret = -errno;
 		esky_error(ret, "cannot write %s: fsync: %s", of->path, strerror(-ret));
 		goto out_abort;
 	}
+	/*
+	 * The lock lives as long as one fd of the file: keep one until the
+	 * rename, or a cleaner could take the closed file for a leftover.
+	 */
+	hold = fcntl(of->fd, F_DUPFD_CLOEXEC, 0);
 	if (close(of->fd) < 0) {
-		of->fd = -1;
 		ret = -errno;
+		of->fd = hold; /* (abort removes the file, then lets go of the lock) */
 		esky_error(ret, "cannot write %s: close: %s", of->path, strerror(-ret));
 		goto out_abort;
 	}
-	of->fd = -1;
+	of->fd = hold;
 	esky_log(ESKY_LOG_DEBUG, "%s: fsync %.1f ms", of->path, (double)(esky_now_ns() - t0) / 1e6);
 	if (rename(of->tmp_path, of->path) < 0) {
 		ret = -errno;
 		esky_error(ret, "cannot write %s: rename: %s", of->path, strerror(-ret));
 		goto out_abort;
 	}
+	if (hold >= 0)
+		close(hold);
+	of->fd = -1;
 	dir = dir_of(of->path);
 	if (dir) {
 		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -295,11 +407,12 @@ out_abort:
 
 void esky_outfile_abort(struct esky_outfile *of)
 {
+	/* Unlink first: under our lock the name is still ours. */
+	if (of->tmp_path)
+		unlink(of->tmp_path);
 	if (of->fd >= 0)
 		close(of->fd);
 	of->fd = -1;
-	if (of->tmp_path)
-		unlink(of->tmp_path);
 	free(of->tmp_path);
 	free(of->path);
 	of->tmp_path = of->path = NULL;

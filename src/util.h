@@ -49,10 +49,13 @@ void esky_buf_free(struct esky_buf *b);
 
 /*
  * An output file that appears under its name only when complete: data goes
- * to a temporary file in the same directory (mode 0600), esky_outfile_commit
- * fsyncs it, renames it over the final name and fsyncs the directory.
- * esky_outfile_abort removes the temporary file. Errors are recorded with
- * esky_error() naming the path.
+ * to a temporary file ".NAME.esky-tmp.XXXXXX" in the same directory (mode
+ * 0600), locked with flock(LOCK_EX) until esky_outfile_commit fsyncs it,
+ * renames it over the final name and fsyncs the directory.
+ * esky_outfile_abort removes the temporary file. esky_outfile_open first
+ * removes what interrupted writers left in the directory
+ * (esky_outfile_clean). Errors are recorded with esky_error() naming the
+ * path.
  */
 struct esky_outfile {
 	int fd;
@@ -63,6 +66,14 @@ struct esky_outfile {
 int esky_outfile_open(struct esky_outfile *of, const char *path);
 int esky_outfile_commit(struct esky_outfile *of);
 void esky_outfile_abort(struct esky_outfile *of);
+
+/*
+ * Remove the temporary files of esky_outfile in dir that no process holds
+ * the lock of: those of a writer that was killed or crashed. Only regular
+ * files of this user are touched; each removal is a note naming the file.
+ * *removed (may be NULL) counts them. 0, or -errno when dir cannot be read.
+ */
+int esky_outfile_clean(const char *dir, unsigned *removed);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t esky_now_ns(void);

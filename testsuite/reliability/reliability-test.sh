@@ -1,0 +1,215 @@
+#!/bin/bash
+# Bugs found by trying esky (issue 12), each a case that failed before its fix.
+# usage: reliability-test.sh ESKY ESKY_SHELL HEARTBEAT COUNTER CASE
+#
+#   killed-checkpoint  esky checkpoint SIGKILLed while it writes: the program
+#                      carries on unharmed, and the next checkpoint to the
+#                      same place removes the temporary file left behind
+#   resume-default     a snapshot of an esky-shell store (incremental or in a
+#                      store) resumed without -o: SIGUSR1 writes ./checkpoint,
+#                      never over the snapshot, and the resume says so
+#   output-refused     -o naming a file of a store, the snapshot resumed or its
+#                      parent is refused before anything starts (resume, start,
+#                      checkpoint, core); the store is left as it was
+#
+# Exit 0 pass, 1 fail, 77 skip, 99 harness error.
+set -u
+esky=$1 shell=$2 heartbeat=$3 counter=$4 case=$5
+tmp=$(mktemp -d /tmp/esky-reliability.XXXXXX) || exit 99
+pids=
+cleanup() {
+	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+cd "$tmp" || exit 99
+
+fail() { echo "reliability-test $case: FAIL: $*" >&2; exit 1; }
+expect_status() { [ "$2" -eq "$1" ] || fail "$3: exit status $2, expected $1"; }
+has() { grep -q -- "$2" "$1" || { echo "--- $1:" >&2; cat "$1" >&2; fail "no '$2' in $1"; }; }
+# Wait (polling, 20 s at most) until FILE has a line matching RE.
+wait_for() {
+	i=0
+	while ! grep -q -- "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le 2000 ] || { cat "$1" >&2; fail "timed out waiting for '$2' in $1"; }
+		sleep 0.01
+	done
+}
+# Wait until FILE has more than N lines.
+wait_lines() {
+	i=0
+	while [ "$(wc -l < "$1")" -le "$2" ]; do
+		i=$((i + 1))
+		[ $i -le 2000 ] || fail "$1 did not grow past $2 lines: $3"
+		sleep 0.01
+	done
+}
+# The temporary files esky leaves in DIR (none when all is well).
+tmp_files() { ls -A "$1" | grep '\.esky-tmp\.' ; }
+
+# A store of counter stopped at its printf twice: snap-1.img (full) and
+# snap-2.img (incremental, parent snap-1.img); copies kept to compare.
+make_store() {
+	cat > s.esky <<-EOF
+	break counter.c:59
+	run
+	snapshot
+	continue
+	snapshot
+	quit
+	EOF
+	"$shell" --batch -x s.esky --store store "$counter" 0 20 > shell.out 2>&1 ||
+		{ cat shell.out >&2; fail "esky-shell could not take the snapshots"; }
+	[ -f store/snap-2.img ] || { cat shell.out >&2; fail "no snapshots"; }
+	mkdir orig && cp -p store/* orig/ || exit 99
+}
+store_unchanged() {
+	for f in orig/*; do
+		cmp -s "$f" "store/${f#orig/}" || fail "$1: store/${f#orig/} changed"
+	done
+	[ -z "$(tmp_files store)" ] || fail "$1: temporary files in the store: $(tmp_files store)"
+}
+
+case $case in
+killed-checkpoint)
+	# A program holding 384 MiB: writing it takes long enough to be caught.
+	# Without the fds we inherited (CTest's pipe): esky would refuse it.
+	# (255: bash reads this script through it; it is close-on-exec.)
+	(
+		for f in /proc/self/fd/*; do
+			n=${f##*/}
+			case $n in 0|1|2|255|*[!0-9]*) continue ;; esac
+			eval "exec $n>&-" 2>/dev/null
+		done
+		exec "$heartbeat" -b -x restored 384
+	) >> hb.out 2> hb.err &
+	hb=$!
+	pids="$pids $hb"
+	wait_for hb.err '^ready$'
+	"$esky" checkpoint "$hb" -o ck 2> ck1.err &
+	e=$!
+	pids="$pids $e"
+	# Kill esky while its temporary file grows: past the first MiB, it
+	# writes pages (the syscalls it runs inside the program are done).
+	i=0
+	while :; do
+		f=$(tmp_files .) && [ -n "$f" ] && [ "$(stat -c %b "$f" 2>/dev/null || echo 0)" -gt 2048 ] && break
+		kill -0 $e 2>/dev/null || { cat ck1.err >&2; fail "esky checkpoint ended before it was caught writing"; }
+		i=$((i + 1))
+		[ $i -le 4000 ] || fail "no temporary file of ck appeared"
+		sleep 0.005
+	done
+	kill -KILL $e
+	wait $e 2> /dev/null
+	expect_status 137 $? "the killed esky checkpoint"
+	[ -n "$(tmp_files .)" ] || fail "the killed esky left no temporary file (nothing to test)"
+	[ ! -e ck ] || fail "ck exists after the killed checkpoint"
+	# The kernel detached the program: it beats on, untraced.
+	n=$(wc -l < hb.out)
+	wait_lines hb.out $((n + 3)) "the program does not carry on after esky was killed"
+	grep -q '^TracerPid:[[:space:]]*0$' /proc/$hb/status || fail "the program is still traced"
+	# The next checkpoint to the same file removes what the killed one left.
+	left=$(tmp_files .)
+	"$esky" checkpoint "$hb" -o ck 2> ck2.err
+	expect_status 0 $? "the second esky checkpoint"
+	has ck2.err "^esky: removed \./$left ([0-9.]* MiB), left by an interrupted checkpoint$"
+	[ -z "$(tmp_files .)" ] || fail "temporary files remain: $(tmp_files .)"
+	"$esky" check ck > check.out 2>&1 || { cat check.out >&2; fail "esky check ck"; }
+	# The original, still running, has its memory intact ...
+	n=$(wc -l < hb.out)
+	wait_lines hb.out $((n + 3)) "the program does not carry on after the second checkpoint"
+	touch restored
+	wait $hb
+	expect_status 0 $? "the original heartbeat checking its memory"
+	has hb.out '^memory ok$'
+	# ... and so has the one resumed from ck, whose stdout is hb.out again
+	# (opened O_APPEND: the checkpoint saved it as a file of its own).
+	"$esky" resume -q -f ck > res.out 2> res.err
+	expect_status 0 $? "esky resume -f ck"
+	has hb.out '^resumed '
+	[ "$(grep -c '^memory ok$' hb.out)" -eq 2 ] || { cat res.err >&2; fail "the resumed program did not check its memory"; }
+	;;
+resume-default)
+	make_store
+	# The incremental snapshot of the store, without -o.
+	"$esky" resume -f store/snap-2.img > res.out 2> res.err &
+	r=$!
+	pids="$pids $r"
+	wait_for res.err "^esky: store/snap-2.img is a snapshot of an esky-shell store: SIGUSR1 (kill -USR1 $r) writes checkpoints to \./checkpoint, not over it (-o FILE chooses)$"
+	wait_lines res.out 0 "the resumed counter prints nothing"
+	kill -USR1 $r
+	wait_for res.err '^esky: checkpoint written to checkpoint '
+	kill -TERM $r
+	wait $r
+	expect_status 143 $? "the resumed counter, terminated"
+	store_unchanged "after a checkpoint of the resumed snap-2.img"
+	"$esky" check store/snap-2.img checkpoint > check.out 2>&1 ||
+		{ cat check.out >&2; fail "esky check of the store and ./checkpoint"; }
+	"$esky" info checkpoint > info.out || fail "esky info checkpoint"
+	if grep -q -i 'parent' info.out; then cat info.out >&2; fail "./checkpoint is not standalone"; fi
+	# The full snap-1.img of the store: the same.
+	rm checkpoint
+	"$esky" resume -f store/snap-1.img > res1.out 2> res1.err &
+	r=$!
+	pids="$pids $r"
+	wait_for res1.err "^esky: store/snap-1.img is a snapshot of an esky-shell store: .* writes checkpoints to \./checkpoint"
+	kill -TERM $r
+	wait $r
+	# An incremental snapshot outside a store (copied with its parent).
+	mkdir chain && cp store/snap-1.img store/snap-2.img chain/ || exit 99
+	"$esky" resume -f chain/snap-2.img > res2.out 2> res2.err &
+	r=$!
+	pids="$pids $r"
+	wait_for res2.err "^esky: chain/snap-2.img is an incremental snapshot: SIGUSR1 (kill -USR1 $r) writes checkpoints to \./checkpoint, not over it"
+	kill -TERM $r
+	wait $r
+	store_unchanged "after the resumes"
+	;;
+output-refused)
+	make_store
+	mkdir chain && cp store/snap-1.img store/snap-2.img chain/ || exit 99
+	ln -s store st || exit 99
+	# refused F ARGS...: esky ARGS fails with status 2 and the one line F,
+	# and the program never ran (it would print numbers; a resumed counter
+	# runs for ever: the timeout).
+	refused() {
+		want=$1
+		shift
+		timeout -s KILL 10 "$esky" "$@" > out 2> err
+		st=$?
+		[ $st -eq 2 ] || { cat err >&2; fail "esky $*: exit status $st, expected 2"; }
+		printf '%s\n' "$want" > err.want
+		cmp -s err.want err || { diff err.want err >&2; fail "esky $*: message"; }
+		[ ! -s out ] || fail "esky $*: the program ran"
+	}
+	for f in snap-1.img snap-2.img tree lock; do
+		refused "esky: resume: store/$f is a file of the esky-shell store store: a checkpoint must not replace it; give another -o FILE" \
+			resume -f store/snap-2.img -o store/$f
+	done
+	refused "esky: resume: st/snap-1.img is a file of the esky-shell store st: a checkpoint must not replace it; give another -o FILE" \
+		resume -f chain/snap-2.img -o st/snap-1.img
+	refused "esky: resume: chain/snap-2.img is the checkpoint being resumed: a checkpoint must not replace it; give another -o FILE" \
+		resume -f chain/snap-2.img -o chain/snap-2.img
+	refused "esky: resume: chain/snap-1.img is a parent of the snapshot being resumed: a checkpoint must not replace it; give another -o FILE" \
+		resume -f chain/snap-2.img -o chain/snap-1.img
+	refused "esky: start: store/snap-3.img is a file of the esky-shell store store: a checkpoint must not replace it; give another -o FILE" \
+		start -o store/snap-3.img "$counter" 3 1
+	refused "esky: checkpoint: store/tree is a file of the esky-shell store store: a checkpoint must not replace it; give another -o FILE" \
+		checkpoint $$ -o store/tree
+	refused "esky: core: store/snap-2.img is a file of the esky-shell store store: a core must not replace it; give another -o FILE" \
+		core store/snap-2.img -o store/snap-2.img
+	refused "esky: core: chain/snap-2.img is the checkpoint being read: a core must not replace it; give another -o FILE" \
+		core chain/snap-2.img -o chain/snap-2.img
+	store_unchanged "after the refusals"
+	cmp -s chain/snap-1.img store/snap-1.img && cmp -s chain/snap-2.img store/snap-2.img ||
+		fail "chain/ changed"
+	# Other names are fine, in the store's directory too.
+	"$esky" core -q store/snap-2.img -o store/mine.core || fail "esky core -o store/mine.core"
+	;;
+*)
+	echo "reliability-test: unknown case $case" >&2
+	exit 99
+	;;
+esac
+exit 0
