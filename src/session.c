@@ -2636,13 +2636,28 @@ out_close:
 	return ret;
 }
 
+/* export and gcore never write over a store's own files (its images, tree, lock). */
+static int not_store_file(const char *path)
+{
+	char *dir = NULL;
+
+	if (!esky_store_owns(path, &dir))
+		return 0;
+	esky_error(-EEXIST, "%s is a file of the store %s: give another file name", path,
+		   dir ? dir : "");
+	free(dir);
+	return -EEXIST;
+}
+
 int esky_session_gcore(struct esky_session *s, int id, const char *path)
 {
 	struct esky_image **chain;
 	size_t n;
 	char *tmp = NULL;
-	int ret;
+	int ret = not_store_file(path);
 
+	if (ret)
+		return ret;
 	if (id) {
 		ret = open_snapshot_chain(s, id, &chain, &n);
 	} else {
@@ -2731,8 +2746,10 @@ int esky_session_export(struct esky_session *s, int id, const char *path)
 {
 	struct esky_image **chain;
 	size_t n;
-	int ret = open_snapshot_chain(s, id, &chain, &n);
+	int ret = not_store_file(path);
 
+	if (!ret)
+		ret = open_snapshot_chain(s, id, &chain, &n);
 	if (ret)
 		return ret;
 	ret = esky_image_flatten(chain, n, path);

@@ -116,7 +116,8 @@ shell-gdb)
 shell-gcore)
 	# gcore N FILE and gcore FILE: cores gdb reads as the live program.
 	printf '%s\n' 'break walk.c:105' run 'continue 2' snapshot 'continue' 'gcore now.core' \
-		'gcore 1 snap1.core' 'gcore 9 x.core' 'gcore /nonexistent/dir/y.core' gcore > s.esky
+		'gcore 1 snap1.core' 'gcore 9 x.core' 'gcore /nonexistent/dir/y.core' gcore \
+		'gcore 1 st/tree' 'export 1 st/snap-1.img' > s.esky
 	"$shell" --store st --batch -x s.esky "$walk" --steps 6 > out 2>&1
 	[ $? -eq 1 ] || { cat out >&2; fail "esky-shell: the failing gcore commands did not make status 1"; }
 	has out '^Core of the program written to now.core'
@@ -124,6 +125,11 @@ shell-gcore)
 	has out '^no snapshot 9'
 	has out '^cannot write /nonexistent/dir/y.core: No such file or directory$'
 	has out '^usage: gcore'
+	# The store's own files are never written over (issue 12).
+	has out '^st/tree is a file of the store st: give another file name$'
+	has out '^st/snap-1.img is a file of the store st: give another file name$'
+	[ "$(head -n 1 st/tree)" = "esky-store 1" ] || fail "the store's tree was written over"
+	"$(dirname "$shell")/esky" check -q st/snap-1.img || fail "snap-1.img was written over"
 	[ ! -e x.core ] || fail "a core for a snapshot that does not exist"
 	[ -z "$(ls -A st | grep -v '^lock$\|^tree$\|^snap-1.img$')" ] || fail "leftovers in the store: $(ls -A st)"
 	[ "$(stat -c %a now.core)" = 600 ] || fail "core mode $(stat -c %a now.core)"
