@@ -788,7 +788,8 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 		 * tracee's parent), exit signal 0 keeps the program from
 		 * seeing a SIGCHLD, TRACECLONE stops it before it runs.
 		 */
-		ret = esky_tracee_set_options(t, PTRACE_O_TRACECLONE);
+		/* The copy inherits EXITKILL: it must never run on if esky dies. */
+		ret = esky_tracee_set_options(t, PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
 		if (!ret)
 			ret = rsys(t, &r, SYS_clone, CLONE_PARENT, 0, 0, 0, 0);
 		esky_tracee_set_options(t, 0);

@@ -176,7 +176,10 @@ static int monitor(struct esky_target *t, const char *out_path)
 		perror("esky: signalfd");
 		return 1;
 	}
-	ret = esky_target_cont(t);
+	/* A job of hours must not die with its checkpointer: no breakpoints here. */
+	ret = esky_target_survive_monitor(t);
+	if (!ret)
+		ret = esky_target_cont(t);
 	while (!ret && status < 0) {
 		struct pollfd pfd[2] = {
 			{ .fd = sfd, .events = POLLIN },

@@ -281,6 +281,11 @@ int esky_target_make_uffd(struct esky_target *t, int *out)
 	return ret;
 }
 
+int esky_target_survive_monitor(struct esky_target *t)
+{
+	return esky_tracee_set_exitkill(t->t, false);
+}
+
 int esky_target_allow_tracer(struct esky_target *t, pid_t tracer)
 {
 	long r = 0;

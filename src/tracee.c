@@ -22,6 +22,7 @@
 struct esky_tracee {
 	pid_t pid;
 	bool gone;
+	bool exitkill;         /* dies with us (PTRACE_O_EXITKILL): spawned ones, by default */
 	int mem_fd;            /* /proc/PID/mem, opened on first need */
 	bool cow_shared;       /* read through mem_fd only (esky_tracee_set_cow_shared) */
 	uint64_t syscall_insn; /* address of a `syscall` instruction, 0 if unknown */
@@ -192,6 +193,8 @@ int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out)
 	close(errp[1]);
 	gate[0] = errp[1] = -1;
 	t = tracee_new(pid);
+	if (t)
+		t->exitkill = true;
 	if (!t || ptrace(PTRACE_SEIZE, pid, 0, ESKY_PTRACE_OPTIONS) < 0) {
 		ret = t ? -errno : -ENOMEM;
 		esky_error(ret, "cannot trace %s: %s", sp->path, strerror(-ret));
@@ -291,6 +294,9 @@ out_detach:
 int esky_tracee_adopt(pid_t pid, struct esky_tracee **out)
 {
 	*out = tracee_new(pid);
+	/* An auto-attached child inherited our options, EXITKILL included. */
+	if (*out)
+		(*out)->exitkill = true;
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -331,9 +337,18 @@ void esky_tracee_kill(struct esky_tracee *t)
 
 int esky_tracee_set_options(struct esky_tracee *t, unsigned extra)
 {
-	if (ptrace(PTRACE_SETOPTIONS, t->pid, 0, ESKY_PTRACE_OPTIONS | extra) < 0)
+	unsigned opts = (ESKY_PTRACE_OPTIONS & ~PTRACE_O_EXITKILL) |
+			(t->exitkill ? PTRACE_O_EXITKILL : 0) | extra;
+
+	if (ptrace(PTRACE_SETOPTIONS, t->pid, 0, opts) < 0)
 		return -errno;
 	return 0;
+}
+
+int esky_tracee_set_exitkill(struct esky_tracee *t, bool on)
+{
+	t->exitkill = on;
+	return esky_tracee_set_options(t, 0);
 }
 
 int esky_tracee_cont(struct esky_tracee *t, int sig)

@@ -107,6 +107,13 @@ bool esky_tracee_gone(const struct esky_tracee *t);
 
 /* PTRACE_O_* options (TRACESYSGOOD and EXITKILL are always on). */
 int esky_tracee_set_options(struct esky_tracee *t, unsigned extra);
+/*
+ * Whether the tracee is killed when esky dies (PTRACE_O_EXITKILL): on for
+ * a spawned program (esky-shell writes breakpoints into it), off for an
+ * attached one; esky start and resume turn it off so that a job runs on
+ * when its monitor dies (the kernel detaches it). 0 or -errno.
+ */
+int esky_tracee_set_exitkill(struct esky_tracee *t, bool on);
 
 /* Resume: run, single-step, syscall-step, listen (group-stop), with a signal to deliver or 0. */
 int esky_tracee_cont(struct esky_tracee *t, int sig);

@@ -72,6 +72,27 @@ store_unchanged() {
 }
 
 case $case in
+monitor-death)
+	# esky start's monitor killed with SIGKILL: the program (no breakpoint
+	# in it) runs on, untraced; esky checkpoint PID freezes it again.
+	"$esky" start -q -o ck -- "$heartbeat" -b 16 > hb.out 2> hb.err &
+	e=$!
+	pids="$pids $e"
+	wait_for hb.err '^ready$'
+	wait_for hb.out '^beat '
+	prog=$(pgrep -P $e | head -n 1)
+	[ -n "$prog" ] || fail "no program under esky"
+	pids="$pids $prog"
+	kill -KILL $e
+	wait $e 2>/dev/null
+	n=$(wc -l < hb.out)
+	wait_lines hb.out $((n + 3)) "the program stopped beating when its monitor died"
+	grep -q '^TracerPid:	0$' /proc/$prog/status || fail "the program is still traced"
+	"$esky" checkpoint -q "$prog" -o again.ckpt || fail "esky checkpoint of the orphaned program"
+	"$esky" check -q again.ckpt || fail "its checkpoint does not check"
+	n=$(wc -l < hb.out)
+	wait_lines hb.out $((n + 3)) "the program stopped beating after esky checkpoint"
+	;;
 killed-checkpoint)
 	# A program holding 384 MiB: writing it takes long enough to be caught.
 	# Without the fds we inherited (CTest's pipe): esky would refuse it.
