@@ -177,7 +177,7 @@ static int monitor(struct esky_target *t, const char *out_path)
 		return 1;
 	}
 	/* A job of hours must not die with its checkpointer: no breakpoints here. */
-	ret = esky_target_survive_monitor(t);
+	ret = esky_target_survive_monitor(t, true);
 	if (!ret)
 		ret = esky_target_cont(t);
 	while (!ret && status < 0) {

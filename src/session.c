@@ -2734,6 +2734,8 @@ int esky_session_gdb(struct esky_session *s, struct esky_stop_report *r)
 		return 0;
 	}
 	esky_target_report_signals(s->t, !s->pass_signals);
+	/* Taken back by an attach: it holds our breakpoints again, it dies with us. */
+	esky_target_survive_monitor(s->t, false);
 	s->pending = PENDING_NONE;
 	find_bias(s);
 	ret = sync_sites(s);

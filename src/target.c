@@ -281,9 +281,9 @@ int esky_target_make_uffd(struct esky_target *t, int *out)
 	return ret;
 }
 
-int esky_target_survive_monitor(struct esky_target *t)
+int esky_target_survive_monitor(struct esky_target *t, bool on)
 {
-	return esky_tracee_set_exitkill(t->t, false);
+	return esky_tracee_set_exitkill(t->t, !on);
 }
 
 int esky_target_allow_tracer(struct esky_target *t, pid_t tracer)

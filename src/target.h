@@ -79,11 +79,12 @@ int esky_target_take_back(pid_t pid, uint64_t run_ns, struct esky_target **out);
  */
 int esky_target_allow_tracer(struct esky_target *t, pid_t tracer);
 /*
- * The program outlives its monitor: if esky dies, the kernel detaches it
- * and it runs on (esky start and resume: no breakpoints in it; the fork
- * copy of a checkpoint in progress still dies with esky). 0 or -errno.
+ * With on, the program outlives its monitor: if esky dies, the kernel
+ * detaches it and it runs on (esky start and resume: no breakpoints in it;
+ * the fork copy of a checkpoint in progress still dies with esky). Off, it
+ * dies with esky (esky-shell's, once taken back from gdb). 0 or -errno.
  */
-int esky_target_survive_monitor(struct esky_target *t);
+int esky_target_survive_monitor(struct esky_target *t, bool on);
 /*
  * Make the stopped program create a userfaultfd (an injected syscall) and
  * give esky a duplicate of it (*fd, ours); the program's own fd is closed
