@@ -259,7 +259,8 @@ int main(int argc, char **argv)
 	scripts = calloc((size_t)argc, sizeof(*scripts));
 	if (!scripts)
 		return 1;
-	for (i = 1; i < argc; i++) {
+	ret = -1;
+	for (i = 1; i < argc && ret < 0; i++) {
 		const char *a = argv[i];
 
 		if (!strcmp(a, "--"))  {
@@ -274,28 +275,38 @@ int main(int argc, char **argv)
 			store = a + 8;
 		} else if ((!strcmp(a, "-x") || !strcmp(a, "--command")) && i + 1 < argc) {
 			if (asprintf(&scripts[nscripts++], "x%s", argv[++i]) < 0)
-				return 1;
+				ret = 1;
 		} else if ((!strcmp(a, "-ex") || !strcmp(a, "--eval-command")) && i + 1 < argc) {
 			if (asprintf(&scripts[nscripts++], "e%s", argv[++i]) < 0)
-				return 1;
+				ret = 1;
 		} else if (!strcmp(a, "--batch") || !strcmp(a, "-batch")) {
 			batch = true;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
-			return 0;
+			ret = 0;
 		} else if (!strcmp(a, "--version")) {
 			printf("esky-shell %s\n", ESKY_VERSION);
-			return 0;
+			ret = 0;
 		} else {
 			fprintf(stderr, "esky-shell: unknown option %s\n", a);
 			usage(stderr);
-			return 2;
+			ret = 2;
 		}
+	}
+	/* --help, --version, a bad option: done (the scripts' names freed). */
+	if (ret >= 0) {
+		while (nscripts)
+			free(scripts[--nscripts]);
+		free(scripts);
+		return ret;
 	}
 	ret = esky_session_new(store, &sh.s);
 	if (ret) {
 		fprintf(stderr, "esky-shell: %s\n", esky_last_error() ? esky_last_error()
 								     : strerror(-ret));
+		while (nscripts)
+			free(scripts[--nscripts]);
+		free(scripts);
 		return 1;
 	}
 	esky_session_set_notify(sh.s, notify, NULL);

@@ -183,6 +183,8 @@ static void spans_sort(void *base, size_t n, size_t stride)
 	uint64_t maxhi = 0;
 	size_t i;
 
+	if (!n)
+		return; /* (qsort of an empty array at NULL is undefined) */
 	qsort(base, n, stride, span_cmp);
 	for (i = 0; i < n; i++) {
 		struct di_span *s = SPAN_AT(base, stride, i);
@@ -1018,7 +1020,8 @@ static int build_index(struct esky_debuginfo *di)
 		di->stmts_n++;
 		file_used[r->file] = true;
 	}
-	qsort(di->stmts, di->stmts_n, sizeof(*di->stmts), stmt_cmp);
+	if (di->stmts_n)
+		qsort(di->stmts, di->stmts_n, sizeof(*di->stmts), stmt_cmp);
 
 	if (di->funcs_n) {
 		di->funcs_by_name = malloc(di->funcs_n * sizeof(*di->funcs_by_name));
@@ -1027,7 +1030,8 @@ static int build_index(struct esky_debuginfo *di)
 	}
 	for (i = 0; i < di->funcs_n; i++)
 		di->funcs_by_name[i] = (uint32_t)i;
-	qsort_r(di->funcs_by_name, di->funcs_n, sizeof(uint32_t), func_name_cmp, di);
+	if (di->funcs_n)
+		qsort_r(di->funcs_by_name, di->funcs_n, sizeof(uint32_t), func_name_cmp, di);
 
 	if (di->syms_n) {
 		di->syms_by_name = malloc(di->syms_n * sizeof(*di->syms_by_name));
@@ -1036,7 +1040,8 @@ static int build_index(struct esky_debuginfo *di)
 	}
 	for (i = 0; i < di->syms_n; i++)
 		di->syms_by_name[i] = (uint32_t)i;
-	qsort_r(di->syms_by_name, di->syms_n, sizeof(uint32_t), sym_name_cmp, di);
+	if (di->syms_n)
+		qsort_r(di->syms_by_name, di->syms_n, sizeof(uint32_t), sym_name_cmp, di);
 
 	/* Completion: function names and the basenames of files with code. */
 	n = di->funcs_n + di->syms_n + di->files_n;
@@ -1052,7 +1057,8 @@ static int build_index(struct esky_debuginfo *di)
 	for (i = 0; i < di->files_n; i++)
 		if (file_used[i])
 			di->names[di->names_n++] = di->files[i].base;
-	qsort_r(di->names, di->names_n, sizeof(uint32_t), str_off_cmp, di);
+	if (di->names_n)
+		qsort_r(di->names, di->names_n, sizeof(uint32_t), str_off_cmp, di);
 	for (i = n = 0; i < di->names_n; i++)
 		if (!n || strcmp(str_at(di, di->names[n - 1]), str_at(di, di->names[i])))
 			di->names[n++] = di->names[i];

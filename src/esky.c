@@ -561,8 +561,9 @@ static int cmd_checkpoint(int argc, char **argv)
 		return fail(ret, NULL);
 	ret = esky_target_checkpoint(t, out, &o, &st);
 	if (ret) {
-		esky_target_detach(t);
-		esky_tracee_free(esky_target_tracee(t));
+		/* (fail() prints the checkpoint's message: release records none on success.) */
+		if (esky_target_release(t, false))
+			esky_target_free(t);
 		return fail(ret, NULL);
 	}
 	if (!quiet) {
@@ -575,9 +576,12 @@ static int cmd_checkpoint(int argc, char **argv)
 		esky_target_free(t);
 		return 0;
 	}
-	ret = esky_target_detach(t);
-	esky_tracee_free(esky_target_tracee(t));
-	return ret ? fail(ret, "cannot detach") : 0;
+	ret = esky_target_release(t, false);
+	if (ret) {
+		esky_target_free(t);
+		return fail(ret, "cannot detach");
+	}
+	return 0;
 }
 
 static int cmd_info(int argc, char **argv)
@@ -611,8 +615,8 @@ static int cmd_info(int argc, char **argv)
 		return 2;
 	}
 	ret = esky_image_open(argv[optind], &img);
-	if (!ret)
-		ret = esky_image_verify_pages(img);
+	if (!ret && (ret = esky_image_verify_pages(img)))
+		esky_image_close(img);
 	if (ret)
 		return fail(ret, NULL);
 	esky_describe_image(img, verbose, stdout);
