@@ -2383,6 +2383,25 @@ static int derive_hashes(struct esky_session *s, const struct esky_image *img)
 	return 0;
 }
 
+/*
+ * The original bytes under our int3s, for the dump to put back into the
+ * image: no checkpoint ever holds a breakpoint. Sets o's patches (the
+ * array returned, malloc'd; NULL if out of memory).
+ */
+static struct esky_dump_patch *site_patches(const struct esky_session *s,
+					    struct esky_checkpoint_opts *o)
+{
+	struct esky_dump_patch *patches = calloc(s->nsites ? s->nsites : 1, sizeof(*patches));
+
+	if (!patches)
+		return NULL;
+	for (size_t i = 0; i < s->nsites; i++)
+		patches[i] = (struct esky_dump_patch){ s->sites[i].addr, s->sites[i].orig };
+	o->patches = patches;
+	o->patch_n = s->nsites;
+	return patches;
+}
+
 /* esky snap: the snapshot as a standalone checkpoint file named by the sink. */
 static int take_snapshot_file(struct esky_session *s, const struct esky_checkpoint_opts *o,
 			      int *idp)
@@ -2448,13 +2467,9 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 
 	if (!esky_session_alive(s))
 		return no_process();
-	patches = calloc(s->nsites ? s->nsites : 1, sizeof(*patches));
+	patches = site_patches(s, &o);
 	if (!patches)
 		return -ENOMEM;
-	for (size_t i = 0; i < s->nsites; i++)
-		patches[i] = (struct esky_dump_patch){ s->sites[i].addr, s->sites[i].orig };
-	o.patches = patches;
-	o.patch_n = s->nsites;
 	if (!s->store) {
 		ret = take_snapshot_file(s, &o, idp);
 		goto out_free;
@@ -2668,17 +2683,13 @@ int esky_session_gcore(struct esky_session *s, int id, const char *path)
 
 		if (!esky_session_alive(s))
 			return no_process();
-		patches = calloc(s->nsites ? s->nsites : 1, sizeof(*patches));
+		patches = site_patches(s, &o);
 		/* In the store: the user's folder may not take it (the core's error names it). */
 		if (!patches || asprintf(&tmp, "%s/.gcore-%d.ckpt", esky_store_dir(s->store),
 					 (int)getpid()) < 0) {
 			free(patches);
 			return -ENOMEM;
 		}
-		for (size_t i = 0; i < s->nsites; i++)
-			patches[i] = (struct esky_dump_patch){ s->sites[i].addr, s->sites[i].orig };
-		o.patches = patches;
-		o.patch_n = s->nsites;
 		ret = esky_target_checkpoint(s->t, tmp, &o, &st);
 		free(patches);
 		if (!ret)

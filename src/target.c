@@ -304,12 +304,6 @@ int esky_target_allow_tracer(struct esky_target *t, pid_t tracer)
 	return r == 0 || r == -EINVAL ? 0 : (int)r;
 }
 
-int esky_target_detach(struct esky_target *t)
-{
-	join_writer(t);
-	return esky_tracee_detach(t->t, t->pending_sig);
-}
-
 struct esky_tracee *esky_target_tracee(struct esky_target *t)
 {
 	return t->t;

@@ -58,8 +58,6 @@ int esky_target_attach(pid_t pid, struct esky_target **out);
 
 /* Kill the program (if alive) and free everything. */
 void esky_target_free(struct esky_target *t);
-/* Detach from a stopped program, letting it run. */
-int esky_target_detach(struct esky_target *t);
 /*
  * Let go of the stopped program for good and free the target, without
  * killing it: no tracer, no monitor left. With stopped set it stays
