@@ -43,6 +43,10 @@ struct esky_image_view {
 	size_t fdobj_n;
 	const uint8_t *blobs;
 	size_t blobs_len;
+	const struct esky_img_thread *threads; /* the threads other than the main one */
+	size_t thread_n;
+	const uint8_t *thread_xstate;          /* THREAD_XSTATE (threads[i].xstate_off into it) */
+	size_t thread_xstate_len;
 	uint64_t pages_off;     /* file offset of PAGES */
 	uint64_t pages_size;
 	uint64_t file_size;
@@ -149,6 +153,13 @@ int esky_image_add_file(struct esky_image_writer *w, const struct esky_img_file 
 			uint32_t *index);
 int esky_image_add_fd(struct esky_image_writer *w, const struct esky_img_fd *fd);
 int esky_image_add_siginfo(struct esky_image_writer *w, const struct esky_img_siginfo *si);
+/*
+ * A thread other than the main one, with its xstate (xlen bytes; the
+ * record's xstate_off and xstate_len are set here). Threads are numbered
+ * in the order added: the number a siginfo's thread field gives (+1).
+ */
+int esky_image_add_thread(struct esky_image_writer *w, const struct esky_img_thread *th,
+			  const void *xstate, size_t xlen);
 /* An open object (pipe, eventfd, ...); its index in *index. */
 int esky_image_add_fdobj(struct esky_image_writer *w, const struct esky_img_fdobj *o,
 			 uint32_t *index);

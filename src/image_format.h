@@ -1,5 +1,5 @@
 /*
- * The on-disk format of esky checkpoint images, version 2 (reads 1).
+ * The on-disk format of esky checkpoint images, version 3 (reads 1 and 2).
  * Specified in doc/image-format.md; this header is its C form.
  *
  * Little-endian (x86-64 only). Every struct here has a fixed size and
@@ -24,10 +24,12 @@
 /* 0x89 first, as PNG does, so that a text-mode transfer is detected. */
 #define ESKY_IMG_MAGIC "\x89" "ESKYIMG"
 /*
- * Version 2 added the FDOBJS and BLOBS sections and fd kind OBJECT; a
- * version-1 image (which has none) is read as it always was.
+ * Version 2 added the FDOBJS and BLOBS sections and fd kind OBJECT;
+ * version 3 the THREADS and THREAD_XSTATE sections and the thread of a
+ * pending signal. Older images (which have none) are read as they always
+ * were.
  */
-#define ESKY_IMG_VERSION 2u
+#define ESKY_IMG_VERSION 3u
 #define ESKY_IMG_VERSION_MIN 1u
 #define ESKY_IMG_HEADER_SIZE 4096u
 #define ESKY_IMG_PAGE_SIZE 4096u
@@ -49,7 +51,9 @@
 #define ESKY_SEC_META 12u     /* "key=value\n" text for people and `esky info` */
 #define ESKY_SEC_FDOBJS 13u   /* struct esky_img_fdobj[]: open objects other than files */
 #define ESKY_SEC_BLOBS 14u    /* bytes the objects hold (pipe data, memfd contents, ...) */
-#define ESKY_SEC_LAST ESKY_SEC_BLOBS
+#define ESKY_SEC_THREADS 15u  /* struct esky_img_thread[]: the threads other than the main one */
+#define ESKY_SEC_THREAD_XSTATE 16u /* each thread's NT_X86_XSTATE bytes, one after another */
+#define ESKY_SEC_LAST ESKY_SEC_THREAD_XSTATE
 
 struct esky_img_section {
 	uint32_t type;
@@ -92,6 +96,11 @@ struct esky_img_itimer {
 	uint64_t interval_sec, interval_usec, value_sec, value_usec;
 };
 
+/*
+ * The process and its main thread (the thread whose id is the pid); the
+ * other threads are in THREADS. Ids are those the program saw (in its own
+ * PID namespace).
+ */
 struct esky_img_core {
 	uint32_t arch;            /* ESKY_IMG_ARCH_* */
 	uint32_t pid;             /* when checkpointed */
@@ -205,8 +214,31 @@ struct esky_img_fd {
 
 struct esky_img_siginfo {
 	uint32_t shared;
-	uint32_t reserved;
+	uint32_t thread;    /* per-thread queue of: 0 the main thread, i+1 THREADS[i]; 0 if shared */
 	uint8_t info[128];
+};
+
+/*
+ * A thread other than the main one: what is its own (the rest is the
+ * process's, in CORE). Its xstate is xstate_len bytes at xstate_off in
+ * THREAD_XSTATE (ptrace's NT_X86_XSTATE layout, as XSTATE).
+ */
+struct esky_img_thread {
+	uint32_t tid;             /* in the program's PID namespace; never the pid */
+	uint32_t flags;           /* none defined: 0 */
+	char comm[16];            /* its name (/proc/PID/task/TID/comm) */
+	uint64_t regs[ESKY_IMG_REGS_WORDS]; /* restart fix-up already applied; FS base is its TLS */
+	uint64_t sig_blocked;
+	uint64_t altstack_sp, altstack_size;
+	uint32_t altstack_flags;
+	uint32_t rseq_len;
+	uint64_t rseq_ptr;
+	uint32_t rseq_sig;
+	uint32_t rseq_flags;
+	uint64_t robust_list, robust_len;
+	uint64_t clear_child_tid;
+	uint64_t xstate_off, xstate_len;
+	uint64_t reserved[4];
 };
 
 /*
@@ -312,5 +344,6 @@ _Static_assert(sizeof(struct esky_img_pagerun) == 32, "pagerun layout");
 _Static_assert(sizeof(struct esky_img_fdobj) == 64, "fdobj layout");
 _Static_assert(sizeof(struct esky_img_epoll_reg) == 16, "epoll reg layout");
 _Static_assert(sizeof(struct esky_img_unix) == 40, "unix socket layout");
+_Static_assert(sizeof(struct esky_img_thread) == 360, "thread layout");
 
 #endif
