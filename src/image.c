@@ -35,7 +35,32 @@ static const char *const section_names[] = {
 	[ESKY_SEC_PAGEHASH] = "PAGEHASH", [ESKY_SEC_PAGES] = "PAGES",
 	[ESKY_SEC_AUXV] = "AUXV",	  [ESKY_SEC_META] = "META",
 	[ESKY_SEC_FDOBJS] = "FDOBJS",	  [ESKY_SEC_BLOBS] = "BLOBS",
+	[ESKY_SEC_THREADS] = "THREADS",	  [ESKY_SEC_THREAD_XSTATE] = "THREAD_XSTATE",
 };
+
+/*
+ * The last section type each version knows: a section of a later version
+ * in an older image is damage (an old esky would have refused it).
+ */
+static uint32_t last_section(uint32_t version)
+{
+	switch (version) {
+	case 1:
+		return ESKY_SEC_META;
+	case 2:
+		return ESKY_SEC_BLOBS;
+	default:
+		return ESKY_SEC_LAST;
+	}
+}
+
+/*
+ * A thread's xstate is at most this long. NT_X86_XSTATE is the XSAVE area:
+ * 2696 bytes with AVX-512 and PKRU, 11008 with AMX tiles; ptrace never
+ * gives more than a page or three. A larger length is damage, and would
+ * make the restore side allocate what the image says.
+ */
+#define THREAD_XSTATE_MAX (64u << 10)
 
 const char *esky_image_section_name(uint32_t type)
 {
@@ -60,6 +85,8 @@ static size_t elem_size(uint32_t type)
 		return sizeof(struct esky_img_pagerun);
 	case ESKY_SEC_FDOBJS:
 		return sizeof(struct esky_img_fdobj);
+	case ESKY_SEC_THREADS:
+		return sizeof(struct esky_img_thread);
 	case ESKY_SEC_PAGEHASH:
 	case ESKY_SEC_AUXV:
 		return sizeof(uint64_t);
@@ -186,12 +213,67 @@ static bool fd_recorded(const struct esky_img_fd *fds, size_t n, int32_t fd)
 	return false;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The threads other than the main one: each has a tid of its own (not the
+ * pid), no flags, a terminated name, and its xstate inside THREAD_XSTATE.
+ */
+static int check_threads(struct esky_image *img)
+{
+	const struct esky_image_view *v = &img->view;
+	const char *n = img->name;
+	uint32_t *tids;
+	int ret = 0;
+
+	if (!v->thread_n) {
+		if (v->thread_xstate)
+			return damaged(img, "%s: damaged: THREAD_XSTATE section without THREADS", n);
+		return 0;
+	}
+	for (size_t i = 0; i < v->thread_n; i++) {
+		const struct esky_img_thread *th = &v->threads[i];
+
+		if (!th->tid || th->tid == v->core->pid)
+			return damaged(img, "%s: damaged: thread %zu has tid %u (the pid is %u)", n, i,
+				       th->tid, v->core->pid);
+		if (th->flags)
+			return damaged(img, "%s: damaged: thread %zu has flags 0x%x", n, i, th->flags);
+		if (!memchr(th->comm, 0, sizeof(th->comm)))
+			return damaged(img, "%s: damaged: thread %zu has an unterminated name", n, i);
+		if (th->xstate_len > THREAD_XSTATE_MAX || th->xstate_off > v->thread_xstate_len ||
+		    th->xstate_len > v->thread_xstate_len - th->xstate_off)
+			return damaged(img, "%s: damaged: thread %zu has xstate of %llu bytes at %llu, "
+				       "outside THREAD_XSTATE (%zu bytes)", n, i,
+				       (unsigned long long)th->xstate_len,
+				       (unsigned long long)th->xstate_off, v->thread_xstate_len);
+	}
+	/* Distinct tids: sorted copies side by side (the fuzzer makes many threads). */
+	tids = malloc(v->thread_n * sizeof(*tids));
+	if (!tids)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->thread_n; i++)
+		tids[i] = v->threads[i].tid;
+	qsort(tids, v->thread_n, sizeof(*tids), cmp_u32);
+	for (size_t i = 1; i < v->thread_n && !ret; i++)
+		if (tids[i] == tids[i - 1])
+			ret = damaged(img, "%s: damaged: two threads have tid %u", n, tids[i]);
+	free(tids);
+	return ret;
+}
+
 static int check_refs(struct esky_image *img)
 {
 	const struct esky_image_view *v = &img->view;
 	const char *n = img->name;
 	uint64_t prev_end = 0, data_off = 0, hash_index = 0;
 	size_t i, vi = 0;
+	int ret;
 
 	if (v->strings_len && v->strings[v->strings_len - 1] != '\0')
 		return damaged(img, "%s: damaged: strings are not terminated", n);
@@ -254,6 +336,17 @@ static int check_refs(struct esky_image *img)
 		    !unix_ok(img, i))
 			return damaged(img, "%s: damaged: Unix socket object %zu is invalid", n, i);
 	}
+	ret = check_threads(img);
+	if (ret)
+		return ret;
+	for (i = 0; i < v->sig_n; i++) {
+		const struct esky_img_siginfo *si = &v->sigs[i];
+
+		if (si->thread > v->thread_n || (si->shared && si->thread))
+			return damaged(img, "%s: damaged: pending signal %zu is for thread %u of %zu%s",
+				       n, i, si->thread, v->thread_n,
+				       si->shared ? " but in the shared queue" : "");
+	}
 	prev_end = 0;
 	for (i = 0; i < v->run_n; i++) {
 		const struct esky_img_pagerun *r = &v->runs[i];
@@ -308,7 +401,7 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 		const struct esky_img_section *s = &img->hdr.sections[i];
 
 		/* (The range first: the shift below needs a type under 32.) */
-		if (s->type == 0 || s->type > (img->hdr.version == 1 ? ESKY_SEC_META : ESKY_SEC_LAST) ||
+		if (s->type == 0 || s->type > last_section(img->hdr.version) ||
 		    (seen & (1u << s->type)))
 			return damaged(img, "%s: damaged: section %u has type %u", n, i, s->type);
 		if (s->offset > file_size || s->size > file_size - s->offset)
@@ -399,6 +492,9 @@ static void fill_view(struct esky_image *img)
 	ARRAY(fdobjs, fdobj_n, ESKY_SEC_FDOBJS, struct esky_img_fdobj);
 	v->blobs = img->sec[ESKY_SEC_BLOBS];
 	v->blobs_len = img->sec_size[ESKY_SEC_BLOBS];
+	ARRAY(threads, thread_n, ESKY_SEC_THREADS, struct esky_img_thread);
+	v->thread_xstate = img->sec[ESKY_SEC_THREAD_XSTATE];
+	v->thread_xstate_len = img->sec_size[ESKY_SEC_THREAD_XSTATE];
 #undef ARRAY
 }
 
@@ -1100,6 +1196,26 @@ int esky_image_add_siginfo(struct esky_image_writer *w, const struct esky_img_si
 	return esky_buf_append(&w->sec[ESKY_SEC_SIGINFO], si, sizeof(*si));
 }
 
+int esky_image_add_thread(struct esky_image_writer *w, const struct esky_img_thread *th,
+			  const void *xstate, size_t xlen)
+{
+	struct esky_buf *xb = &w->sec[ESKY_SEC_THREAD_XSTATE];
+	struct esky_img_thread rec = *th;
+	size_t old = xb->len;
+	int ret;
+
+	if (xlen > THREAD_XSTATE_MAX)
+		return -EINVAL;
+	rec.xstate_off = xlen ? xb->len : 0;
+	rec.xstate_len = xlen;
+	ret = xlen ? esky_buf_append(xb, xstate, xlen) : 0;
+	if (!ret)
+		ret = esky_buf_append(&w->sec[ESKY_SEC_THREADS], &rec, sizeof(rec));
+	if (ret)
+		xb->len = old;
+	return ret;
+}
+
 int esky_image_set_parent(struct esky_image_writer *w, const uint8_t parent_id[16],
 			  const char *parent_hint)
 {
@@ -1250,7 +1366,8 @@ int esky_image_writer_commit(struct esky_image_writer *w)
 		ESKY_SEC_CORE,	  ESKY_SEC_XSTATE,  ESKY_SEC_STRINGS,  ESKY_SEC_VMAS,
 		ESKY_SEC_FILES,	  ESKY_SEC_FDS,	    ESKY_SEC_SIGINFO,  ESKY_SEC_PAGEMAP,
 		ESKY_SEC_PAGEHASH, ESKY_SEC_AUXV,   ESKY_SEC_META,	ESKY_SEC_FDOBJS,
-		ESKY_SEC_BLOBS,
+		ESKY_SEC_BLOBS,	  ESKY_SEC_THREADS,
+		ESKY_SEC_THREAD_XSTATE,
 	};
 	uint64_t pos;
 	unsigned n = 0;
@@ -1421,6 +1538,14 @@ int esky_image_flatten(struct esky_image *const *chain, size_t n, const char *pa
 	}
 	for (size_t i = 0; !ret && i < v->fd_n; i++)
 		ret = esky_image_add_fd(c.w, &v->fds[i]);
+	/* Threads in their order: a pending signal's thread field numbers them. */
+	for (size_t i = 0; !ret && i < v->thread_n; i++) {
+		const struct esky_img_thread *th = &v->threads[i];
+
+		ret = esky_image_add_thread(c.w, th,
+					    th->xstate_len ? v->thread_xstate + th->xstate_off : NULL,
+					    (size_t)th->xstate_len);
+	}
 	for (size_t i = 0; !ret && i < v->sig_n; i++)
 		ret = esky_image_add_siginfo(c.w, &v->sigs[i]);
 	if (!ret && v->blobs_len)

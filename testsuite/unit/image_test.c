@@ -444,6 +444,9 @@ static void write_full(const char *path, struct expect *e)
 		must(esky_image_add_fd(w, &e->fds[i]), "esky_image_add_fd");
 	for (int i = 0; i < 2; i++) {
 		fill_random(&e->sigs[i], sizeof(e->sigs[i]));
+		/* The queue of the main thread (0) or the shared one: no threads here. */
+		e->sigs[i].shared = (uint32_t)i;
+		e->sigs[i].thread = 0;
 		must(esky_image_add_siginfo(w, &e->sigs[i]), "esky_image_add_siginfo");
 	}
 
@@ -1221,10 +1224,11 @@ static void test_damage(void)
 	write_whole(d, buf, len);
 	expect_open_error(d, "%s: not an esky checkpoint", d);
 	memcpy(buf, orig, len);
-	((struct esky_img_header *)buf)->version = 3;
+	((struct esky_img_header *)buf)->version = ESKY_IMG_VERSION + 1;
 	reseal(buf, len);
 	write_whole(d, buf, len);
-	expect_open_error(d, "%s: checkpoint format version 3; this esky reads 1 to 2", d);
+	expect_open_error(d, "%s: checkpoint format version %u; this esky reads 1 to %u", d,
+			  ESKY_IMG_VERSION + 1, ESKY_IMG_VERSION);
 	/* A version-1 image knows no section above META (12). */
 	memcpy(buf, orig, len);
 	((struct esky_img_header *)buf)->version = 1;
@@ -1477,7 +1481,7 @@ static void test_consistency(void)
 		{ "a page hash missing", ed_hashes, "damaged: page data and page map disagree" },
 		{ "33 sections", ed_section_n, "damaged: 33 sections" },
 		{ "two FDS sections", ed_section_type, "damaged: section 10 has type 6" },
-		{ "section of unknown type", ed_section_unknown, "damaged: section 11 has type 15" },
+		{ "section of unknown type", ed_section_unknown, "damaged: section 11 has type 17" },
 		{ "section beyond the end", ed_section_beyond,
 		  "damaged: META section lies beyond the end of the file" },
 		{ "partial record", ed_section_partial, "damaged: VMAS section has a partial record" },
