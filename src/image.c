@@ -246,7 +246,10 @@ static int check_threads(struct esky_image *img)
 			return damaged(img, "%s: damaged: thread %zu has flags 0x%x", n, i, th->flags);
 		if (!memchr(th->comm, 0, sizeof(th->comm)))
 			return damaged(img, "%s: damaged: thread %zu has an unterminated name", n, i);
-		if (th->xstate_len > THREAD_XSTATE_MAX || th->xstate_off > v->thread_xstate_len ||
+		if (th->xstate_len > THREAD_XSTATE_MAX)
+			return damaged(img, "%s: damaged: thread %zu has xstate of %llu bytes (at most "
+				       "%u)", n, i, (unsigned long long)th->xstate_len, THREAD_XSTATE_MAX);
+		if (th->xstate_off > v->thread_xstate_len ||
 		    th->xstate_len > v->thread_xstate_len - th->xstate_off)
 			return damaged(img, "%s: damaged: thread %zu has xstate of %llu bytes at %llu, "
 				       "outside THREAD_XSTATE (%zu bytes)", n, i,
@@ -342,10 +345,12 @@ static int check_refs(struct esky_image *img)
 	for (i = 0; i < v->sig_n; i++) {
 		const struct esky_img_siginfo *si = &v->sigs[i];
 
-		if (si->thread > v->thread_n || (si->shared && si->thread))
-			return damaged(img, "%s: damaged: pending signal %zu is for thread %u of %zu%s",
-				       n, i, si->thread, v->thread_n,
-				       si->shared ? " but in the shared queue" : "");
+		if (si->shared && si->thread)
+			return damaged(img, "%s: damaged: pending signal %zu is shared but names "
+				       "thread %u", n, i, si->thread);
+		if (si->thread > v->thread_n)
+			return damaged(img, "%s: damaged: pending signal %zu names thread %u; the "
+				       "image has %zu", n, i, si->thread, v->thread_n);
 	}
 	prev_end = 0;
 	for (i = 0; i < v->run_n; i++) {

@@ -162,8 +162,32 @@ static void walk(struct esky_image *img, size_t size)
 		broken("odd auxv");
 	for (size_t i = 0; i < v->auxv_n; i++)
 		sink += v->auxv[i];
-	for (size_t i = 0; i < v->sig_n; i++)
+	for (size_t i = 0; i < v->thread_n; i++) {
+		const struct esky_img_thread *th = &v->threads[i];
+
+		/* restore.c, core.c: a thread's xstate is read in place from THREAD_XSTATE */
+		if (th->xstate_off > v->thread_xstate_len ||
+		    th->xstate_len > v->thread_xstate_len - th->xstate_off)
+			broken("thread %zu: xstate %llu+%llu of %zu", i,
+			       (unsigned long long)th->xstate_off, (unsigned long long)th->xstate_len,
+			       v->thread_xstate_len);
+		if (th->xstate_len)
+			sink += v->thread_xstate[th->xstate_off] +
+				v->thread_xstate[th->xstate_off + th->xstate_len - 1];
+		/* describe.c, core.c: the name printed as a string; the tid as a thread's id */
+		if (!memchr(th->comm, 0, sizeof(th->comm)))
+			broken("thread %zu: unterminated name", i);
+		if (!th->tid || th->tid == v->core->pid)
+			broken("thread %zu: tid %u, the pid %u", i, th->tid, v->core->pid);
+		sink += strlen(th->comm);
+	}
+	for (size_t i = 0; i < v->sig_n; i++) {
+		/* restore.c: the queue of threads[thread - 1] */
+		if (v->sigs[i].thread > v->thread_n || (v->sigs[i].shared && v->sigs[i].thread))
+			broken("pending signal %zu: thread %u of %zu (shared %u)", i,
+			       v->sigs[i].thread, v->thread_n, v->sigs[i].shared);
 		sink += v->sigs[i].info[127];
+	}
 	m = esky_image_meta(img, "esky_version");
 	free(m);
 	if (v->meta_len)

@@ -251,8 +251,9 @@ static bool parent_hash(void *ctx, uint64_t vaddr, uint64_t *hash)
 
 /*
  * One seed: kind 0 minimal (core, strings, no mapping); 1 a small process
- * with every kind of record; 2 the same as an incremental child; 3 one
- * page only, with a named mapping and long strings.
+ * with every kind of record (two threads besides the main one, a signal
+ * queued to one); 2 the same as an incremental child; 3 one page only,
+ * with a named mapping and long strings.
  */
 static void write_seed(const char *path, int kind)
 {
@@ -272,6 +273,7 @@ static void write_seed(const char *path, int kind)
 		core.regs[i] = rnd();
 	core.arch = ESKY_IMG_ARCH_X86_64;
 	core.exe_file = UINT32_MAX;
+	core.pid = 100;
 	if (kind == 0) {
 		must(esky_image_set_core(w, &core), "esky_image_set_core");
 		must(esky_image_writer_commit(w), "esky_image_writer_commit");
@@ -310,6 +312,18 @@ static void write_seed(const char *path, int kind)
 		must(esky_image_add_meta(w, "host", "fuzz"), "esky_image_add_meta");
 		memset(&si, 0, sizeof(si));
 		si.info[0] = 10;
+		must(esky_image_add_siginfo(w, &si), "esky_image_add_siginfo");
+		/* Threads (format 3): 101 with xstate and a signal of its own, 102 without. */
+		for (uint32_t k = 0; k < 2; k++) {
+			struct esky_img_thread th = { .tid = 101 + k, .comm = "fuzz-worker" };
+
+			for (size_t r = 0; r < ESKY_IMG_REGS_WORDS; r++)
+				th.regs[r] = rnd();
+			must(esky_image_add_thread(w, &th, k ? NULL : mem + 200, k ? 0 : 832),
+			     "esky_image_add_thread");
+		}
+		si.info[0] = 12;
+		si.thread = 1;
 		must(esky_image_add_siginfo(w, &si), "esky_image_add_siginfo");
 		/* Objects (format 2): a pipe with data, a memfd, an epoll watching fd 3. */
 		{
@@ -515,13 +529,13 @@ static size_t mutate(uint8_t *buf, size_t size)
 		reseal = false;
 		break;
 	case 1: /* a bit flip in the header's fields, then resealed */
-		buf[rnd() % (112 + 32 * 12)] ^= (uint8_t)(1u << (rnd() % 8));
+		buf[rnd() % (112 + 32 * 16)] ^= (uint8_t)(1u << (rnd() % 8));
 		break;
 	case 2: /* an interesting value anywhere */
 		put(buf, size, (size_t)(rnd() % size), interesting(size), rand_width());
 		break;
 	case 3: /* an interesting value in the section table or the header's fields */
-		put(buf, size, (size_t)(rnd() % (112 + 32 * 12)) / 4 * 4, interesting(size),
+		put(buf, size, (size_t)(rnd() % (112 + 32 * 16)) / 4 * 4, interesting(size),
 		    rand_width());
 		break;
 	case 4: /* interesting values in the records of a section */
@@ -571,7 +585,7 @@ static size_t mutate(uint8_t *buf, size_t size)
 		break;
 	default: /* several of the above */
 		for (k = 2 + (unsigned)(rnd() % 4); k; k--)
-			put(buf, size, rnd() % 2 ? section_field(buf, size) : (size_t)(rnd() % 496),
+			put(buf, size, rnd() % 2 ? section_field(buf, size) : (size_t)(rnd() % 624),
 			    interesting(size), rand_width());
 		break;
 	}

@@ -3,12 +3,13 @@
  * (no process, no ptrace):
  *
  * 1. round trip: an image written with every kind of record (core,
- *    xstate, strings, mappings, files, fds, pending signals, auxv, meta,
- *    pages stored from the caller's memory and from the writer's buffers,
- *    zero pages left out as holes or stored) reads back field for field,
- *    its pages byte for byte, and passes esky_image_verify_pages; an
- *    incremental child image refers to its parent's pages and opens as a
- *    chain of two; a missing or different parent is refused;
+ *    xstate, strings, mappings, files, fds, pending signals, threads and
+ *    their xstate, auxv, meta, pages stored from the caller's memory and
+ *    from the writer's buffers, zero pages left out as holes or stored)
+ *    reads back field for field, its pages byte for byte, and passes
+ *    esky_image_verify_pages; exported (esky_image_flatten) it reads back
+ *    the same; an incremental child image refers to its parent's pages and
+ *    opens as a chain of two; a missing or different parent is refused;
  * 2. the writer: mode 0600, no temporary file left after commit or abort,
  *    an existing file untouched by an abort, misuse refused;
  * 3. damage the reader must catch, each with its exact one-line message
@@ -289,6 +290,9 @@ struct expect {
 	struct esky_img_file files[3];
 	struct esky_img_fd fds[6];
 	struct esky_img_siginfo sigs[2];
+	struct esky_img_thread threads[3];
+	unsigned char *thread_xstate[3];
+	size_t thread_xstate_len[3];
 	uint64_t auxv[14];
 	struct xpage *pages;
 	size_t page_n, page_cap;
@@ -305,6 +309,12 @@ struct expect {
 #define STACK_START 0x7ff000000000ULL
 #define STACK_PAGES 33u
 #define VVAR_START 0x7ff000100000ULL
+/* The round trip's process: its pid, its threads' tids, the length of their xstate. */
+#define PID 4711u
+#define TID0 4712u
+#define XSTATE_THREAD0 2696u   /* AVX-512 and PKRU */
+#define XSTATE_THREAD2 65536u  /* the most the reader takes */
+#define THREAD_XSTATE_SIZE (XSTATE_THREAD0 + XSTATE_THREAD2)
 
 static void xpage_add(struct expect *e, uint64_t vaddr, uint32_t kind, const unsigned char *data)
 {
@@ -415,6 +425,7 @@ static void write_full(const char *path, struct expect *e)
 	e->core.cmdline = e->str_off[1];
 	e->core.exe_file = 0;
 	memcpy(e->core.comm, "roundtrip\0\0\0\0\0\0", 16);
+	e->core.pid = PID;
 	must(esky_image_set_core(w, &e->core), "esky_image_set_core");
 	fill_random(e->xstate, sizeof(e->xstate));
 	must(esky_image_set_xstate(w, e->xstate, sizeof(e->xstate)), "esky_image_set_xstate");
@@ -442,11 +453,38 @@ static void write_full(const char *path, struct expect *e)
 					  .file = -1, .stdio_src = -1, .dup_of = 3 };
 	for (int i = 0; i < 6; i++)
 		must(esky_image_add_fd(w, &e->fds[i]), "esky_image_add_fd");
+	/*
+	 * Three threads besides the main one: random registers and the rest;
+	 * xstate of 2696 bytes, none, and the most the reader takes. Too much
+	 * xstate is refused.
+	 */
+	e->thread_xstate_len[0] = XSTATE_THREAD0;
+	e->thread_xstate_len[1] = 0;
+	e->thread_xstate_len[2] = XSTATE_THREAD2;
+	for (unsigned i = 0; i < 3; i++) {
+		struct esky_img_thread *th = &e->threads[i];
+
+		fill_random(th, sizeof(*th));
+		th->tid = TID0 + i;
+		th->flags = 0;
+		snprintf(th->comm, sizeof(th->comm), "worker-%u", i);
+		th->xstate_off = rnd(); /* set by the writer */
+		th->xstate_len = rnd();
+		e->thread_xstate[i] = xmalloc(e->thread_xstate_len[i]);
+		fill_random(e->thread_xstate[i], e->thread_xstate_len[i]);
+		must(esky_image_add_thread(w, th, e->thread_xstate[i], e->thread_xstate_len[i]),
+		     "esky_image_add_thread");
+		th->xstate_off = i == 2 ? XSTATE_THREAD0 : 0;
+		th->xstate_len = e->thread_xstate_len[i];
+	}
+	CHECK_U64("a thread with 64 KiB + 1 of xstate",
+		  esky_image_add_thread(w, &e->threads[0], e->thread_xstate[2], XSTATE_THREAD2 + 1),
+		  (uint64_t)-EINVAL);
+	/* A signal queued to THREADS[1], one to the whole process. */
 	for (int i = 0; i < 2; i++) {
 		fill_random(&e->sigs[i], sizeof(e->sigs[i]));
-		/* The queue of the main thread (0) or the shared one: no threads here. */
 		e->sigs[i].shared = (uint32_t)i;
-		e->sigs[i].thread = 0;
+		e->sigs[i].thread = i ? 0 : 2;
 		must(esky_image_add_siginfo(w, &e->sigs[i]), "esky_image_add_siginfo");
 	}
 
@@ -660,6 +698,39 @@ static void check_layout(const char *path, const struct esky_img_header *hdr)
 	free(buf);
 }
 
+/* The threads of img, their xstate and the pending signals against e. */
+static void check_threads(struct esky_image *img, const struct expect *e, const char *name)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+	char what[128];
+
+	snprintf(what, sizeof(what), "%s: number of threads", name);
+	CHECK_U64(what, v->thread_n, 3);
+	snprintf(what, sizeof(what), "%s: size of THREAD_XSTATE", name);
+	CHECK_U64(what, v->thread_xstate_len, THREAD_XSTATE_SIZE);
+	for (size_t i = 0; i < 3 && v->thread_n == 3; i++) {
+		const struct esky_img_thread *th = &v->threads[i];
+
+		CHECK(!memcmp(th, &e->threads[i], sizeof(*th)),
+		      "%s: thread %zu: expected tid %u xstate %" PRIu64 "+%" PRIu64 ", found tid %u "
+		      "xstate %" PRIu64 "+%" PRIu64 " (or another field differs)", name, i,
+		      e->threads[i].tid, e->threads[i].xstate_off, e->threads[i].xstate_len,
+		      th->tid, th->xstate_off, th->xstate_len);
+		if (th->xstate_len == e->thread_xstate_len[i] &&
+		    th->xstate_off + th->xstate_len <= v->thread_xstate_len)
+			CHECK(!memcmp(v->thread_xstate + th->xstate_off, e->thread_xstate[i],
+				      e->thread_xstate_len[i]),
+			      "%s: xstate of thread %zu differs from what was written", name, i);
+	}
+	snprintf(what, sizeof(what), "%s: number of pending signals", name);
+	CHECK_U64(what, v->sig_n, 2);
+	if (v->sig_n == 2)
+		CHECK(!memcmp(v->sigs, e->sigs, sizeof(e->sigs)),
+		      "%s: pending signals: expected threads %u and %u, found %u and %u (or another "
+		      "field differs)", name, e->sigs[0].thread, e->sigs[1].thread, v->sigs[0].thread,
+		      v->sigs[1].thread);
+}
+
 static void check_full(struct esky_image *img, const struct expect *e, const char *path)
 {
 	const struct esky_image_view *v = esky_image_view(img);
@@ -684,8 +755,8 @@ static void check_full(struct esky_image *img, const struct expect *e, const cha
 	CHECK_U64("reserved0", h->reserved0, 0);
 	for (int i = 0; i < 4; i++)
 		CHECK_U64("reserved", h->reserved[i], 0);
-	/* PAGES and the 11 metadata sections, none of them empty here */
-	CHECK_U64("number of sections", h->section_n, 12);
+	/* PAGES and the 13 metadata sections, none of them empty here */
+	CHECK_U64("number of sections", h->section_n, 14);
 	check_layout(path, h);
 	if (stat(path, &st) == 0) {
 		CHECK_U64("file size", st.st_size, h->file_size);
@@ -724,9 +795,7 @@ static void check_full(struct esky_image *img, const struct expect *e, const cha
 		for (size_t i = 0; i < 6; i++)
 			CHECK(!memcmp(&v->fds[i], &e->fds[i], sizeof(e->fds[i])),
 			      "fd record %zu (fd %d) differs from what was written", i, e->fds[i].fd);
-	CHECK_U64("number of pending signals", v->sig_n, 2);
-	if (v->sig_n == 2)
-		CHECK_MEM("pending signals", v->sigs, e->sigs, sizeof(e->sigs));
+	check_threads(img, e, "standalone image");
 	CHECK_U64("auxv words", v->auxv_n, 14);
 	if (v->auxv_n == 14)
 		CHECK_MEM("auxv", v->auxv, e->auxv, sizeof(e->auxv));
@@ -847,6 +916,21 @@ static void test_round_trip(void)
 	esky_error_clear();
 	must(esky_image_open(full, &img), "esky_image_open of the image just written");
 	check_full(img, &e, full);
+	/* Exported alone: the same records; threads and their signals come along. */
+	{
+		char *flat = path_of("flat.img");
+		struct esky_image *fi;
+
+		esky_error_clear();
+		must(esky_image_flatten(&img, 1, flat), "esky_image_flatten");
+		must(esky_image_open(flat, &fi), "esky_image_open of the exported image");
+		CHECK_MEM("exported core", esky_image_view(fi)->core, &e.core, sizeof(e.core));
+		check_threads(fi, &e, "exported image");
+		check_pages(fi, &e, "exported image");
+		esky_image_close(fi);
+		unlink(flat);
+		free(flat);
+	}
 
 	write_child(child, img, &c, &e);
 	esky_image_close(img);
@@ -904,6 +988,8 @@ static void test_round_trip(void)
 		free(o.mem_heap);
 		free(o.mem_stack);
 		free(o.pages);
+		for (int i = 0; i < 3; i++)
+			free(o.thread_xstate[i]);
 	}
 	if (rename(moved, full))
 		harness_error("rename: %s", strerror(errno));
@@ -930,6 +1016,8 @@ static void test_round_trip(void)
 	free(e.mem_heap);
 	free(e.mem_stack);
 	free(e.pages);
+	for (int i = 0; i < 3; i++)
+		free(e.thread_xstate[i]);
 	free(c.mem_heap);
 	free(c.pages);
 	free(full);
@@ -1453,6 +1541,94 @@ static void ed_pages_unaligned(unsigned char *b, size_t *len)
 	SEC(b, ESKY_SEC_PAGES)->size -= 8;
 }
 
+#define THREADS(b) SEC_DATA(b, ESKY_SEC_THREADS, struct esky_img_thread)
+
+static void ed_thread_tid_zero(unsigned char *b, size_t *len)
+{
+	THREADS(b)[1].tid = 0;
+}
+
+static void ed_thread_tid_pid(unsigned char *b, size_t *len)
+{
+	THREADS(b)[0].tid = PID;
+}
+
+static void ed_thread_tid_twice(unsigned char *b, size_t *len)
+{
+	THREADS(b)[2].tid = TID0;
+}
+
+static void ed_thread_flags(unsigned char *b, size_t *len)
+{
+	THREADS(b)[2].flags = 1;
+}
+
+static void ed_thread_comm(unsigned char *b, size_t *len)
+{
+	memset(THREADS(b)[0].comm, 'x', sizeof(THREADS(b)[0].comm));
+}
+
+static void ed_thread_xstate_beyond(unsigned char *b, size_t *len)
+{
+	THREADS(b)[2].xstate_off += 8;
+}
+
+static void ed_thread_xstate_wraps(unsigned char *b, size_t *len)
+{
+	/* off + len wraps around to a small number */
+	THREADS(b)[0].xstate_off = UINT64_MAX - 7;
+}
+
+static void ed_thread_xstate_huge(unsigned char *b, size_t *len)
+{
+	/* inside THREAD_XSTATE, but more than any XSAVE area */
+	THREADS(b)[0].xstate_len = XSTATE_THREAD2 + 1;
+}
+
+static void ed_thread_xstate_len_beyond(unsigned char *b, size_t *len)
+{
+	/* at the very end: the offset alone is fine */
+	THREADS(b)[1].xstate_off = THREAD_XSTATE_SIZE;
+	THREADS(b)[1].xstate_len = 8;
+}
+
+static void ed_sig_thread(unsigned char *b, size_t *len)
+{
+	SEC_DATA(b, ESKY_SEC_SIGINFO, struct esky_img_siginfo)[0].thread = 4;
+}
+
+static void ed_sig_shared_thread(unsigned char *b, size_t *len)
+{
+	SEC_DATA(b, ESKY_SEC_SIGINFO, struct esky_img_siginfo)[1].thread = 1;
+}
+
+static void ed_threads_v2(unsigned char *b, size_t *len)
+{
+	/* A version-2 image knows no THREADS (15), the section after META (12). */
+	((struct esky_img_header *)b)->version = 2;
+}
+
+static void ed_threads_partial(unsigned char *b, size_t *len)
+{
+	SEC(b, ESKY_SEC_THREADS)->size -= 8;
+}
+
+static void ed_thread_xstate_alone(unsigned char *b, size_t *len)
+{
+	/* THREADS emptied (its bytes taken out; 3 records keep the alignment) */
+	struct esky_img_header *hdr = (struct esky_img_header *)b;
+	struct esky_img_section *t = SEC(b, ESKY_SEC_THREADS);
+	uint64_t end = t->offset + t->size, cut = t->size;
+
+	memmove(b + t->offset, b + end, *len - end);
+	*len -= cut;
+	for (unsigned i = 0; i < hdr->section_n; i++)
+		if (hdr->sections[i].offset >= end)
+			hdr->sections[i].offset -= cut;
+	t->size = 0;
+	hdr->file_size = *len;
+}
+
 static void test_consistency(void)
 {
 	static const struct edit edits[] = {
@@ -1492,6 +1668,34 @@ static void test_consistency(void)
 		{ "header size", ed_header_size, "damaged: header checksum mismatch" },
 		{ "page data not page aligned", ed_pages_unaligned,
 		  "damaged: page data is not page aligned" },
+		{ "thread of tid 0", ed_thread_tid_zero,
+		  "damaged: thread 1 has tid 0 (the pid is 4711)" },
+		{ "thread with the pid", ed_thread_tid_pid,
+		  "damaged: thread 0 has tid 4711 (the pid is 4711)" },
+		{ "two threads of one tid", ed_thread_tid_twice, "damaged: two threads have tid 4712" },
+		{ "thread flags", ed_thread_flags, "damaged: thread 2 has flags 0x1" },
+		{ "thread name unterminated", ed_thread_comm,
+		  "damaged: thread 0 has an unterminated name" },
+		{ "thread xstate beyond THREAD_XSTATE", ed_thread_xstate_beyond,
+		  "damaged: thread 2 has xstate of 65536 bytes at 2704, outside THREAD_XSTATE "
+		  "(68232 bytes)" },
+		{ "thread xstate length beyond THREAD_XSTATE", ed_thread_xstate_len_beyond,
+		  "damaged: thread 1 has xstate of 8 bytes at 68232, outside THREAD_XSTATE "
+		  "(68232 bytes)" },
+		{ "thread xstate offset wraps", ed_thread_xstate_wraps,
+		  "damaged: thread 0 has xstate of 2696 bytes at 18446744073709551608, outside "
+		  "THREAD_XSTATE (68232 bytes)" },
+		{ "thread xstate too long", ed_thread_xstate_huge,
+		  "damaged: thread 0 has xstate of 65537 bytes (at most 65536)" },
+		{ "signal of a thread not recorded", ed_sig_thread,
+		  "damaged: pending signal 0 names thread 4; the image has 3" },
+		{ "shared signal with a thread", ed_sig_shared_thread,
+		  "damaged: pending signal 1 is shared but names thread 1" },
+		{ "threads in a version-2 image", ed_threads_v2, "damaged: section 12 has type 15" },
+		{ "partial thread record", ed_threads_partial,
+		  "damaged: THREADS section has a partial record" },
+		{ "thread xstate without threads", ed_thread_xstate_alone,
+		  "damaged: THREAD_XSTATE section without THREADS" },
 	};
 	char *full = path_of("full.img"), *d = path_of("edited.img");
 	unsigned char *orig, *buf;
