@@ -37,7 +37,12 @@ static inline int ea_zone_overlaps(uint64_t start, uint64_t end)
 
 /* "EAGA" (Esky AGent Args), little-endian. */
 #define ESKY_AGENT_MAGIC 0x41474145u
-#define ESKY_AGENT_VERSION 2u
+#define ESKY_AGENT_VERSION 3u
+
+/* Stacks of the threads the agent makes (in its zone, unmapped with it). */
+#define ESKY_AGENT_THREAD_STACKS 0x3e5ca0000000ULL
+#define ESKY_AGENT_THREAD_STACK_SIZE 0x4000ULL
+#define EA_MAX_THREADS 16384u
 
 /* Kinds of memory mapping. */
 enum {
@@ -120,10 +125,31 @@ struct ea_sigaction {
 
 /* A pending signal: the kernel's 128-byte siginfo, queued to self. */
 struct ea_siginfo {
-	uint32_t shared;    /* 1: process-wide queue, 0: this thread's */
-	uint32_t pad;
+	uint32_t shared;    /* 1: process-wide queue, 0: a thread's */
+	uint32_t thread;    /* 0: the main thread's queue, i+1: ea_thread i's */
 	uint8_t info[128];
 };
+
+/*
+ * A thread other than the main one: made with clone3 (with its tid when
+ * set_tid is set), it puts back what is its own and stops on int3 for the
+ * monitor, which sets its registers and signal mask.
+ */
+struct ea_thread {
+	int32_t tid;
+	uint32_t altstack_flags;
+	uint64_t altstack_sp, altstack_size;
+	uint64_t rseq_ptr;
+	uint32_t rseq_len;
+	uint32_t rseq_sig;
+	uint64_t robust_list, robust_len;
+	uint64_t clear_child_tid;
+	char comm[16];
+};
+
+/* ea_args.flags */
+#define EA_F_SET_TID 0x1u    /* threads get their tids (clone3 set_tid: in a PID namespace) */
+#define EA_F_DROP_CAPS 0x2u  /* drop every capability before the program runs */
 
 struct ea_itimer {
 	uint64_t interval_sec, interval_usec, value_sec, value_usec;
@@ -188,13 +214,16 @@ struct ea_args {
 
 	uint32_t obj_fd_off, obj_fd_n;     /* objects' fds the monitor passed: int32_t numbers */
 	uint32_t epoll_off, epoll_n;       /* struct ea_epoll_reg[] */
+	uint32_t thread_off, thread_n;     /* struct ea_thread[] */
+	uint32_t flags;                    /* EA_F_* */
+	uint32_t pad2;
 };
 
 /* What the agent writes to report_fd when it gives up. */
 enum {
 	EA_STEP_ARGS = 1, EA_STEP_CLEAR, EA_STEP_VMA, EA_STEP_PAGES, EA_STEP_VDSO,
 	EA_STEP_FDS, EA_STEP_CWD, EA_STEP_SIGNALS, EA_STEP_TIMERS, EA_STEP_RSEQ,
-	EA_STEP_MM, EA_STEP_MISC,
+	EA_STEP_MM, EA_STEP_MISC, EA_STEP_THREADS,
 };
 
 struct ea_report {
@@ -215,5 +244,6 @@ _Static_assert(sizeof(struct ea_itimer) == 32, "ea_itimer layout");
 _Static_assert(sizeof(struct ea_mm_map) == 104, "ea_mm_map layout");
 _Static_assert(sizeof(struct ea_report) == 32, "ea_report layout");
 _Static_assert(sizeof(struct ea_epoll_reg) == 24, "ea_epoll_reg layout");
+_Static_assert(sizeof(struct ea_thread) == 80, "ea_thread layout");
 
 #endif

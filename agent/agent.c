@@ -49,6 +49,10 @@
 #define AGENT_SIG_SETMASK 2
 #define AGENT_SS_ONSTACK 1
 #define AGENT_SS_DISABLE 2
+#define AGENT_FUTEX_WAIT 128 /* FUTEX_WAIT | FUTEX_PRIVATE_FLAG */
+#define AGENT_FUTEX_WAKE 129
+#define AGENT_PR_CAP_AMBIENT 47
+#define AGENT_PR_CAP_AMBIENT_CLEAR_ALL 4
 
 /* The agent's stack; entry.S starts at its end (AGENT_STACK_SIZE there too). */
 char agent_stack[256 * 1024] __attribute__((aligned(16)));
@@ -664,6 +668,8 @@ static void restore_signals(void)
 		int sig = *(const int32_t *)s->info;
 		long r;
 
+		if (!s->shared && s->thread)
+			continue; /* another thread's: it queues it itself */
 		if (s->shared)
 			r = sys_call(__NR_rt_sigqueueinfo, pid, sig, s->info, 0, 0, 0);
 		else
@@ -685,6 +691,141 @@ static void restore_timers(void)
 		if (r)
 			fail(EA_STEP_TIMERS, r, (uint64_t)which, 0);
 	}
+}
+
+/*
+ * The other threads. Each is made with clone3 (its old tid with set_tid
+ * when the monitor made a PID namespace for us), runs thread_main on a
+ * small stack in the agent's zone with every signal blocked (inherited),
+ * puts back what is the thread's own, tells the main thread it is done and
+ * stops on int3. The monitor traces it from its creation
+ * (PTRACE_O_TRACECLONE) and sets its registers, xstate and mask.
+ */
+#define AGENT_CLONE_THREAD_FLAGS 0x50f00UL /* VM FS FILES SIGHAND THREAD SYSVSEM */
+
+struct agent_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+
+long agent_clone3(struct agent_clone_args *ca, unsigned long size, void (*fn)(uint64_t),
+		  uint64_t arg);
+
+static volatile int32_t threads_ready;
+
+static void thread_stack_fail(uint32_t index, long r)
+{
+	fail(EA_STEP_THREADS, r, 0, index);
+}
+
+static void thread_main(uint64_t index)
+{
+	const struct ea_thread *th = (const struct ea_thread *)array_at(args->thread_off) + index;
+	const struct ea_siginfo *pend = array_at(args->sig_off);
+	long pid = sys_call(__NR_getpid, 0, 0, 0, 0, 0, 0);
+	long tid = sys_call(__NR_gettid, 0, 0, 0, 0, 0, 0);
+	long r;
+
+	if (th->robust_list) {
+		r = sys_call(__NR_set_robust_list, th->robust_list, th->robust_len, 0, 0, 0, 0);
+		if (r)
+			thread_stack_fail((uint32_t)index, r);
+	}
+	if (th->clear_child_tid)
+		sys_call(__NR_set_tid_address, th->clear_child_tid, 0, 0, 0, 0, 0);
+	if (th->rseq_len) {
+		r = sys_call(__NR_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0);
+		if (r)
+			thread_stack_fail((uint32_t)index, r);
+	}
+	if (!(th->altstack_flags & AGENT_SS_DISABLE) && th->altstack_size) {
+		struct {
+			uint64_t sp;
+			int32_t flags;
+			int32_t pad;
+			uint64_t size;
+		} ss = { th->altstack_sp, (int32_t)(th->altstack_flags & ~AGENT_SS_ONSTACK), 0,
+			 th->altstack_size };
+
+		r = sys_call(__NR_sigaltstack, &ss, 0, 0, 0, 0, 0);
+		if (r)
+			thread_stack_fail((uint32_t)index, r);
+	}
+	if (th->comm[0])
+		sys_call(__NR_prctl, PR_SET_NAME, th->comm, 0, 0, 0, 0);
+	for (uint32_t i = 0; i < args->sig_n; i++) {
+		const struct ea_siginfo *s = &pend[i];
+
+		if (s->shared || s->thread != index + 1)
+			continue;
+		r = sys_call(__NR_rt_tgsigqueueinfo, pid, tid, *(const int32_t *)s->info, s->info,
+			     0, 0);
+		if (r)
+			thread_stack_fail((uint32_t)index, r);
+	}
+	__atomic_add_fetch(&threads_ready, 1, __ATOMIC_SEQ_CST);
+	sys_call(__NR_futex, &threads_ready, AGENT_FUTEX_WAKE, 1, 0, 0, 0);
+	arch_breakpoint();
+	for (;;)
+		sys_call(__NR_exit_group, AGENT_EXIT_FAILED, 0, 0, 0, 0, 0);
+}
+
+static void make_threads(void)
+{
+	const struct ea_thread *ths = array_at(args->thread_off);
+	uint64_t len = (uint64_t)args->thread_n * ESKY_AGENT_THREAD_STACK_SIZE;
+	long r;
+
+	if (!args->thread_n)
+		return;
+	if (args->thread_n > EA_MAX_THREADS)
+		fail(EA_STEP_THREADS, -7 /* E2BIG */, 0, args->thread_n);
+	r = sys_call(__NR_mmap, ESKY_AGENT_THREAD_STACKS, len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (r != (long)ESKY_AGENT_THREAD_STACKS)
+		fail(EA_STEP_THREADS, r, ESKY_AGENT_THREAD_STACKS, 0);
+	for (uint32_t i = 0; i < args->thread_n; i++) {
+		int32_t tid = ths[i].tid;
+		struct agent_clone_args ca = {
+			.flags = AGENT_CLONE_THREAD_FLAGS,
+			.stack = ESKY_AGENT_THREAD_STACKS + i * ESKY_AGENT_THREAD_STACK_SIZE,
+			.stack_size = ESKY_AGENT_THREAD_STACK_SIZE,
+			.set_tid = (uint64_t)(uintptr_t)&tid,
+			.set_tid_size = (args->flags & EA_F_SET_TID) ? 1 : 0,
+		};
+
+		if (!ca.set_tid_size)
+			ca.set_tid = 0;
+		r = agent_clone3(&ca, sizeof(ca), thread_main, i);
+		if (r < 0)
+			fail(EA_STEP_THREADS, r, (uint64_t)tid, i);
+	}
+	/* Wait until each has put back its own state (it then stops for the monitor). */
+	for (;;) {
+		int32_t n = __atomic_load_n(&threads_ready, __ATOMIC_SEQ_CST);
+
+		if ((uint32_t)n >= args->thread_n)
+			break;
+		sys_call(__NR_futex, &threads_ready, AGENT_FUTEX_WAIT, n, 0, 0, 0);
+	}
+}
+
+/* The capabilities a PID namespace lent us for set_tid: the program never has them. */
+static void drop_caps(void)
+{
+	struct {
+		uint32_t version;
+		int32_t pid;
+	} hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	uint32_t data[6] = { 0, 0, 0, 0, 0, 0 };
+	long r;
+
+	if (!(args->flags & EA_F_DROP_CAPS))
+		return;
+	sys_call(__NR_prctl, AGENT_PR_CAP_AMBIENT, AGENT_PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0);
+	r = sys_call(__NR_capset, &hdr, data, 0, 0, 0, 0);
+	if (r)
+		fail(EA_STEP_THREADS, r, 0, 0xffffffffu);
 }
 
 static void close_transports(void)
@@ -721,6 +862,8 @@ void agent_main(uint64_t *sp)
 	restore_epolls();
 	restore_misc();
 	restore_signals();
+	make_threads();
+	drop_caps();
 	close_transports();
 	/* Timers last: the less time between them and the program, the better. */
 	restore_timers();

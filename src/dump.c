@@ -52,9 +52,19 @@ struct dvma {
 	char *content;        /* ... and kept here (whole mapping) */
 };
 
+/* A thread other than the main one, seized and stopped for the checkpoint. */
+struct dthread {
+	struct esky_tracee *t;
+	struct esky_img_thread img;
+	void *xstate;
+	size_t xlen;
+};
+
 struct esky_dump {
 	struct esky_tracee *t;
 	struct esky_tracee *copy;   /* fork_copy: the frozen copy, or NULL */
+	struct dthread *threads;    /* stopped until esky_dump_release_threads */
+	size_t thread_n;
 	struct esky_image_writer *w;
 	struct esky_dump_opts opts;
 	struct dvma *vmas;
@@ -136,7 +146,7 @@ static bool fd_writable(unsigned flags)
 	return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
 }
 
-static int check_process(pid_t pid, struct esky_proc_status *status)
+static int check_process(pid_t pid, struct esky_proc_status *status, bool single_thread)
 {
 	int *kids, ntimers, ret;
 	size_t nkids;
@@ -144,9 +154,10 @@ static int check_process(pid_t pid, struct esky_proc_status *status)
 	ret = esky_proc_read_status(pid, status);
 	if (ret)
 		return esky_error(ret, "pid %d: cannot read its status: %s", pid, strerror(-ret));
-	if (status->threads > 1)
-		return esky_error(-EOPNOTSUPP, "pid %d has %d threads: esky checkpoints "
-				  "single-threaded programs only", pid, status->threads);
+	if (status->threads > 1 && single_thread)
+		return esky_error(-EOPNOTSUPP, "pid %d has %d threads: esky-shell follows "
+				  "single-threaded programs only (esky start and esky checkpoint "
+				  "save threads)", pid, status->threads);
 	if (status->seccomp == 2)
 		return esky_error(-EOPNOTSUPP, "pid %d runs under a seccomp filter, which esky "
 				  "cannot restore", pid);
@@ -810,6 +821,177 @@ out_end:
 	return ret;
 }
 
+/*
+ * Stop every other thread of the process: seize and interrupt each task
+ * of /proc/PID/task, again until a pass finds no new one (a running
+ * thread may have made another meanwhile). A thread that ends on the way
+ * is simply not there.
+ */
+static int freeze_threads(struct esky_dump *d, pid_t pid)
+{
+	for (;;) {
+		int *tids;
+		size_t n;
+		bool added = false;
+		int ret = esky_proc_tasks(pid, &tids, &n);
+
+		if (ret)
+			return esky_error(ret, "pid %d: cannot list its threads: %s", pid,
+					  strerror(-ret));
+		for (size_t i = 0; i < n; i++) {
+			struct esky_tracee *tt;
+			struct dthread *nt;
+			bool known = tids[i] == pid;
+
+			for (size_t k = 0; k < d->thread_n && !known; k++)
+				known = esky_tracee_pid(d->threads[k].t) == tids[i];
+			if (known)
+				continue;
+			ret = esky_tracee_attach(tids[i], &tt);
+			if (ret == -ESRCH) {
+				esky_error_clear();
+				continue;
+			}
+			if (ret) {
+				free(tids);
+				return ret;
+			}
+			nt = realloc(d->threads, (d->thread_n + 1) * sizeof(*nt));
+			if (!nt) {
+				esky_tracee_detach(tt, 0);
+				esky_tracee_free(tt);
+				free(tids);
+				return -ENOMEM;
+			}
+			d->threads = nt;
+			memset(&nt[d->thread_n], 0, sizeof(nt[0]));
+			nt[d->thread_n++].t = tt;
+			added = true;
+		}
+		free(tids);
+		if (!added)
+			return 0;
+	}
+}
+
+void esky_dump_release_threads(struct esky_dump *d)
+{
+	for (size_t i = 0; i < d->thread_n; i++) {
+		/* A thread of a program killed meanwhile is reaped, or its end would hang the main's. */
+		if (esky_tracee_detach(d->threads[i].t, 0) == -ESRCH)
+			esky_tracee_kill(d->threads[i].t);
+		esky_tracee_free(d->threads[i].t);
+		free(d->threads[i].xstate);
+	}
+	free(d->threads);
+	d->threads = NULL;
+	d->thread_n = 0;
+}
+
+/*
+ * What is a thread's own: registers, xstate, mask, its queue of pending
+ * signals, rseq, robust list; its alternate stack and clear-child-tid
+ * address only the thread can tell (syscalls run in it, with a scratch
+ * page of its own).
+ */
+static int collect_thread(struct esky_dump *d, struct dthread *th, uint32_t index)
+{
+	struct esky_tracee *t = th->t;
+	struct esky_img_thread *img = &th->img;
+	pid_t tid = esky_tracee_pid(t), pid = esky_tracee_pid(d->t);
+	struct esky_proc_status ts;
+	struct esky_rseq_conf rseq;
+	esky_regs_t regs;
+	siginfo_t *sis = NULL;
+	size_t sin = 0;
+	char path[96], *comm = NULL;
+	uint64_t scratch = 0, robust[2] = { 0, 0 };
+	long r;
+	int ret, end_ret;
+
+	ret = esky_proc_read_status(tid, &ts);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot read the status of its thread %d: %s", pid,
+				  tid, strerror(-ret));
+	img->tid = (uint32_t)ts.nspid;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+	if (!esky_read_file(path, &comm, NULL)) {
+		comm[strcspn(comm, "\n")] = '\0';
+		snprintf(img->comm, sizeof(img->comm), "%s", comm);
+		free(comm);
+	}
+	ret = esky_tracee_get_regs(t, &regs);
+	if (!ret)
+		ret = esky_tracee_get_xstate(t, &th->xstate, &th->xlen);
+	if (!ret)
+		ret = esky_tracee_get_sigmask(t, &img->sig_blocked);
+	if (!ret)
+		ret = esky_tracee_get_rseq(t, &rseq);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot read the registers of its thread %d: %s", pid,
+				  tid, strerror(-ret));
+	arch_regs_fixup_restart(&regs);
+	memcpy(img->regs, &regs, sizeof(regs));
+	img->rseq_ptr = rseq.ptr;
+	img->rseq_len = rseq.len;
+	img->rseq_sig = rseq.sig;
+	img->rseq_flags = rseq.flags;
+	if (syscall(SYS_get_robust_list, tid, &robust[0], &robust[1]) == 0) {
+		img->robust_list = robust[0];
+		img->robust_len = robust[1];
+	}
+
+	ret = esky_tracee_peek_siginfo(t, false, &sis, &sin);
+	for (size_t i = 0; !ret && i < sin; i++) {
+		struct esky_img_siginfo si = { .shared = 0, .thread = index + 1 };
+
+		memcpy(si.info, &sis[i], sizeof(si.info));
+		ret = esky_image_add_siginfo(d->w, &si);
+	}
+	free(sis);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot read the pending signals of its thread %d: %s",
+				  pid, tid, strerror(-ret));
+
+	ret = esky_tracee_inject_begin(t);
+	if (ret)
+		return esky_error(ret, "pid %d: cannot run syscalls in its thread %d: %s", pid, tid,
+				  strerror(-ret));
+	ret = rsys(t, &r, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	if (!ret && r < 0 && r > -4096)
+		ret = esky_error((int)r, "pid %d: cannot map scratch memory in its thread %d: %s", pid,
+				 tid, strerror((int)-r));
+	if (!ret) {
+		uint64_t ss[3], tid_addr = 0;
+
+		scratch = (uint64_t)r;
+		ret = rsys(t, &r, SYS_sigaltstack, 0, (long)scratch, 0, 0, 0);
+		if (!ret && r == 0) {
+			ret = esky_tracee_read_mem(t, scratch, ss, sizeof(ss));
+			img->altstack_sp = ss[0];
+			img->altstack_flags = (uint32_t)ss[1];
+			img->altstack_size = ss[2];
+		}
+		if (!ret)
+			ret = rsys(t, &r, SYS_prctl, PR_GET_TID_ADDRESS, (long)scratch, 0, 0, 0);
+		if (!ret && r == 0) {
+			ret = esky_tracee_read_mem(t, scratch, &tid_addr, sizeof(tid_addr));
+			img->clear_child_tid = tid_addr;
+		}
+		{
+			int uret = rsys(t, &r, SYS_munmap, (long)scratch, 4096, 0, 0, 0);
+
+			if (!ret)
+				ret = uret;
+		}
+	}
+	end_ret = esky_tracee_inject_end(t);
+	if (!ret && end_ret)
+		ret = esky_error(end_ret, "pid %d: cannot put the registers of its thread %d back: %s",
+				 pid, tid, strerror(-end_ret));
+	return ret;
+}
+
 static int collect_core(struct esky_dump *d, struct esky_img_core *core,
 			const struct esky_proc_status *status)
 {
@@ -827,7 +1009,8 @@ static int collect_core(struct esky_dump *d, struct esky_img_core *core,
 	int ret;
 
 	core->arch = ESKY_IMG_ARCH_X86_64;
-	core->pid = (uint32_t)pid;
+	/* The pid the program sees (its own PID namespace's, when it runs in one). */
+	core->pid = (uint32_t)(status->nspid > 0 ? status->nspid : pid);
 	core->uid = status->uid[1];
 	core->gid = status->gid[1];
 	core->umask = status->umask;
@@ -978,7 +1161,7 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 	pid_t pid = esky_tracee_pid(t);
 	int ret;
 
-	ret = check_process(pid, &status);
+	ret = check_process(pid, &status, o->single_thread);
 	if (ret)
 		return ret;
 	d = calloc(1, sizeof(*d));
@@ -1018,6 +1201,9 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 	}
 	memset(&core, 0, sizeof(core));
 	core.exe_file = UINT32_MAX;
+	/* Every thread stopped before anything is read: one instant for all. */
+	if (!ret && status.threads > 1)
+		ret = freeze_threads(d, pid);
 	if (!ret)
 		ret = collect_vmas(d, pid);
 	if (!ret)
@@ -1043,6 +1229,17 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 		pthread_sigmask(SIG_BLOCK, &ending, &old);
 		ret = collect_injected(d, &core, &status);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	for (size_t i = 0; !ret && i < d->thread_n; i++)
+		ret = collect_thread(d, &d->threads[i], (uint32_t)i);
+	for (size_t i = 0; !ret && i < d->thread_n; i++)
+		ret = esky_image_add_thread(d->w, &d->threads[i].img, d->threads[i].xstate,
+					    d->threads[i].xlen);
+	if (!ret && d->thread_n) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "%zu", d->thread_n + 1);
+		ret = esky_image_add_meta(d->w, "threads", n);
 	}
 	if (!ret)
 		ret = esky_image_set_core(d->w, &core);
@@ -1241,6 +1438,7 @@ void esky_dump_free(struct esky_dump *d)
 		esky_tracee_kill(d->copy);
 		esky_tracee_free(d->copy);
 	}
+	esky_dump_release_threads(d);
 	for (size_t i = 0; i < d->vma_n; i++)
 		free(d->vmas[i].content);
 	free(d->vmas);

@@ -55,6 +55,12 @@ struct esky_dump_opts {
 	 */
 	bool (*page_unchanged)(void *ctx, uint64_t vaddr);
 	void *unchanged_ctx;
+	/*
+	 * Refuse a program with several threads (esky-shell, which follows
+	 * one thread). Otherwise every thread is stopped by prepare and stays
+	 * stopped until esky_dump_release_threads (or free).
+	 */
+	bool single_thread;
 };
 
 struct esky_dump_stats {
@@ -80,6 +86,12 @@ int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *stats);
 
 /* Free the dump (removes the unfinished file, kills the fork copy). */
 void esky_dump_free(struct esky_dump *d);
+
+/*
+ * Let the other threads of the program run on (they were stopped by
+ * prepare): when the copy exists, or once the image is written.
+ */
+void esky_dump_release_threads(struct esky_dump *d);
 
 /* True if prepare made a frozen copy: the tracee may run while write works. */
 bool esky_dump_has_copy(const struct esky_dump *d);

@@ -353,6 +353,21 @@ int esky_proc_parse_status(const char *text, struct esky_proc_status *st)
 	st->sig_caught = status_hex(text, "SigCgt");
 	status_ids(text, "Uid", st->uid);
 	status_ids(text, "Gid", st->gid);
+	st->nspid = (int)status_dec(text, "Pid", 0);
+	{
+		const char *ns = status_field(text, "NSpid");
+
+		/* "NSpid:\t4711\t2\n": the last number is the innermost namespace's. */
+		while (ns && *ns && *ns != '\n') {
+			char *end;
+			long v = strtol(ns, &end, 10);
+
+			if (end == ns)
+				break;
+			st->nspid = (int)v;
+			ns = end;
+		}
+	}
 	return 0;
 }
 
@@ -443,6 +458,43 @@ int esky_proc_readlink(pid_t pid, const char *what, char **out)
 	buf[n] = '\0';
 	*out = strdup(buf);
 	return *out ? 0 : -ENOMEM;
+}
+
+int esky_proc_tasks(pid_t pid, int **out, size_t *nout)
+{
+	char path[64];
+	struct dirent *de;
+	int *tids = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (n == cap) {
+			int *nt;
+
+			cap = cap ? cap * 2 : 16;
+			nt = realloc(tids, cap * sizeof(*tids));
+			if (!nt) {
+				free(tids);
+				closedir(d);
+				return -ENOMEM;
+			}
+			tids = nt;
+		}
+		tids[n++] = atoi(de->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(tids, n, sizeof(*tids), cmp_int);
+	*out = tids;
+	*nout = n;
+	return 0;
 }
 
 int esky_proc_children(pid_t pid, int **out, size_t *nout)

@@ -86,6 +86,7 @@ struct esky_proc_status {
 	uint64_t sig_ignored;
 	uint64_t sig_caught;
 	unsigned uid[4], gid[4];
+	int nspid;             /* the id in its innermost PID namespace (NSpid's last), as it sees it */
 };
 
 int esky_proc_parse_status(const char *text, struct esky_proc_status *st);
@@ -109,6 +110,9 @@ int esky_proc_readlink(pid_t pid, const char *what, char **out);
 
 /* Child pids (from /proc/PID/task/TID/children of every thread), malloc'd. */
 int esky_proc_children(pid_t pid, int **pids, size_t *n);
+
+/* The thread ids of a process (/proc/PID/task), sorted. *tids malloc'd. */
+int esky_proc_tasks(pid_t pid, int **tids, size_t *n);
 
 /* Number of POSIX timers (lines "ID:" of /proc/PID/timers). */
 int esky_proc_count_timers(pid_t pid, int *n);

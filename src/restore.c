@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -497,7 +498,38 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	}
 	for (size_t i = 0; i < v->sig_n; i++) {
 		sigs[i].shared = v->sigs[i].shared;
+		sigs[i].thread = v->sigs[i].thread;
 		memcpy(sigs[i].info, v->sigs[i].info, sizeof(sigs[i].info));
+	}
+	if (v->thread_n) {
+		struct ea_thread *ths = calloc(v->thread_n, sizeof(*ths));
+
+		if (!ths) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		for (size_t i = 0; i < v->thread_n; i++) {
+			const struct esky_img_thread *it = &v->threads[i];
+
+			ths[i] = (struct ea_thread){
+				.tid = (int32_t)it->tid,
+				.altstack_flags = it->altstack_flags,
+				.altstack_sp = it->altstack_sp,
+				.altstack_size = it->altstack_size,
+				.rseq_ptr = it->rseq_ptr,
+				.rseq_len = it->rseq_len,
+				.rseq_sig = it->rseq_sig,
+				.robust_list = it->robust_list,
+				.robust_len = it->robust_len,
+				.clear_child_tid = it->clear_child_tid,
+			};
+			memcpy(ths[i].comm, it->comm, sizeof(ths[i].comm) - 1);
+		}
+		a.thread_n = (uint32_t)v->thread_n;
+		a.thread_off = ab_array(ab, ths, v->thread_n * sizeof(*ths));
+		free(ths);
+		/* Threads keep their ids in the PID namespace esky_restore makes for them. */
+		a.flags = EA_F_SET_TID | (getuid() != 0 ? EA_F_DROP_CAPS : 0);
 	}
 
 	a.src_fd_n = (uint32_t)p->src_n;
@@ -782,8 +814,80 @@ static void stdio_sources(int stdio[3], int opened[3])
 	}
 }
 
+/* The threads the agent makes, as they appear (traced from their creation). */
+struct thaw_threads {
+	struct esky_tracee **t;
+	size_t n;
+};
+
+static int threads_add(struct thaw_threads *th, pid_t tid)
+{
+	struct esky_tracee **nt = realloc(th->t, (th->n + 1) * sizeof(*nt));
+	int ret;
+
+	if (!nt)
+		return -ENOMEM;
+	th->t = nt;
+	ret = esky_tracee_adopt(tid, &th->t[th->n]);
+	if (ret)
+		return ret;
+	th->n++;
+	/* Its first stop is the attach: let it run its part of the agent. */
+	for (;;) {
+		struct esky_stop st;
+
+		ret = esky_tracee_wait(th->t[th->n - 1], &st, false);
+		if (ret)
+			return ret;
+		if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED)
+			return -ESRCH;
+		return esky_tracee_cont(th->t[th->n - 1], 0);
+	}
+}
+
+static void threads_free(struct thaw_threads *th, bool release)
+{
+	/*
+	 * Not released: killed and reaped, each before the main thread (whose
+	 * end is reported only once every traced thread has been waited for).
+	 */
+	for (size_t i = 0; i < th->n; i++) {
+		if (release)
+			esky_tracee_detach(th->t[i], 0);
+		else
+			esky_tracee_kill(th->t[i]);
+		esky_tracee_free(th->t[i]);
+	}
+	free(th->t);
+	th->t = NULL;
+	th->n = 0;
+}
+
+/* A thread made by the agent (running since threads_add): wait for it to reach its breakpoint. 0 or -errno. */
+static int thread_wait_trap(struct esky_tracee *t)
+{
+	struct esky_stop st;
+	int ret;
+
+	for (;;) {
+		ret = esky_tracee_wait(t, &st, false);
+		if (ret)
+			return ret;
+		if (st.kind == ESKY_STOP_SIGNAL && st.sig == SIGTRAP && st.si_code == SI_KERNEL)
+			return 0;
+		if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED)
+			return -ESRCH;
+		if (st.kind == ESKY_STOP_SIGNAL && st.sig != SIGSTOP)
+			return -EFAULT;
+		ret = esky_tracee_cont(t, 0);
+		if (ret)
+			return ret;
+	}
+}
+
 /* Run the agent until its breakpoint; 0, or -errno with the agent's report as the error. */
-static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_rd, int *pending_sig)
+static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_rd, int *pending_sig,
+		     struct thaw_threads *threads)
 {
 	struct esky_stop st;
 	int ret, sig = 0;
@@ -798,8 +902,18 @@ static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_r
 			return esky_error(ret, "lost the restore agent: %s", strerror(-ret));
 		switch (st.kind) {
 		case ESKY_STOP_SIGNAL:
-			if (st.sig == SIGTRAP && st.si_code == SI_KERNEL)
+			if (st.sig == SIGTRAP && st.si_code == SI_KERNEL) {
+				/* Every thread is made and stopping (the agent waited for them). */
+				for (size_t i = 0; i < threads->n; i++) {
+					ret = thread_wait_trap(threads->t[i]);
+					if (ret)
+						return esky_error(ret, "the restore agent's thread %d "
+								  "did not stop: %s",
+								  esky_tracee_pid(threads->t[i]),
+								  strerror(-ret));
+				}
 				return 0;
+			}
 			if (st.sig == SIGSEGV || st.sig == SIGBUS || st.sig == SIGILL ||
 			    st.sig == SIGFPE || st.sig == SIGTRAP || st.sig == SIGSYS) {
 				esky_regs_t regs;
@@ -810,6 +924,12 @@ static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_r
 			}
 			/* Meant for the program: deliver it once the program runs. */
 			*pending_sig = st.sig;
+			break;
+		case ESKY_STOP_CLONE:
+			ret = threads_add(threads, st.new_pid);
+			if (ret)
+				return esky_error(ret, "cannot trace the restore agent's thread %d: %s",
+						  st.new_pid, strerror(-ret));
 			break;
 		case ESKY_STOP_EXITED: {
 			struct ea_report r;
@@ -825,6 +945,34 @@ static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_r
 			break;
 		}
 	}
+}
+
+/*
+ * Give each thread the agent made its registers, xstate and signal mask
+ * (it stands at its breakpoint in the agent's zone, which goes next).
+ */
+static int finish_threads(const struct esky_image *img, const struct thaw_threads *threads)
+{
+	const struct esky_image_view *v = esky_image_view(img);
+
+	if (threads->n != v->thread_n)
+		return esky_error(-EPROTO, "the restore agent made %zu threads of %zu", threads->n,
+				  v->thread_n);
+	for (size_t i = 0; i < threads->n; i++) {
+		const struct esky_img_thread *it = &v->threads[i];
+		struct esky_tracee *t = threads->t[i];
+		int ret = esky_tracee_set_regs(t, (const esky_regs_t *)it->regs);
+
+		if (!ret && it->xstate_len)
+			ret = esky_tracee_set_xstate(t, v->thread_xstate + it->xstate_off,
+						     (size_t)it->xstate_len);
+		if (!ret)
+			ret = esky_tracee_set_sigmask(t, it->sig_blocked);
+		if (ret)
+			return esky_error(ret, "cannot set the registers of thread %u: %s", it->tid,
+					  strerror(-ret));
+	}
+	return 0;
 }
 
 /*
@@ -1067,6 +1215,7 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 
 	uint64_t t0 = esky_now_ns(), t1, t2, t3;
 	struct verify_job verify = { 0 };
+	struct thaw_threads threads = { 0 };
 	bool verifying = false, booted = false;
 
 	memset(&p, 0, sizeof(p));
@@ -1111,6 +1260,20 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 			.close_others = true,
 		};
 
+		/*
+		 * Threads keep their ids (glibc caches them: pthread_kill, mutex
+		 * owners): a PID namespace of our own gives the process its old
+		 * pid and lets the agent ask for each tid.
+		 */
+		if (v->thread_n) {
+			if (v->core->pid <= 1) {
+				ret = esky_error(-EINVAL, "%s: cannot give pid %u back to a threaded "
+						 "program", v->path, v->core->pid);
+				goto out_close;
+			}
+			sp.ns_pid = (pid_t)v->core->pid;
+		}
+
 		/* The program's own exec first: it makes /proc/PID/exe right. */
 		booted = exe && exe[0] == '/' && access(exe, X_OK) == 0;
 		if (booted) {
@@ -1126,6 +1289,14 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 			}
 		}
 	}
+	if (!ret && esky_image_view(chain[0])->thread_n) {
+		ret = esky_tracee_set_options(t, PTRACE_O_TRACECLONE);
+		if (ret) {
+			esky_error(ret, "cannot follow the restore agent's threads: %s", strerror(-ret));
+			esky_tracee_kill(t);
+			esky_tracee_free(t);
+		}
+	}
 	if (ret)
 		goto out_close;
 	close(report[1]);
@@ -1139,7 +1310,7 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		}
 	}
 	t2 = esky_now_ns();
-	ret = run_agent(t, chain[0], report[0], &pending_sig);
+	ret = run_agent(t, chain[0], report[0], &pending_sig, &threads);
 	t3 = esky_now_ns();
 	if (verifying) {
 		pthread_join(verify.thread, NULL);
@@ -1150,15 +1321,22 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		ret = esky_error(verify.ret, "%s", verify.err[0] ? verify.err : strerror(-verify.ret));
 	}
 	if (!ret)
+		ret = finish_threads(chain[0], &threads);
+	if (!ret)
 		ret = finish(t, chain[0], &p, !booted);
+	if (!ret && threads.n)
+		ret = esky_tracee_set_options(t, 0);
 	pr_debug("restore: checks %.1f ms, plan and spawn %.1f ms, agent %.1f ms, finish %.1f ms",
 		 (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6,
 		 (double)(esky_now_ns() - t3) / 1e6);
 	if (ret) {
+		threads_free(&threads, false);
 		esky_tracee_kill(t);
 		esky_tracee_free(t);
 		goto out_close;
 	}
+	/* The other threads run on from here; the main one is the caller's, stopped. */
+	threads_free(&threads, true);
 	if (pending_sig)
 		kill(esky_tracee_pid(t), pending_sig);
 	*out = t;

@@ -2456,7 +2456,7 @@ static void start_tracking(struct esky_session *s)
 static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
 			 int *idp)
 {
-	struct esky_checkpoint_opts o = { .background = false };
+	struct esky_checkpoint_opts o = { .background = false, .single_thread = true };
 	struct esky_dump_patch *patches;
 	struct esky_snapinfo si = { 0 };
 	struct esky_dump_stats st;
@@ -2677,7 +2677,7 @@ int esky_session_gcore(struct esky_session *s, int id, const char *path)
 		ret = open_snapshot_chain(s, id, &chain, &n);
 	} else {
 		/* The program as it stands: a checkpoint of it, made into a core, then dropped. */
-		struct esky_checkpoint_opts o = { .background = false };
+		struct esky_checkpoint_opts o = { .background = false, .single_thread = true };
 		struct esky_dump_patch *patches;
 		struct esky_dump_stats st;
 

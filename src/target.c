@@ -465,6 +465,7 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 		.parent_ctx = o->parent_ctx,
 		.page_unchanged = o->page_unchanged,
 		.unchanged_ctx = o->unchanged_ctx,
+		.single_thread = o->single_thread,
 	};
 	struct esky_dump *d;
 	int ret;
@@ -477,6 +478,8 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 	if (esky_dump_has_copy(d)) {
 		uint64_t junk;
 
+		/* The copy holds the memory: the other threads run on with the main one. */
+		esky_dump_release_threads(d);
 		/* Drain a completion left from before. */
 		while (read(t->done_fd, &junk, sizeof(junk)) > 0)
 			;

@@ -139,6 +139,7 @@ struct esky_checkpoint_opts {
 	void *parent_ctx;
 	bool (*page_unchanged)(void *ctx, uint64_t vaddr); /* see esky_dump_opts */
 	void *unchanged_ctx;
+	bool single_thread;   /* refuse several threads (esky-shell) */
 };
 
 int esky_target_checkpoint(struct esky_target *t, const char *path,

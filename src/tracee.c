@@ -6,6 +6,8 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -33,6 +36,7 @@ struct esky_tracee {
 	uint64_t saved_mask;
 	pid_t syscall_child;
 	int deferred_sig;      /* an unblockable stop signal seen while injecting */
+	pid_t ns_init;         /* spawned in a PID namespace: its init (our child), or 0 */
 };
 
 #define ESKY_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)
@@ -62,6 +66,9 @@ void esky_tracee_free(struct esky_tracee *t)
 {
 	if (!t)
 		return;
+	/* The namespace's init ends with the program: reap it then (else it stays its parent). */
+	if (t->ns_init > 0 && t->gone)
+		waitpid(t->ns_init, NULL, __WALL);
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
 	free(t);
@@ -133,6 +140,25 @@ void esky_tracee_note_inherited_signals(void)
 	}
 }
 
+/*
+ * Keep CAP_SYS_ADMIN (which this process has in its new user namespace)
+ * across exec: inheritable, then ambient. 0 or -errno.
+ */
+static int keep_sys_admin(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct c[2];
+
+	if (syscall(SYS_capget, &h, c) < 0)
+		return -errno;
+	c[0].inheritable |= 1u << CAP_SYS_ADMIN;
+	if (syscall(SYS_capset, &h, c) < 0)
+		return -errno;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SYS_ADMIN, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
 {
 	sigset_t empty;
@@ -150,7 +176,9 @@ static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
 			signal(sig, sigismember(&inherited_ignored, sig) == 1 ? SIG_IGN : SIG_DFL);
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, sp->sigmask ? sp->sigmask : &empty, NULL);
-	err = place_fds(sp, &errfd);
+	err = sp->ns_pid > 0 ? keep_sys_admin() : 0;
+	if (!err)
+		err = place_fds(sp, &errfd);
 	if (!err && sp->cwd && chdir(sp->cwd) < 0)
 		err = -errno;
 	if (!err) {
@@ -166,12 +194,131 @@ static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
 	_exit(127);
 }
 
+static int write_proc_self(const char *what, const char *text)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", what);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * The init of a new PID namespace (pid 1 there, our child, already in a
+ * new user namespace): map our uid and gid, make the program with the pid
+ * asked for, tell its pid as we see it through pidfd, then reap whatever
+ * ends in the namespace until the program does, and end with its status.
+ */
+static __attribute__((noreturn)) void ns_init_main(const struct esky_spawn *sp, int gate,
+						   int errfd, int pidfd, uid_t uid, gid_t gid)
+{
+	char map[64];
+	pid_t want = sp->ns_pid, p;
+	struct clone_args ca;
+	int err, status;
+
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	err = write_proc_self("setgroups", "deny");
+	if (!err)
+		err = write_proc_self("uid_map", map);
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	if (!err)
+		err = write_proc_self("gid_map", map);
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&want;
+	ca.set_tid_size = 1;
+	p = err ? -1 : (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (!err && p < 0)
+		err = -errno;
+	if (p == 0) {
+		/* The program: /proc is the parent namespace's, so /proc/self is our pid there. */
+		char self[32];
+		ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+		int host = -1;
+
+		if (n > 0) {
+			self[n] = '\0';
+			host = atoi(self);
+		}
+		if (write(pidfd, &host, sizeof(host)) != sizeof(host))
+			_exit(127);
+		close(pidfd);
+		spawn_child(sp, gate, errfd);
+	}
+	if (err) {
+		err = -err;
+		if (write(errfd, &err, sizeof(err)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	/* Nothing of esky's stays open in the namespace's init (its stdio, images, pipes). */
+	syscall(SYS_close_range, 0, ~0U, 0);
+	(void)gate;
+	for (;;) {
+		pid_t w = waitpid(-1, &status, __WALL);
+
+		if (w == p)
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		if (w < 0 && errno != EINTR)
+			_exit(127);
+	}
+}
+
+/*
+ * Start the init of a new user and PID namespace, which makes the program
+ * there: *init is our child, *pid the program as we see it (-1 if it
+ * could not be made: the cause comes through errp). 0 or -errno.
+ */
+static int spawn_in_namespace(const struct esky_spawn *sp, int gate[2], int errp[2], pid_t *init,
+			      pid_t *pid)
+{
+	struct clone_args ca;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	int pidp[2], host = -1;
+	pid_t c;
+
+	if (pipe2(pidp, O_CLOEXEC) < 0)
+		return -errno;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_NEWUSER | CLONE_NEWPID;
+	ca.exit_signal = SIGCHLD;
+	c = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (c < 0) {
+		int err = -errno;
+
+		close(pidp[0]);
+		close(pidp[1]);
+		return err;
+	}
+	if (c == 0) {
+		close(gate[1]);
+		close(errp[0]);
+		close(pidp[0]);
+		ns_init_main(sp, gate[0], errp[1], pidp[1], uid, gid);
+	}
+	close(pidp[1]);
+	while (read(pidp[0], &host, sizeof(host)) < 0 && errno == EINTR)
+		;
+	close(pidp[0]);
+	*init = c;
+	*pid = host;
+	return 0;
+}
+
 int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out)
 {
 	struct esky_tracee *t;
 	struct esky_stop st;
 	int gate[2], errp[2], ret, child_err = 0;
-	pid_t pid;
+	pid_t pid = -1, init = 0;
 
 	if (pipe2(gate, O_CLOEXEC) < 0)
 		return esky_error(-errno, "pipe: %s", strerror(errno));
@@ -179,27 +326,50 @@ int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out)
 		ret = -errno;
 		goto out_close_gate;
 	}
-	pid = fork();
-	if (pid < 0) {
-		ret = esky_error(-errno, "cannot run %s: fork: %s", sp->path, strerror(errno));
-		goto out_close_err;
-	}
-	if (pid == 0) {
-		close(gate[1]);
-		close(errp[0]);
-		spawn_child(sp, gate[0], errp[1]);
+	if (sp->ns_pid > 0) {
+		ret = spawn_in_namespace(sp, gate, errp, &init, &pid);
+		if (ret) {
+			esky_error(ret, "cannot make a PID namespace for %s (clone3: %s): user "
+				   "namespaces are not allowed here", sp->path, strerror(-ret));
+			goto out_close_err;
+		}
+		if (pid <= 0) {
+			close(errp[1]);
+			errp[1] = -1;
+			if (read(errp[0], &child_err, sizeof(child_err)) != sizeof(child_err))
+				child_err = EIO;
+			ret = esky_error(-child_err, "cannot give %s its pid %d in a new PID "
+					 "namespace: %s", sp->path, sp->ns_pid, strerror(child_err));
+			waitpid(init, NULL, __WALL);
+			goto out_close_err;
+		}
+	} else {
+		pid = fork();
+		if (pid < 0) {
+			ret = esky_error(-errno, "cannot run %s: fork: %s", sp->path, strerror(errno));
+			goto out_close_err;
+		}
+		if (pid == 0) {
+			close(gate[1]);
+			close(errp[0]);
+			spawn_child(sp, gate[0], errp[1]);
+		}
 	}
 	close(gate[0]);
 	close(errp[1]);
 	gate[0] = errp[1] = -1;
 	t = tracee_new(pid);
-	if (t)
+	if (t) {
 		t->exitkill = true;
+		t->ns_init = init;
+	}
 	if (!t || ptrace(PTRACE_SEIZE, pid, 0, ESKY_PTRACE_OPTIONS) < 0) {
 		ret = t ? -errno : -ENOMEM;
 		esky_error(ret, "cannot trace %s: %s", sp->path, strerror(-ret));
 		kill(pid, SIGKILL);
-		waitpid(pid, NULL, __WALL);
+		waitpid(init > 0 ? init : pid, NULL, __WALL);
+		if (t)
+			t->ns_init = 0;
 		esky_tracee_free(t);
 		goto out_close_err;
 	}
