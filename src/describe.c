@@ -171,6 +171,39 @@ static void describe_object(const struct esky_image *img, const struct esky_img_
 	fprintf(out, "  %s  pos %" PRIu64 "\n", fl, f->pos);
 }
 
+/*
+ * The threads: a count with the main thread first (its tid is the pid),
+ * then the others' tids, the first few only unless verbose; verbose lists
+ * each thread with its name and registers. Nothing for one thread, as
+ * before format 3.
+ */
+static void describe_threads(const struct esky_image_view *v, bool verbose, FILE *out)
+{
+	const size_t shown = 8;
+	char regs[128];
+
+	if (!v->thread_n)
+		return;
+	fprintf(out, "threads     %zu (tids %u", v->thread_n + 1, v->core->pid);
+	for (size_t i = 0; i < v->thread_n && (verbose || i < shown); i++)
+		fprintf(out, " %u", v->threads[i].tid);
+	if (!verbose && v->thread_n > shown)
+		fprintf(out, " and %zu more", v->thread_n - shown);
+	fprintf(out, ")\n");
+	for (size_t i = 0; verbose && i < v->thread_n; i++) {
+		const struct esky_img_thread *th = &v->threads[i];
+		size_t pending = 0;
+
+		for (size_t k = 0; k < v->sig_n; k++)
+			if (v->sigs[k].thread == i + 1)
+				pending++;
+		/* (The reader checked that comm is terminated.) */
+		arch_regs_summary((const esky_regs_t *)th->regs, regs, sizeof(regs));
+		fprintf(out, "  tid %-7u %-16s %s, blocked 0x%" PRIx64 ", %zu pending\n", th->tid,
+			th->comm, regs, th->sig_blocked, pending);
+	}
+}
+
 void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 {
 	const struct esky_image_view *v = esky_image_view(img);
@@ -209,6 +242,7 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 	fprintf(out, "directory   %s\n", esky_image_str(img, c->cwd));
 	arch_regs_summary(regs, when, sizeof(when));
 	fprintf(out, "registers   %s\n", when);
+	describe_threads(v, verbose, out);
 	for (size_t i = 0; i < v->vma_n; i++) {
 		const struct esky_img_vma *m = &v->vmas[i];
 

@@ -8,8 +8,9 @@
  *    from the writer's buffers, zero pages left out as holes or stored)
  *    reads back field for field, its pages byte for byte, and passes
  *    esky_image_verify_pages; exported (esky_image_flatten) it reads back
- *    the same; an incremental child image refers to its parent's pages and
- *    opens as a chain of two; a missing or different parent is refused;
+ *    the same; esky info (esky_describe_image) lists its threads; an
+ *    incremental child image refers to its parent's pages and opens as a
+ *    chain of two; a missing or different parent is refused;
  * 2. the writer: mode 0600, no temporary file left after commit or abort,
  *    an existing file untouched by an abort, misuse refused;
  * 3. damage the reader must catch, each with its exact one-line message
@@ -28,6 +29,7 @@
  * instead of all (each damaged open runs in a child: slow under valgrind). Exit status: 0 pass, 1 fail, 99 harness
  * error. A failure prints file:line, what was expected and what was found.
  */
+#include "describe.h"
 #include "hash.h"
 #include "image.h"
 #include "log.h"
@@ -731,6 +733,38 @@ static void check_threads(struct esky_image *img, const struct expect *e, const 
 		      v->sigs[1].thread);
 }
 
+/* What esky info prints of the threads: a line, and one per thread when verbose. */
+static void check_describe(struct esky_image *img, const struct expect *e)
+{
+	char *text = NULL, exp[256];
+	size_t len = 0;
+
+	for (int verbose = 0; verbose < 2; verbose++) {
+		FILE *f = open_memstream(&text, &len);
+
+		if (!f)
+			harness_error("open_memstream: %s", strerror(errno));
+		esky_describe_image(img, verbose, f);
+		fclose(f);
+		CHECK(strstr(text, "\nregisters   rip 0x") &&
+		      strstr(text, "\nthreads     4 (tids 4711 4712 4713 4714)\n"),
+		      "esky info%s: expected a line \"threads     4 (tids 4711 4712 4713 4714)\" after "
+		      "the registers, found:\n%s", verbose ? " -v" : "", text);
+		for (unsigned i = 0; i < 3; i++) {
+			const struct esky_img_thread *th = &e->threads[i];
+
+			snprintf(exp, sizeof(exp), "\n  tid %u    worker-%u         rip 0x%" PRIx64
+				 " rsp 0x%" PRIx64 " fs_base 0x%" PRIx64 ", blocked 0x%" PRIx64
+				 ", %u pending\n", th->tid, i, th->regs[16], th->regs[19], th->regs[21],
+				 th->sig_blocked, i == 1 ? 1 : 0);
+			CHECK(!strstr(text, exp) == !verbose, "esky info%s: expected %s line \"%s\", "
+			      "found:\n%s", verbose ? " -v" : "", verbose ? "the" : "no", exp + 1, text);
+		}
+		free(text);
+		text = NULL;
+	}
+}
+
 static void check_full(struct esky_image *img, const struct expect *e, const char *path)
 {
 	const struct esky_image_view *v = esky_image_view(img);
@@ -931,6 +965,8 @@ static void test_round_trip(void)
 		unlink(flat);
 		free(flat);
 	}
+
+	check_describe(img, &e);
 
 	write_child(child, img, &c, &e);
 	esky_image_close(img);
