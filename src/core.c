@@ -8,7 +8,9 @@
  *   64       program headers: PT_NOTE, then PT_LOAD for each piece of memory
  *            (PN_XNUM: the count is in section header 0, after the notes)
  *            notes: NT_PRSTATUS, NT_PRPSINFO, NT_AUXV, NT_FILE,
- *                   NT_FPREGSET, NT_X86_XSTATE ("LINUX")
+ *                   NT_FPREGSET, NT_X86_XSTATE ("LINUX") of the main
+ *                   thread; then NT_PRSTATUS, NT_FPREGSET, NT_X86_XSTATE
+ *                   of each other thread (THREADS)
  *   4096·k   memory, one PT_LOAD after another, page aligned
  *
  * A mapping is one PT_LOAD whose file size is its whole size, unless some
@@ -378,26 +380,36 @@ static int add_note(struct esky_buf *b, const char *name, uint32_t type, const v
 	return ret;
 }
 
-static int note_prstatus(struct core_ctx *c, struct esky_buf *b, bool fpvalid)
+/*
+ * NT_PRSTATUS of one thread: thread 0 is the main one (CORE), i + 1 is
+ * THREADS[i]. gdb makes a thread of each, "LWP pr_pid", and gives it the
+ * register notes that follow, up to the next NT_PRSTATUS.
+ */
+static int note_prstatus(struct core_ctx *c, struct esky_buf *b, size_t thread, bool fpvalid)
 {
 	const struct esky_img_core *core = c->v->core;
+	const struct esky_img_thread *th = thread ? &c->v->threads[thread - 1] : NULL;
 	struct core_prstatus st;
 
 	memset(&st, 0, sizeof(st));
 	/*
 	 * No signal: the process was stopped by esky, not killed, and gdb
 	 * says "Program terminated with signal ..." for any nonzero one.
+	 * Pending: those queued to the thread; the main thread shows the
+	 * process's shared queue as well (as before threads were saved).
 	 */
 	for (size_t i = 0; i < c->v->sig_n; i++) {
 		int32_t signo;
 
+		if (c->v->sigs[i].thread != thread)
+			continue;
 		memcpy(&signo, c->v->sigs[i].info, sizeof(signo));
 		if (signo >= 1 && signo <= 64)
 			st.sigpend |= 1ULL << (signo - 1);
 	}
-	st.sighold = core->sig_blocked;
-	st.pid = (int32_t)core->pid;
-	memcpy(st.reg, core->regs, sizeof(st.reg));
+	st.sighold = th ? th->sig_blocked : core->sig_blocked;
+	st.pid = (int32_t)(th ? th->tid : core->pid);
+	memcpy(st.reg, th ? th->regs : core->regs, sizeof(st.reg));
 	st.fpvalid = fpvalid;
 	return add_note(b, "CORE", NT_PRSTATUS, &st, sizeof(st));
 }
@@ -521,20 +533,21 @@ static const struct xsave_comp xsave_comps[] = {
 #define XSAVE_XCR0_OFF 464u
 
 /*
- * The XSTATE note's bytes: the image's own, or (Zen layout) a copy in
- * Intel's layout in *conv (malloc'd, the caller frees it).
+ * The XSTATE note's bytes of a thread's xstate (src, slen bytes, at least
+ * XSAVE_MIN_SIZE): src itself, or (Zen layout) a copy in Intel's layout in
+ * *conv (malloc'd, the caller frees it). path names the image in a note.
  */
-static int xstate_for_core(const struct esky_image_view *v, const void **out, size_t *len,
-			   void **conv)
+static int xstate_for_core(const char *path, const void *xstate, size_t slen, const void **out,
+			   size_t *len, void **conv)
 {
-	const uint8_t *src = v->xstate;
+	const uint8_t *src = xstate;
 	uint64_t xcr0;
 	uint32_t intel_end = XSAVE_MIN_SIZE, zen_end = XSAVE_MIN_SIZE;
 	bool zen_ok = true;
 	uint8_t *dst;
 
-	*out = v->xstate;
-	*len = v->xstate_len;
+	*out = xstate;
+	*len = slen;
 	*conv = NULL;
 	memcpy(&xcr0, src + XSAVE_XCR0_OFF, sizeof(xcr0));
 	for (size_t i = 0; i < ESKY_ARRAY_SIZE(xsave_comps); i++) {
@@ -550,12 +563,12 @@ static int xstate_for_core(const struct esky_image_view *v, const void **out, si
 			zen_end = x->zen_off + x->size;
 	}
 	/* Big enough for Intel's offsets (AVX alone is the same on both): as it is. */
-	if (v->xstate_len >= intel_end)
+	if (slen >= intel_end)
 		return 0;
-	if (!zen_ok || v->xstate_len < zen_end) {
+	if (!zen_ok || slen < zen_end) {
 		pr_note("%s: XSAVE area of %zu bytes for XCR0 %#" PRIx64 " has an unknown layout: "
 			"gdb may not show the vector registers past xmm",
-			v->path, v->xstate_len, xcr0);
+			path, slen, xcr0);
 		return 0;
 	}
 	dst = calloc(1, intel_end);
@@ -576,38 +589,61 @@ static int xstate_for_core(const struct esky_image_view *v, const void **out, si
 }
 
 /*
+ * A thread's register sets after its NT_PRSTATUS: NT_FPREGSET (the FXSAVE
+ * area) and NT_X86_XSTATE, as much as its xstate (xlen bytes) holds.
+ */
+static int note_fpregs(struct core_ctx *c, struct esky_buf *b, const void *xstate, size_t xlen)
+{
+	const void *x = NULL;
+	void *conv = NULL;
+	size_t len = 0;
+	int ret = 0;
+
+	if (xlen >= FXSAVE_SIZE)
+		ret = add_note(b, "CORE", NT_FPREGSET, xstate, FXSAVE_SIZE);
+	/*
+	 * The XSAVE area in standard (not compacted) format; gdb reads which
+	 * features it holds from XCR0 at byte 464, where the kernel puts it
+	 * for ptrace and core dumps alike.
+	 */
+	if (!ret && xlen >= XSAVE_MIN_SIZE)
+		ret = xstate_for_core(c->v->path, xstate, xlen, &x, &len, &conv);
+	if (!ret && x)
+		ret = add_note(b, "LINUX", NT_X86_XSTATE, x, len);
+	free(conv);
+	return ret;
+}
+
+/*
  * The notes, in the kernel's order (write_note_info: the first thread's
  * NT_PRSTATUS, the process's notes, then that thread's other register
- * sets). NT_SIGINFO is left out: there was no signal.
+ * sets; then each other thread's NT_PRSTATUS and register sets). The main
+ * thread comes first: gdb makes the first one its current thread.
+ * NT_SIGINFO is left out: there was no signal.
  */
 static int build_notes(struct core_ctx *c, struct esky_buf *b)
 {
 	const struct esky_image_view *v = c->v;
-	bool fp = v->xstate_len >= FXSAVE_SIZE;
-	const void *xstate = NULL;
-	void *conv = NULL;
-	size_t xlen = 0;
 	int ret;
 
-	ret = note_prstatus(c, b, fp);
+	ret = note_prstatus(c, b, 0, v->xstate_len >= FXSAVE_SIZE);
 	if (!ret)
 		ret = note_prpsinfo(c, b);
 	if (!ret)
 		ret = note_auxv(c, b);
 	if (!ret)
 		ret = note_file(c, b);
-	if (!ret && fp)
-		ret = add_note(b, "CORE", NT_FPREGSET, v->xstate, FXSAVE_SIZE);
-	/*
-	 * The XSAVE area in standard (not compacted) format; gdb reads which
-	 * features it holds from XCR0 at byte 464, where the kernel puts it
-	 * for ptrace and core dumps alike.
-	 */
-	if (!ret && v->xstate_len >= XSAVE_MIN_SIZE)
-		ret = xstate_for_core(v, &xstate, &xlen, &conv);
-	if (!ret && xstate)
-		ret = add_note(b, "LINUX", NT_X86_XSTATE, xstate, xlen);
-	free(conv);
+	if (!ret)
+		ret = note_fpregs(c, b, v->xstate, v->xstate_len);
+	for (size_t i = 0; !ret && i < v->thread_n; i++) {
+		const struct esky_img_thread *th = &v->threads[i];
+		/* (The reader checked that the xstate lies in THREAD_XSTATE.) */
+		const uint8_t *x = th->xstate_len ? v->thread_xstate + th->xstate_off : NULL;
+
+		ret = note_prstatus(c, b, i + 1, th->xstate_len >= FXSAVE_SIZE);
+		if (!ret)
+			ret = note_fpregs(c, b, x, (size_t)th->xstate_len);
+	}
 	return ret;
 }
 

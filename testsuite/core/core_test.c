@@ -13,6 +13,10 @@
  *    signals), prpsinfo (name, arguments, ids), auxv, NT_FILE, FXSAVE, and
  *    an AMD Zen XSAVE area (XCR0 0x207, 2440 bytes) moved to Intel's layout;
  * 3. an incremental image: pages from the child and from its parent;
+ * 3a. threads (image format 3): after the main thread's notes, each other
+ *    thread's NT_PRSTATUS (its tid, registers, blocked and pending
+ *    signals) and as many of NT_FPREGSET and NT_X86_XSTATE as its xstate
+ *    holds (a Zen area, none, the FXSAVE area alone);
  * 4. [vdso] of this kernel: this process's own vDSO bytes;
  * 5. more than 65534 program headers: PN_XNUM and section header 0;
  * 6. errors: an output in a missing directory, page data gone from under
@@ -650,6 +654,115 @@ static void check_vdso(void)
 	free(cf.data);
 }
 
+/* threads.img: the main thread (4242) and three others, signals queued to some. */
+#define THREAD_N 3
+static const uint32_t thread_tids[THREAD_N] = { 4243, 4244, 4245 };
+/* xstate of each: a Zen area (converted), none, the FXSAVE area alone (no XSTATE note) */
+static const size_t thread_xlen[THREAD_N] = { ZEN_XSTATE_LEN, 0, 512 };
+
+static uint64_t thread_reg(unsigned t, unsigned i)
+{
+	return regs_of(i) + 0x100000ULL * (t + 1);
+}
+
+static void check_threads(void)
+{
+	/* signal, queue (0 main or shared, i + 1 THREADS[i]), shared */
+	static const int sigs[][3] = { { 10, 0, 1 }, { 12, 0, 0 }, { 15, 1, 0 }, { 1, 3, 0 } };
+	static const struct vma_spec anon = { 0x10000, 1, ESKY_IMG_VMA_ANON, 3, 0, -1, 0 };
+	/* note index of each thread's NT_PRSTATUS: after the main thread's 6 notes */
+	static const size_t prstatus_at[THREAD_N] = { 6, 9, 10 };
+	static const uint64_t sigpend[1 + THREAD_N] = { (1u << 9) | (1u << 11), 1u << 14, 0, 1 };
+	struct esky_image_writer *w;
+	struct esky_image **chain;
+	struct core_file cf;
+	struct note notes[32];
+	unsigned char page[PAGE];
+	size_t n;
+
+	must(esky_image_writer_open(in_dir("threads.img"), &w), "esky_image_writer_open");
+	write_common(w, NULL, false);
+	for (unsigned t = 0; t < THREAD_N; t++) {
+		struct esky_img_thread th = { .tid = thread_tids[t], .sig_blocked = 0x100u << t };
+
+		snprintf(th.comm, sizeof(th.comm), "worker-%u", t);
+		for (unsigned i = 0; i < ESKY_IMG_REGS_WORDS; i++)
+			th.regs[i] = thread_reg(t, i);
+		must(esky_image_add_thread(w, &th, thread_xlen[t] ? zen_xstate : NULL, thread_xlen[t]),
+		     "esky_image_add_thread");
+	}
+	for (size_t i = 0; i < ESKY_ARRAY_SIZE(sigs); i++) {
+		struct esky_img_siginfo si = { .shared = (uint32_t)sigs[i][2],
+					       .thread = (uint32_t)sigs[i][1] };
+		int32_t signo = sigs[i][0];
+
+		memcpy(si.info, &signo, sizeof(signo));
+		must(esky_image_add_siginfo(w, &si), "esky_image_add_siginfo");
+	}
+	add_vmas(w, &anon, 1);
+	fill_page(page, 'T', 0);
+	must(esky_image_write_pages(w, 0x10000, page, 1, true, NULL, NULL, NULL), "write T");
+	must(esky_image_writer_commit(w), "esky_image_writer_commit (threads)");
+	must(esky_image_open_chain(in_dir("threads.img"), &chain, &n), "esky_image_open_chain");
+	CHECK_U64("esky_core_write (threads)", esky_core_write(chain, n, in_dir("threads.core")), 0);
+	esky_image_close_chain(chain, n);
+	if (!read_core(in_dir("threads.core"), &cf))
+		return;
+	check_stored_page(&cf, 0x10000, 'T', 0);
+	n = read_notes(&cf, notes, 32);
+	CHECK_U64("number of notes (threads)", n, 12);
+	if (n != 12) {
+		free(cf.data);
+		return;
+	}
+	for (unsigned t = 0; t <= THREAD_N; t++) {
+		size_t at = t ? prstatus_at[t - 1] : 0;
+		const struct note *nt = &notes[at];
+		size_t xlen = t ? thread_xlen[t - 1] : ZEN_XSTATE_LEN;
+		uint32_t tid = t ? thread_tids[t - 1] : 4242;
+		struct elf_prstatus st;
+
+		CHECK(!strcmp(nt->name, "CORE") && nt->type == NT_PRSTATUS &&
+			      nt->len == sizeof(st),
+		      "thread %u (tid %u): note %zu: expected CORE NT_PRSTATUS of %zu bytes, found "
+		      "%s type %#x of %zu", t, tid, at, sizeof(st), nt->name, nt->type, nt->len);
+		if (nt->type != NT_PRSTATUS || nt->len != sizeof(st))
+			continue;
+		memcpy(&st, nt->desc, sizeof(st));
+		CHECK(st.pr_pid == (pid_t)tid, "thread %u: pr_pid: expected %u, found %d", t, tid,
+		      st.pr_pid);
+		CHECK(st.pr_cursig == 0, "thread %u: pr_cursig: expected 0, found %d", t, st.pr_cursig);
+		CHECK(st.pr_sighold == (t ? 0x100u << (t - 1) : 0x5),
+		      "thread %u: pr_sighold: expected %#x, found %#lx", t,
+		      t ? 0x100u << (t - 1) : 0x5, (unsigned long)st.pr_sighold);
+		CHECK(st.pr_sigpend == sigpend[t], "thread %u: pr_sigpend: expected %#" PRIx64
+		      ", found %#lx", t, sigpend[t], (unsigned long)st.pr_sigpend);
+		CHECK(st.pr_fpvalid == (xlen >= 512),
+		      "thread %u: pr_fpvalid: expected %d, found %d", t, xlen >= 512, st.pr_fpvalid);
+		for (unsigned i = 0; i < ESKY_IMG_REGS_WORDS; i++) {
+			uint64_t want = t ? thread_reg(t - 1, i) : regs_of(i);
+
+			CHECK(st.pr_reg[i] == want, "thread %u: pr_reg[%u]: expected %#" PRIx64
+			      ", found %#llx", t, i, want, (unsigned long long)st.pr_reg[i]);
+		}
+		if (!t)
+			continue;
+		/* Its register sets follow, up to the next thread's NT_PRSTATUS. */
+		if (xlen >= 512)
+			CHECK(notes[at + 1].type == NT_FPREGSET && notes[at + 1].len == 512 &&
+				      !memcmp(notes[at + 1].desc, zen_xstate, 512),
+			      "thread %u: note %zu: expected its NT_FPREGSET (the FXSAVE area)", t,
+			      at + 1);
+		if (xlen >= 576)
+			CHECK(notes[at + 2].type == NT_X86_XSTATE && notes[at + 2].len == 2696 &&
+				      !strcmp(notes[at + 2].name, "LINUX") &&
+				      !memcmp(notes[at + 2].desc, notes[5].desc, 2696),
+			      "thread %u: note %zu: expected its NT_X86_XSTATE in Intel's layout, as "
+			      "the main thread's", t, at + 2);
+	}
+	free(cf.data);
+}
+
 /* More program headers than e_phnum holds: PN_XNUM, the count in section header 0. */
 static void check_xnum(void)
 {
@@ -783,6 +896,7 @@ int main(int argc, char **argv)
 	esky_image_close_chain(chain, n);
 	check_child(in_dir("child.core"));
 
+	check_threads();
 	check_vdso();
 	check_xnum();
 	check_errors();
