@@ -804,8 +804,13 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 		if (!ret)
 			ret = rsys(t, &r, SYS_clone, CLONE_PARENT, 0, 0, 0, 0);
 		esky_tracee_set_options(t, 0);
-		if (!ret && r > 0 && esky_tracee_syscall_child(t) == (pid_t)r) {
-			ret = esky_tracee_adopt((pid_t)r, &d->copy);
+		/*
+		 * r is the copy's pid as the program sees it; in a PID namespace
+		 * (a threaded program esky resumed) ours differs: the one the
+		 * clone event gave.
+		 */
+		if (!ret && r > 0 && esky_tracee_syscall_child(t) > 0) {
+			ret = esky_tracee_adopt(esky_tracee_syscall_child(t), &d->copy);
 			if (!ret)
 				esky_tracee_set_cow_shared(d->copy, true);
 		} else if (!ret) {
