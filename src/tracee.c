@@ -10,11 +10,13 @@
 #include <linux/sched.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -230,6 +232,16 @@ static __attribute__((noreturn)) void ns_init_main(const struct esky_spawn *sp, 
 	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
 	if (!err)
 		err = write_proc_self("gid_map", map);
+	/*
+	 * A /proc of this namespace, in a mount namespace of its own, so that
+	 * /proc/self is the program's pid as it sees it. Where the kernel
+	 * refuses (a container that masks parts of /proc), the program sees
+	 * ours: /proc/self then names its pid out here (doc/esky.md).
+	 */
+	bool own_mounts = !err && unshare(CLONE_NEWNS) == 0 &&
+			  mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0;
+
+	prctl(PR_SET_NAME, "esky-ns-init", 0, 0, 0);
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
 	ca.set_tid = (uint64_t)(uintptr_t)&want;
@@ -250,6 +262,9 @@ static __attribute__((noreturn)) void ns_init_main(const struct esky_spawn *sp, 
 		if (write(pidfd, &host, sizeof(host)) != sizeof(host))
 			_exit(127);
 		close(pidfd);
+		/* Mounted by the program, not its init: a /proc is of its mounter's PID namespace. */
+		if (own_mounts)
+			mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 		spawn_child(sp, gate, errfd);
 	}
 	if (err) {

@@ -714,8 +714,9 @@ static void input_case(const char *cmd, const char *kind)
 			if (at[i] < 8)
 				refuse_input(cmd, damaged, "%s: not an esky checkpoint", qd);
 			else if (at[i] < 12)
-				refuse_input(cmd, damaged, "%s: checkpoint format version 66; this esky "
-					     "reads 1 to 2", qd);
+				refuse_input(cmd, damaged, "%s: checkpoint format version %u; this esky "
+					     "reads %u to %u", qd, ESKY_IMG_VERSION ^ 0x40u,
+					     ESKY_IMG_VERSION_MIN, ESKY_IMG_VERSION);
 			else
 				refuse_input(cmd, damaged, "%s: damaged: header checksum mismatch", qd);
 		}
@@ -966,7 +967,6 @@ static const struct {
 	const char *re;       /* the cause, after "esky: checkpoint: " */
 	const char *go;       /* the program's lines after "go" */
 } refusals[] = {
-	{ "thread", "pid [0-9]+ has 2 threads: .*", "go thread joined\ndone thread\n" },
 	{ "child", "pid [0-9]+ has 1 child process \\(pid [0-9]+.*\\): .*",
 	  "go child exited 7\ndone child\n" },
 	{ "socket", "fd 3 is a Unix stream socket connected to another process \\(peer "

@@ -37,7 +37,19 @@ bool arch_regs_fixup_restart(esky_regs_t *r)
 		r->rip -= ARCH_SYSCALL_INSN_LEN;
 		break;
 	case -ERESTART_RESTARTBLOCK:
-		r->rax = (unsigned long)-EINTR;
+		/*
+		 * A futex wait is made again: it checks its word anew (a wake-up
+		 * missed meanwhile shows as a changed word) and an absolute
+		 * deadline (glibc's timed waits) is exact; a poll too, its
+		 * timeout counted again from the resume. Sleeps say EINTR with
+		 * the time left in the caller's memory (glibc's loops sleep it).
+		 */
+		if (r->orig_rax == 202 /* futex */ || r->orig_rax == 7 /* poll */) {
+			r->rax = r->orig_rax;
+			r->rip -= ARCH_SYSCALL_INSN_LEN;
+		} else {
+			r->rax = (unsigned long)-EINTR;
+		}
 		break;
 	default:
 		return false;

@@ -90,10 +90,11 @@ void arch_regs_set_syscall(esky_regs_t *r, uint64_t ip, long nr, const long args
  * Rewrite the registers of a task stopped inside an interrupted syscall so
  * that a fresh process started from them behaves as the kernel's restart
  * would have: -ERESTARTSYS, -ERESTARTNOINTR and -ERESTARTNOHAND re-execute
- * the syscall; -ERESTART_RESTARTBLOCK (nanosleep, poll with a timeout...)
- * cannot be restarted in another process, whose kernel has no restart
- * block, and returns -EINTR (the remaining time is in the caller's memory
- * for nanosleep). Returns true if r was changed.
+ * the syscall; -ERESTART_RESTARTBLOCK (nanosleep, poll with a timeout,
+ * timed futex waits) cannot be restarted in another process, whose kernel
+ * has no restart block: futex and poll are made again (a relative timeout
+ * starts again), sleeps return -EINTR (the remaining time is in the
+ * caller's memory for nanosleep). Returns true if r was changed.
  */
 bool arch_regs_fixup_restart(esky_regs_t *r);
 
