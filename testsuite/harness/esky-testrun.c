@@ -528,17 +528,15 @@ fail:
 	return r;
 }
 
-/* The program's pid: the run itself, or esky's (first) child. */
-static pid_t program_pid(struct run *r)
+/* The first child of process pid (of any of its threads), or 0. */
+static pid_t first_child(pid_t parent)
 {
 	char path[64], buf[384];
 	DIR *d;
 	struct dirent *de;
 	pid_t pid = 0;
 
-	if (!r->is_esky)
-		return r->pid;
-	snprintf(path, sizeof(path), "/proc/%d/task", r->pid);
+	snprintf(path, sizeof(path), "/proc/%d/task", parent);
 	d = opendir(path);
 	if (!d)
 		return 0;
@@ -557,6 +555,32 @@ static pid_t program_pid(struct run *r)
 	}
 	closedir(d);
 	return pid;
+}
+
+/*
+ * The program's pid: the run itself, or esky's (first) child, or that
+ * child's child when it is the init of the PID namespace esky resumes a
+ * threaded program in.
+ */
+static pid_t program_pid(struct run *r)
+{
+	char path[64], comm[32] = "";
+	pid_t pid;
+	FILE *f;
+
+	if (!r->is_esky)
+		return r->pid;
+	pid = first_child(r->pid);
+	if (!pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	return strcmp(comm, "esky-ns-init\n") ? pid : first_child(pid);
 }
 
 /* Is the program blocked in syscall nr (with fd 0 as first arg, if want_fd0)? */
