@@ -65,6 +65,7 @@ struct esky_dump {
 	struct esky_tracee *copy;   /* fork_copy: the frozen copy, or NULL */
 	struct dthread *threads;    /* stopped until esky_dump_release_threads */
 	size_t thread_n;
+	bool threads_borrowed;      /* the caller's (opts.threads): never detached here */
 	struct esky_image_writer *w;
 	struct esky_dump_opts opts;
 	struct dvma *vmas;
@@ -146,7 +147,7 @@ static bool fd_writable(unsigned flags)
 	return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
 }
 
-static int check_process(pid_t pid, struct esky_proc_status *status, bool single_thread)
+static int check_process(pid_t pid, struct esky_proc_status *status)
 {
 	int *kids, ntimers, ret;
 	size_t nkids;
@@ -154,10 +155,6 @@ static int check_process(pid_t pid, struct esky_proc_status *status, bool single
 	ret = esky_proc_read_status(pid, status);
 	if (ret)
 		return esky_error(ret, "pid %d: cannot read its status: %s", pid, strerror(-ret));
-	if (status->threads > 1 && single_thread)
-		return esky_error(-EOPNOTSUPP, "pid %d has %d threads: esky-shell follows "
-				  "single-threaded programs only (esky start and esky checkpoint "
-				  "save threads)", pid, status->threads);
 	if (status->seccomp == 2)
 		return esky_error(-EOPNOTSUPP, "pid %d runs under a seccomp filter, which esky "
 				  "cannot restore", pid);
@@ -879,9 +876,29 @@ static int freeze_threads(struct esky_dump *d, pid_t pid)
 	}
 }
 
+/* The caller's stopped threads (opts.threads) as the dump's; the count must be the process's. */
+static int borrow_threads(struct esky_dump *d, pid_t pid, int nthreads)
+{
+	if ((size_t)nthreads != d->opts.thread_n + 1)
+		return esky_error(-EAGAIN, "pid %d has %d threads, esky follows %zu", pid, nthreads,
+				  d->opts.thread_n + 1);
+	d->threads = calloc(d->opts.thread_n, sizeof(*d->threads));
+	if (!d->threads)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->opts.thread_n; i++)
+		d->threads[i].t = d->opts.threads[i];
+	d->thread_n = d->opts.thread_n;
+	d->threads_borrowed = true;
+	return 0;
+}
+
 void esky_dump_release_threads(struct esky_dump *d)
 {
 	for (size_t i = 0; i < d->thread_n; i++) {
+		if (d->threads_borrowed) {
+			free(d->threads[i].xstate);
+			continue;
+		}
 		/* A thread of a program killed meanwhile is reaped, or its end would hang the main's. */
 		if (esky_tracee_detach(d->threads[i].t, 0) == -ESRCH)
 			esky_tracee_kill(d->threads[i].t);
@@ -1166,7 +1183,7 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 	pid_t pid = esky_tracee_pid(t);
 	int ret;
 
-	ret = check_process(pid, &status, o->single_thread);
+	ret = check_process(pid, &status);
 	if (ret)
 		return ret;
 	d = calloc(1, sizeof(*d));
@@ -1207,7 +1224,9 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 	memset(&core, 0, sizeof(core));
 	core.exe_file = UINT32_MAX;
 	/* Every thread stopped before anything is read: one instant for all. */
-	if (!ret && status.threads > 1)
+	if (!ret && o->threads)
+		ret = borrow_threads(d, pid, status.threads);
+	else if (!ret && status.threads > 1)
 		ret = freeze_threads(d, pid);
 	if (!ret)
 		ret = collect_vmas(d, pid);

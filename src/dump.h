@@ -56,11 +56,13 @@ struct esky_dump_opts {
 	bool (*page_unchanged)(void *ctx, uint64_t vaddr);
 	void *unchanged_ctx;
 	/*
-	 * Refuse a program with several threads (esky-shell, which follows
-	 * one thread). Otherwise every thread is stopped by prepare and stays
-	 * stopped until esky_dump_release_threads (or free).
+	 * Every other thread is stopped by prepare and stays stopped until
+	 * esky_dump_release_threads (or free), unless given here, stopped
+	 * and traced by the caller (esky-shell's all-stop): then they are
+	 * used as they are, not seized, and left stopped.
 	 */
-	bool single_thread;
+	struct esky_tracee *const *threads;
+	size_t thread_n;
 };
 
 struct esky_dump_stats {

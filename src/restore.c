@@ -1335,7 +1335,13 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		esky_tracee_free(t);
 		goto out_close;
 	}
-	/* The other threads run on from here; the main one is the caller's, stopped. */
+	/* The other threads run on from here, or are the caller's; the main one is the caller's, stopped. */
+	if (o->threads_out) {
+		*o->threads_out = threads.t;
+		*o->thread_n_out = threads.n;
+		threads.t = NULL;
+		threads.n = 0;
+	}
 	threads_free(&threads, true);
 	if (pending_sig)
 		kill(esky_tracee_pid(t), pending_sig);

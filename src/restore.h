@@ -21,6 +21,15 @@ struct esky_restore_opts {
 	bool verify_pages;       /* check the checksum of every page before the program runs */
 	char *const *argv;       /* what ps shows for the process, or NULL to keep it */
 	bool check_only;         /* esky check: messages without resume's advice */
+	/*
+	 * Non-NULL: the other threads stay traced and stopped and are handed
+	 * over here (malloc'd array, in the image's order) instead of running
+	 * on untraced: esky-shell follows every thread.
+	 */
+	struct esky_tracee ***threads_out;
+	size_t *thread_n_out;
+	/* esky_target_restore: follow every thread (esky_target_follow_threads). */
+	bool follow_threads;
 };
 
 /*

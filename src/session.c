@@ -1113,6 +1113,15 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 		esky_error_clear();
 	}
 	free(argv);
+	if (!ret) {
+		/* All-stop over every thread, as gdb: a breakpoint any thread hits stops them all. */
+		ret = esky_target_follow_threads(s->t, NULL, 0);
+		if (ret) {
+			esky_target_free(s->t);
+			s->t = NULL;
+			esky_error(ret, "%s: cannot follow its threads: %s", s->program, strerror(-ret));
+		}
+	}
 	if (ret)
 		return ret;
 	esky_target_report_signals(s->t, !s->pass_signals);
@@ -2456,7 +2465,7 @@ static void start_tracking(struct esky_session *s)
 static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
 			 int *idp)
 {
-	struct esky_checkpoint_opts o = { .background = false, .single_thread = true };
+	struct esky_checkpoint_opts o = { .background = false };
 	struct esky_dump_patch *patches;
 	struct esky_snapinfo si = { 0 };
 	struct esky_dump_stats st;
@@ -2603,7 +2612,7 @@ static int open_snapshot_chain(struct esky_session *s, int id, struct esky_image
 
 int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report *r)
 {
-	struct esky_restore_opts ro = { .verify_pages = true };
+	struct esky_restore_opts ro = { .verify_pages = true, .follow_threads = true };
 	struct esky_image **chain;
 	const struct esky_image_view *v;
 	size_t n;
@@ -2677,7 +2686,7 @@ int esky_session_gcore(struct esky_session *s, int id, const char *path)
 		ret = open_snapshot_chain(s, id, &chain, &n);
 	} else {
 		/* The program as it stands: a checkpoint of it, made into a core, then dropped. */
-		struct esky_checkpoint_opts o = { .background = false, .single_thread = true };
+		struct esky_checkpoint_opts o = { .background = false };
 		struct esky_dump_patch *patches;
 		struct esky_dump_stats st;
 
@@ -2747,6 +2756,10 @@ int esky_session_gdb(struct esky_session *s, struct esky_stop_report *r)
 	esky_target_report_signals(s->t, !s->pass_signals);
 	/* Taken back by an attach: it holds our breakpoints again, it dies with us. */
 	esky_target_survive_monitor(s->t, false);
+	ret = esky_target_follow_threads(s->t, NULL, 0);
+	if (ret)
+		return esky_error(ret, "cannot follow the threads of pid %d again: %s",
+				  esky_target_pid(s->t), strerror(-ret));
 	s->pending = PENDING_NONE;
 	find_bias(s);
 	ret = sync_sites(s);

@@ -17,8 +17,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct esky_target {
+/* A thread other than the main one, followed in all-stop (esky_target_follow_threads). */
+struct task {
 	struct esky_tracee *t;
+	bool running;
+	bool fresh;             /* its first stop (the attach) is still to come */
+};
+
+struct esky_target {
+	struct esky_tracee *t;  /* the main thread (its tid is the pid) */
+	struct esky_tracee *cur; /* the thread the caller looks at: t or a task's */
+	bool threads;           /* all-stop over every thread */
+	bool main_running;      /* the main thread was let go (all-stop bookkeeping) */
+	struct task *tasks;
+	size_t task_n;
 	bool is_parent;         /* we forked it (start, restore): a fork copy is ours */
 	bool stopped;
 	bool interrupt_pending;
@@ -44,6 +56,7 @@ static struct esky_target *target_new(struct esky_tracee *tr, bool is_parent, ui
 	if (!t)
 		return NULL;
 	t->t = tr;
+	t->cur = tr;
 	t->is_parent = is_parent;
 	t->stopped = true;
 	t->run_base_ns = run_base;
@@ -103,12 +116,34 @@ int esky_target_start_with(char *const argv[], const struct esky_target_start_op
 int esky_target_restore(struct esky_image *const *chain, size_t n,
 			const struct esky_restore_opts *o, struct esky_target **out)
 {
-	struct esky_tracee *tr;
-	int ret = esky_restore(chain, n, o, &tr);
+	struct esky_restore_opts ro = *o;
+	struct esky_tracee *tr, **threads = NULL;
+	size_t thread_n = 0;
+	int ret;
 
+	if (o->follow_threads) {
+		ro.threads_out = &threads;
+		ro.thread_n_out = &thread_n;
+	}
+	ret = esky_restore(chain, n, &ro, &tr);
 	if (ret)
 		return ret;
 	*out = target_new(tr, true, esky_image_view(chain[0])->core->run_ns);
+	if (*out && o->follow_threads) {
+		ret = esky_target_follow_threads(*out, threads, thread_n);
+		thread_n = 0;
+		if (ret) {
+			esky_target_free(*out);
+			free(threads);
+			return esky_error(ret, "cannot follow the threads of the resumed program: %s",
+					  strerror(-ret));
+		}
+	}
+	for (size_t i = 0; i < thread_n; i++) {
+		esky_tracee_kill(threads[i]);
+		esky_tracee_free(threads[i]);
+	}
+	free(threads);
 	if (!*out) {
 		esky_tracee_kill(tr);
 		esky_tracee_free(tr);
@@ -153,11 +188,29 @@ static void join_writer(struct esky_target *t)
 	t->dump = NULL;
 }
 
+/* Forget every other thread (each killed and reaped first when kill is set). */
+static void tasks_drop(struct esky_target *t, bool kill_them)
+{
+	for (size_t i = 0; i < t->task_n; i++) {
+		if (kill_them)
+			esky_tracee_kill(t->tasks[i].t);
+		esky_tracee_free(t->tasks[i].t);
+	}
+	free(t->tasks);
+	t->tasks = NULL;
+	t->task_n = 0;
+	t->cur = t->t;
+}
+
 void esky_target_free(struct esky_target *t)
 {
 	if (!t)
 		return;
 	join_writer(t);
+	/* Traced threads are reaped before the main one, whose end waits for theirs. */
+	if (t->task_n && !esky_tracee_gone(t->t))
+		kill(esky_tracee_pid(t->t), SIGKILL);
+	tasks_drop(t, true);
 	esky_tracee_kill(t->t);
 	esky_tracee_free(t->t);
 	if (t->done_fd >= 0)
@@ -180,6 +233,9 @@ int esky_target_release(struct esky_target *t, bool stopped)
 	 */
 	if (stopped && kill(pid, SIGSTOP) < 0)
 		return -errno;
+	for (size_t i = 0; i < t->task_n; i++)
+		esky_tracee_detach(t->tasks[i].t, 0);
+	tasks_drop(t, false);
 	ret = esky_tracee_detach(t->t, stopped ? 0 : t->pending_sig);
 	if (ret)
 		return ret;
@@ -306,7 +362,93 @@ int esky_target_allow_tracer(struct esky_target *t, pid_t tracer)
 
 struct esky_tracee *esky_target_tracee(struct esky_target *t)
 {
-	return t->t;
+	return t->cur;
+}
+
+pid_t esky_target_thread(const struct esky_target *t)
+{
+	return esky_tracee_pid(t->cur);
+}
+
+size_t esky_target_thread_count(const struct esky_target *t)
+{
+	return t->task_n + 1;
+}
+
+static struct task *task_add(struct esky_target *t, struct esky_tracee *tr, bool running,
+			     bool fresh)
+{
+	struct task *nt = realloc(t->tasks, (t->task_n + 1) * sizeof(*nt));
+
+	if (!nt)
+		return NULL;
+	t->tasks = nt;
+	nt[t->task_n] = (struct task){ .t = tr, .running = running, .fresh = fresh };
+	return &nt[t->task_n++];
+}
+
+static void task_remove(struct esky_target *t, size_t i)
+{
+	if (t->cur == t->tasks[i].t)
+		t->cur = t->t;
+	esky_tracee_free(t->tasks[i].t);
+	t->tasks[i] = t->tasks[--t->task_n];
+}
+
+/* Seize the threads of the (stopped) program we do not trace yet: they stop. */
+static int seize_other_threads(struct esky_target *t)
+{
+	pid_t pid = esky_tracee_pid(t->t);
+
+	for (;;) {
+		int *tids;
+		size_t n;
+		bool added = false;
+		int ret = esky_proc_tasks(pid, &tids, &n);
+
+		if (ret)
+			return ret;
+		for (size_t i = 0; i < n && !ret; i++) {
+			struct esky_tracee *tr;
+			bool known = tids[i] == pid;
+
+			for (size_t k = 0; k < t->task_n && !known; k++)
+				known = esky_tracee_pid(t->tasks[k].t) == tids[i];
+			if (known)
+				continue;
+			ret = esky_tracee_attach(tids[i], &tr);
+			if (ret == -ESRCH) {
+				esky_error_clear();
+				ret = 0;
+				continue;
+			}
+			if (!ret && !task_add(t, tr, false, false)) {
+				esky_tracee_detach(tr, 0);
+				esky_tracee_free(tr);
+				ret = -ENOMEM;
+			}
+			added = !ret;
+		}
+		free(tids);
+		if (ret || !added)
+			return ret;
+	}
+}
+
+int esky_target_follow_threads(struct esky_target *t, struct esky_tracee *const *have, size_t n)
+{
+	int ret;
+
+	t->threads = true;
+	for (size_t i = 0; i < n; i++)
+		if (!task_add(t, have[i], false, false))
+			return -ENOMEM;
+	ret = esky_tracee_follow_threads(t->t, true);
+	for (size_t i = 0; !ret && i < t->task_n; i++)
+		ret = esky_tracee_follow_threads(t->tasks[i].t, true);
+	if (!ret)
+		ret = seize_other_threads(t);
+	return ret;
 }
 
 pid_t esky_target_pid(const struct esky_target *t)
@@ -329,13 +471,34 @@ void esky_target_report_signals(struct esky_target *t, bool on)
 	t->report_signals = on;
 }
 
-/* Let the program go (a whole run or one instruction), with the signal it is owed. */
-static int resume(struct esky_target *t, int (*go)(struct esky_tracee *, int))
+/*
+ * Let the program go (a whole run or one instruction of the current
+ * thread), with the signal it is owed. In all-stop, a run lets every
+ * thread go; a step only the current one (the others stay where they
+ * are: none runs past a breakpoint that a step lifted).
+ */
+static int resume(struct esky_target *t, int (*go)(struct esky_tracee *, int), bool all)
 {
 	int sig = t->pending_sig, ret;
 
 	t->pending_sig = 0;
-	ret = go(t->t, sig);
+	ret = go(t->cur, sig);
+	for (size_t i = 0; !ret && i < t->task_n; i++) {
+		struct task *k = &t->tasks[i];
+
+		if (k->t == t->cur) {
+			k->running = true;
+		} else if (all && !k->running && !k->fresh) {
+			ret = esky_tracee_cont(k->t, 0);
+			if (ret == -ESRCH)
+				ret = 0; /* ended meanwhile: its exit is collected by the next wait */
+			k->running = !ret;
+		}
+	}
+	if (!ret && all && t->cur != t->t && !t->main_running)
+		ret = esky_tracee_cont(t->t, 0);
+	if (!ret && (all || t->cur == t->t))
+		t->main_running = true;
 	if (!ret)
 		set_running(t, true);
 	return ret;
@@ -343,12 +506,12 @@ static int resume(struct esky_target *t, int (*go)(struct esky_tracee *, int))
 
 int esky_target_cont(struct esky_target *t)
 {
-	return resume(t, esky_tracee_cont);
+	return resume(t, esky_tracee_cont, true);
 }
 
 int esky_target_step(struct esky_target *t)
 {
-	return resume(t, esky_tracee_step);
+	return resume(t, esky_tracee_step, false);
 }
 
 int esky_target_interrupt(struct esky_target *t)
@@ -364,16 +527,214 @@ void esky_target_drop_signal(struct esky_target *t)
 	t->pending_sig = 0;
 }
 
+static int main_event(struct esky_target *t, const struct esky_stop *stp, struct esky_event *ev);
+
+/*
+ * All-stop: a thread stopped with something for the caller; stop every
+ * other one and wait until it has. A breakpoint another thread hit
+ * meanwhile is undone (its pc put back on the int3, the SIGTRAP dropped):
+ * it hits it again once let go, if the breakpoint is still there. Other
+ * signals are queued to their thread again, to come back then. A thread
+ * made or ended on the way is taken in or forgotten.
+ */
+static int stop_others(struct esky_target *t, struct esky_tracee *except)
+{
+	pid_t pid = esky_tracee_pid(t->t);
+
+	for (size_t i = 0; i < t->task_n; i++)
+		if (t->tasks[i].t != except && t->tasks[i].running)
+			esky_tracee_interrupt(t->tasks[i].t);
+	for (size_t i = 0; i < t->task_n;) {
+		struct task *k = &t->tasks[i];
+		struct esky_stop st;
+		int ret;
+
+		if (k->t == except || (!k->running && !k->fresh)) {
+			i++;
+			continue;
+		}
+		ret = esky_tracee_wait(k->t, &st, false);
+		if (ret || st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED) {
+			task_remove(t, i);
+			continue;
+		}
+		if (st.kind == ESKY_STOP_CLONE) {
+			struct esky_tracee *nt;
+
+			/*
+			 * Inside clone: its result is not in rax yet (a checkpoint
+			 * now would thaw it failing). Let it finish, stop it after.
+			 */
+			if (!esky_tracee_adopt(st.new_pid, &nt) && !task_add(t, nt, false, true))
+				esky_tracee_free(nt);
+			k = &t->tasks[i];
+			if (!esky_tracee_cont(k->t, 0) && !esky_tracee_interrupt(k->t))
+				continue;
+		} else if (st.kind == ESKY_STOP_SIGNAL && st.sig == SIGTRAP &&
+			   st.si_code == SI_KERNEL) {
+			esky_regs_t regs;
+
+			if (!esky_tracee_get_regs(k->t, &regs)) {
+				arch_regs_set_ip(&regs, arch_regs_ip(&regs) - ARCH_BREAKPOINT_LEN);
+				esky_tracee_set_regs(k->t, &regs);
+			}
+		} else if (st.kind == ESKY_STOP_SIGNAL) {
+			syscall(SYS_tgkill, pid, esky_tracee_pid(k->t), st.sig);
+		} else if (st.kind != ESKY_STOP_INTERRUPT && st.kind != ESKY_STOP_GROUP) {
+			/* Not a stop yet (a syscall stop cannot come; an exec...): wait again. */
+			if (!esky_tracee_cont(k->t, 0))
+				continue;
+		}
+		k->running = false;
+		k->fresh = false;
+		i++;
+	}
+	if (except != t->t && t->main_running && !esky_tracee_gone(t->t)) {
+		/* The main thread, as the others (it may have ended alone: then it stays a zombie). */
+		struct esky_stop st;
+
+		esky_tracee_interrupt(t->t);
+		for (;;) {
+			if (esky_tracee_wait(t->t, &st, false) || st.kind == ESKY_STOP_EXITED ||
+			    st.kind == ESKY_STOP_KILLED)
+				break;
+			if (st.kind == ESKY_STOP_CLONE) {
+				struct esky_tracee *nt;
+
+				/* As a thread's above: out of clone first (the new one's stop comes below). */
+				if (!esky_tracee_adopt(st.new_pid, &nt) && !task_add(t, nt, false, true))
+					esky_tracee_free(nt);
+				if (!esky_tracee_cont(t->t, 0) && !esky_tracee_interrupt(t->t))
+					continue;
+				break;
+			}
+			if (st.kind == ESKY_STOP_SIGNAL && st.sig == SIGTRAP && st.si_code == SI_KERNEL) {
+				esky_regs_t regs;
+
+				if (!esky_tracee_get_regs(t->t, &regs)) {
+					arch_regs_set_ip(&regs, arch_regs_ip(&regs) - ARCH_BREAKPOINT_LEN);
+					esky_tracee_set_regs(t->t, &regs);
+				}
+			} else if (st.kind == ESKY_STOP_SIGNAL) {
+				syscall(SYS_tgkill, pid, pid, st.sig);
+			}
+			break;
+		}
+	}
+	t->main_running = false;
+	/* Fresh threads made meanwhile: their first stop. */
+	for (size_t i = 0; i < t->task_n; i++) {
+		struct esky_stop st;
+
+		if (t->tasks[i].fresh && !esky_tracee_wait(t->tasks[i].t, &st, false))
+			t->tasks[i].fresh = false;
+	}
+	return 0;
+}
+
+/*
+ * A stop of a thread other than the main one, running in all-stop mode:
+ * 1 and *ev filled when it is for the caller (every thread then stopped,
+ * that one current), 0 when it was handled here (the thread runs on).
+ */
+static int task_event(struct esky_target *t, size_t i, const struct esky_stop *st,
+		      struct esky_event *ev)
+{
+	struct task *k = &t->tasks[i];
+	struct esky_tracee *nt;
+
+	switch (st->kind) {
+	case ESKY_STOP_EXITED:
+	case ESKY_STOP_KILLED:
+		task_remove(t, i);
+		return 0;
+	case ESKY_STOP_CLONE:
+		if (!esky_tracee_adopt(st->new_pid, &nt) && !task_add(t, nt, true, true))
+			esky_tracee_free(nt);
+		k = &t->tasks[i];
+		esky_tracee_cont(k->t, 0);
+		return 0;
+	case ESKY_STOP_GROUP:
+		esky_tracee_listen(k->t);
+		return 0;
+	case ESKY_STOP_SIGNAL:
+		if (st->sig == SIGTRAP && (st->si_code == SI_KERNEL || st->si_code == TRAP_TRACE ||
+					   st->si_code == TRAP_BRKPT || st->si_code == TRAP_HWBKPT)) {
+			ev->kind = ESKY_EV_TRAP;
+			ev->si_code = st->si_code;
+		} else if (t->report_signals) {
+			ev->kind = ESKY_EV_SIGNAL;
+		} else {
+			esky_tracee_cont(k->t, st->sig);
+			return 0;
+		}
+		ev->sig = st->sig;
+		k->running = false;
+		t->cur = k->t;
+		t->pending_sig = st->sig;
+		set_running(t, false);
+		stop_others(t, k->t);
+		return 1;
+	default:
+		if (k->fresh)
+			k->fresh = false;
+		esky_tracee_cont(k->t, 0);
+		return 0;
+	}
+}
+
 int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
 {
 	struct esky_stop st;
 	int ret;
 
 	memset(ev, 0, sizeof(*ev));
+	/* Every other thread first, without blocking: only the main one blocks. */
+	for (size_t i = 0; t->threads && i < t->task_n; i++) {
+		if (!t->tasks[i].running && !t->tasks[i].fresh)
+			continue;
+		ret = esky_tracee_wait(t->tasks[i].t, &st, true);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret) {
+			task_remove(t, i--);
+			continue;
+		}
+		ret = task_event(t, i, &st, ev);
+		if (ret)
+			return 0;
+		i = (size_t)-1; /* the table may have changed: look again from the start */
+	}
 	ret = esky_tracee_wait(t->t, &st, !block);
 	if (ret)
 		return ret;
+	t->main_running = false;
 	set_running(t, false);
+	if (t->threads && st.kind == ESKY_STOP_CLONE) {
+		struct esky_tracee *nt;
+
+		if (!esky_tracee_adopt(st.new_pid, &nt) && !task_add(t, nt, true, true))
+			esky_tracee_free(nt);
+		t->main_running = true;
+		set_running(t, true);
+		return esky_tracee_cont(t->t, 0);
+	}
+	if (t->threads && (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED))
+		tasks_drop(t, false);
+	t->cur = t->t;
+	ret = main_event(t, &st, ev);
+	if (!ret && t->threads && (ev->kind == ESKY_EV_TRAP || ev->kind == ESKY_EV_SIGNAL ||
+				   ev->kind == ESKY_EV_STOPPED))
+		ret = stop_others(t, t->t);
+	return ret;
+}
+
+/* A stop of the main thread: *ev for the caller, or handled here (the program goes on). */
+static int main_event(struct esky_target *t, const struct esky_stop *stp, struct esky_event *ev)
+{
+	struct esky_stop st = *stp;
+	int ret;
+
 	switch (st.kind) {
 	case ESKY_STOP_EXITED:
 		ev->kind = ESKY_EV_EXITED;
@@ -403,6 +764,7 @@ int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
 			return 0;
 		}
 		ret = esky_tracee_listen(t->t);
+		t->main_running = true;
 		set_running(t, true);
 		if (st.sig != SIGSTOP)
 			kill(getpid(), SIGSTOP);
@@ -465,14 +827,25 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 		.parent_ctx = o->parent_ctx,
 		.page_unchanged = o->page_unchanged,
 		.unchanged_ctx = o->unchanged_ctx,
-		.single_thread = o->single_thread,
 	};
+	struct esky_tracee **mine = NULL;
 	struct esky_dump *d;
 	int ret;
 
 	if (t->writing)
 		return esky_error(-EBUSY, "a checkpoint is still being written");
+	if (t->threads) {
+		/* Every thread is stopped (all-stop): the dump takes them as they are. */
+		mine = calloc(t->task_n + 1, sizeof(*mine));
+		if (!mine)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->task_n; i++)
+			mine[i] = t->tasks[i].t;
+		dopts.threads = mine;
+		dopts.thread_n = t->task_n;
+	}
 	ret = esky_dump_prepare(t->t, path, &dopts, &d);
+	free(mine);
 	if (ret)
 		return ret;
 	if (esky_dump_has_copy(d)) {

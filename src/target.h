@@ -90,6 +90,21 @@ int esky_target_survive_monitor(struct esky_target *t, bool on);
  */
 int esky_target_make_uffd(struct esky_target *t, int *fd);
 
+/*
+ * Follow every thread of the program, all-stop as gdb does (esky-shell):
+ * the threads it makes are traced from their start; when one stops for
+ * the caller (a trap, a signal reported, an interrupt) every other one is
+ * stopped too and that one becomes the current thread, whose registers
+ * esky_target_tracee() gives; cont lets all go, step only the current one.
+ * have: threads already traced and stopped (a thaw's), taken over; the
+ * others are seized. 0 or -errno.
+ */
+int esky_target_follow_threads(struct esky_target *t, struct esky_tracee *const *have, size_t n);
+/* The current thread's tid (as we see it), and how many threads are followed. */
+pid_t esky_target_thread(const struct esky_target *t);
+size_t esky_target_thread_count(const struct esky_target *t);
+
+/* The current thread (the main one unless following threads). */
 struct esky_tracee *esky_target_tracee(struct esky_target *t);
 pid_t esky_target_pid(const struct esky_target *t);
 bool esky_target_alive(const struct esky_target *t);
@@ -139,7 +154,6 @@ struct esky_checkpoint_opts {
 	void *parent_ctx;
 	bool (*page_unchanged)(void *ctx, uint64_t vaddr); /* see esky_dump_opts */
 	void *unchanged_ctx;
-	bool single_thread;   /* refuse several threads (esky-shell) */
 };
 
 int esky_target_checkpoint(struct esky_target *t, const char *path,

@@ -39,6 +39,7 @@ struct esky_tracee {
 	pid_t syscall_child;
 	int deferred_sig;      /* an unblockable stop signal seen while injecting */
 	pid_t ns_init;         /* spawned in a PID namespace: its init (our child), or 0 */
+	unsigned sticky_opts;  /* PTRACE_O_* kept by every esky_tracee_set_options */
 };
 
 #define ESKY_PTRACE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)
@@ -523,11 +524,17 @@ void esky_tracee_kill(struct esky_tracee *t)
 int esky_tracee_set_options(struct esky_tracee *t, unsigned extra)
 {
 	unsigned opts = (ESKY_PTRACE_OPTIONS & ~PTRACE_O_EXITKILL) |
-			(t->exitkill ? PTRACE_O_EXITKILL : 0) | extra;
+			(t->exitkill ? PTRACE_O_EXITKILL : 0) | t->sticky_opts | extra;
 
 	if (ptrace(PTRACE_SETOPTIONS, t->pid, 0, opts) < 0)
 		return -errno;
 	return 0;
+}
+
+int esky_tracee_follow_threads(struct esky_tracee *t, bool on)
+{
+	t->sticky_opts = on ? PTRACE_O_TRACECLONE : 0;
+	return esky_tracee_set_options(t, 0);
 }
 
 int esky_tracee_set_exitkill(struct esky_tracee *t, bool on)

@@ -113,6 +113,13 @@ pid_t esky_tracee_pid(const struct esky_tracee *t);
 /* True once the process exited or was killed (and reaped). */
 bool esky_tracee_gone(const struct esky_tracee *t);
 
+/*
+ * Trace the threads the tracee makes from their first instruction
+ * (PTRACE_O_TRACECLONE, kept across esky_tracee_set_options): each is
+ * reported as ESKY_STOP_CLONE, then stops before it runs. 0 or -errno.
+ */
+int esky_tracee_follow_threads(struct esky_tracee *t, bool on);
+
 /* PTRACE_O_* options (TRACESYSGOOD and EXITKILL are always on). */
 int esky_tracee_set_options(struct esky_tracee *t, unsigned extra);
 /*
