@@ -62,6 +62,9 @@ static const char *signame(int sig)
 
 static void print_stop(const struct esky_stop_report *r)
 {
+	/* Which thread, as gdb says it, when there are several. */
+	if (r->thread && r->why != ESKY_WHY_EXITED && r->why != ESKY_WHY_KILLED)
+		printf("[thread %d]\n", r->thread);
 	switch (r->why) {
 	case ESKY_WHY_BREAKPOINT:
 		printf("%s %d, %s\n", r->temporary ? "Temporary breakpoint" : "Breakpoint", r->bp,
@@ -638,6 +641,8 @@ static int cmd_where(struct shell *sh, int argc, char **argv)
 		return usage(find_cmd("where"));
 	if (esky_session_where(sh->s, &r))
 		return fail("no process");
+	if (r.thread)
+		printf("[thread %d]\n", r.thread);
 	printf("%s (0x%" PRIx64 ")\n", r.where, r.pc);
 	return 0;
 }
@@ -725,6 +730,8 @@ static int cmd_info(struct shell *sh, int argc, char **argv)
 
 		if (esky_session_registers(sh->s, buf, sizeof(buf)))
 			return fail("no registers");
+		if (esky_session_thread(sh->s))
+			printf("[thread %d]\n", esky_session_thread(sh->s));
 		fputs(buf, stdout);
 		return 0;
 	}

@@ -219,6 +219,20 @@ pid_t esky_session_pid(const struct esky_session *s)
 	return esky_session_alive(s) ? esky_target_pid(s->t) : 0;
 }
 
+static void session_idle(void *ctx);
+
+int esky_session_thread(const struct esky_session *s)
+{
+	struct esky_proc_status st;
+	pid_t tid;
+
+	if (!esky_session_alive(s) || esky_target_thread_count(s->t) < 2)
+		return 0;
+	tid = esky_target_thread(s->t);
+	/* As the program sees it (a rewound program runs in a PID namespace of its own). */
+	return esky_proc_read_status(tid, &st) == 0 && st.nspid > 0 ? st.nspid : tid;
+}
+
 /* The store-only commands, in a session that writes files (esky snap). */
 static int no_store(void)
 {
@@ -872,6 +886,7 @@ static int get_pc(struct esky_session *s, uint64_t *pc)
 
 static void report_where(struct esky_session *s, struct esky_stop_report *r)
 {
+	r->thread = esky_session_thread(s);
 	if (!s->t || get_pc(s, &r->pc)) {
 		r->where[0] = '\0';
 		return;
@@ -1115,6 +1130,7 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 	free(argv);
 	if (!ret) {
 		/* All-stop over every thread, as gdb: a breakpoint any thread hits stops them all. */
+		esky_target_set_idle(s->t, session_idle, s);
 		ret = esky_target_follow_threads(s->t, NULL, 0);
 		if (ret) {
 			esky_target_free(s->t);
@@ -1198,6 +1214,15 @@ static void tracking_events(struct esky_session *s)
 {
 	if (s->dirty && esky_dirty_read_events(s->dirty))
 		stop_tracking(s);
+}
+
+/* While esky waits for the program's threads to stop: what they may wait on esky for. */
+static void session_idle(void *ctx)
+{
+	struct esky_session *s = ctx;
+
+	if (s->dirty)
+		tracking_events(s);
 }
 
 static int wait_event(struct esky_session *s, struct esky_event *ev)
@@ -2636,6 +2661,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	ret = esky_target_restore(chain, n, &ro, &s->t);
 	if (ret)
 		goto out_close;
+	esky_target_set_idle(s->t, session_idle, s);
 	esky_target_report_signals(s->t, true);
 	memcpy(s->lineage_id, v->hdr->id, sizeof(s->lineage_id));
 	s->lineage = id;
@@ -2756,6 +2782,7 @@ int esky_session_gdb(struct esky_session *s, struct esky_stop_report *r)
 	esky_target_report_signals(s->t, !s->pass_signals);
 	/* Taken back by an attach: it holds our breakpoints again, it dies with us. */
 	esky_target_survive_monitor(s->t, false);
+	esky_target_set_idle(s->t, session_idle, s);
 	ret = esky_target_follow_threads(s->t, NULL, 0);
 	if (ret)
 		return esky_error(ret, "cannot follow the threads of pid %d again: %s",

@@ -61,6 +61,7 @@ struct esky_stop_report {
 	int sig;
 	uint64_t pc;
 	char where[512];       /* "main at walk.c:90" */
+	int thread;            /* the thread that stopped (its tid), 0 when the program has one */
 	uint64_t old_value, new_value; /* ESKY_WHY_WATCH (len bytes, little-endian) */
 };
 
@@ -108,6 +109,12 @@ int esky_session_new_files(const struct esky_snapfile_sink *sink, struct esky_se
 void esky_session_pass_signals(struct esky_session *s, bool on);
 /* The program's pid, 0 if there is no process. */
 pid_t esky_session_pid(const struct esky_session *s);
+/*
+ * The current thread of a program with several (the one that stopped
+ * last, whose registers where and info registers show): its tid as the
+ * program sees it; 0 when it has one thread or none runs.
+ */
+int esky_session_thread(const struct esky_session *s);
 void esky_session_set_notify(struct esky_session *s, esky_session_notify_fn fn, void *ctx);
 const char *esky_session_store_dir(const struct esky_session *s);
 

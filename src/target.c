@@ -29,6 +29,8 @@ struct esky_target {
 	struct esky_tracee *cur; /* the thread the caller looks at: t or a task's */
 	bool threads;           /* all-stop over every thread */
 	bool main_running;      /* the main thread was let go (all-stop bookkeeping) */
+	void (*idle)(void *ctx); /* called while waiting for threads to stop */
+	void *idle_ctx;
 	struct task *tasks;
 	size_t task_n;
 	bool is_parent;         /* we forked it (start, restore): a fork copy is ours */
@@ -529,6 +531,32 @@ void esky_target_drop_signal(struct esky_target *t)
 
 static int main_event(struct esky_target *t, const struct esky_stop *stp, struct esky_event *ev);
 
+void esky_target_set_idle(struct esky_target *t, void (*fn)(void *ctx), void *ctx)
+{
+	t->idle = fn;
+	t->idle_ctx = ctx;
+}
+
+/*
+ * Wait for a thread asked to stop. Not blocking in waitpid: a thread may
+ * be held by esky itself meanwhile (madvise on memory esky tracks with
+ * userfaultfd waits until esky reads the event), so the idle hook runs
+ * between looks.
+ */
+static int wait_stopping(struct esky_target *t, struct esky_tracee *tr, struct esky_stop *st)
+{
+	for (;;) {
+		struct timespec nap = { 0, 200000 };
+		int ret = esky_tracee_wait(tr, st, true);
+
+		if (ret != -EAGAIN)
+			return ret;
+		if (t->idle)
+			t->idle(t->idle_ctx);
+		nanosleep(&nap, NULL);
+	}
+}
+
 /*
  * All-stop: a thread stopped with something for the caller; stop every
  * other one and wait until it has. A breakpoint another thread hit
@@ -553,7 +581,7 @@ static int stop_others(struct esky_target *t, struct esky_tracee *except)
 			i++;
 			continue;
 		}
-		ret = esky_tracee_wait(k->t, &st, false);
+		ret = wait_stopping(t, k->t, &st);
 		if (ret || st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED) {
 			task_remove(t, i);
 			continue;
@@ -595,7 +623,7 @@ static int stop_others(struct esky_target *t, struct esky_tracee *except)
 
 		esky_tracee_interrupt(t->t);
 		for (;;) {
-			if (esky_tracee_wait(t->t, &st, false) || st.kind == ESKY_STOP_EXITED ||
+			if (wait_stopping(t, t->t, &st) || st.kind == ESKY_STOP_EXITED ||
 			    st.kind == ESKY_STOP_KILLED)
 				break;
 			if (st.kind == ESKY_STOP_CLONE) {
@@ -626,7 +654,7 @@ static int stop_others(struct esky_target *t, struct esky_tracee *except)
 	for (size_t i = 0; i < t->task_n; i++) {
 		struct esky_stop st;
 
-		if (t->tasks[i].fresh && !esky_tracee_wait(t->tasks[i].t, &st, false))
+		if (t->tasks[i].fresh && !wait_stopping(t, t->tasks[i].t, &st))
 			t->tasks[i].fresh = false;
 	}
 	return 0;

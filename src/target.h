@@ -100,6 +100,12 @@ int esky_target_make_uffd(struct esky_target *t, int *fd);
  * others are seized. 0 or -errno.
  */
 int esky_target_follow_threads(struct esky_target *t, struct esky_tracee *const *have, size_t n);
+/*
+ * fn(ctx) is called while esky waits for threads to stop (all-stop): what
+ * the program may be waiting on esky for meanwhile (userfaultfd events of
+ * dirty-page tracking) must be served there.
+ */
+void esky_target_set_idle(struct esky_target *t, void (*fn)(void *ctx), void *ctx);
 /* The current thread's tid (as we see it), and how many threads are followed. */
 pid_t esky_target_thread(const struct esky_target *t);
 size_t esky_target_thread_count(const struct esky_target *t);

@@ -124,6 +124,7 @@ normalise() {
 	    -e 's/^\([a-z][a-z0-9_]*\) \{1,\}0x[0-9a-f]\{1,16\} \{1,\}-\{0,1\}[0-9]\{1,\}$/\1 @REG@/' \
 	    -e 's/0x[0-9a-f]\{12\}\b/@ADDR@/g' \
 	    -e 's/\bpid [0-9][0-9]*/pid @PID@/g' \
+	    -e 's/^\[thread [0-9][0-9]*\]$/[thread @TID@]/' \
 	    -e 's/^changed pages: .*/changed pages: @MODE@/'
 }
 
