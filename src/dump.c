@@ -823,57 +823,27 @@ out_end:
 	return ret;
 }
 
-/*
- * Stop every other thread of the process: seize and interrupt each task
- * of /proc/PID/task, again until a pass finds no new one (a running
- * thread may have made another meanwhile). A thread that ends on the way
- * is simply not there.
- */
-static int freeze_threads(struct esky_dump *d, pid_t pid)
+static bool dump_has_thread(void *ctx, pid_t tid)
 {
-	for (;;) {
-		int *tids;
-		size_t n;
-		bool added = false;
-		int ret = esky_proc_tasks(pid, &tids, &n);
+	const struct esky_dump *d = ctx;
 
-		if (ret)
-			return esky_error(ret, "pid %d: cannot list its threads: %s", pid,
-					  strerror(-ret));
-		for (size_t i = 0; i < n; i++) {
-			struct esky_tracee *tt;
-			struct dthread *nt;
-			bool known = tids[i] == pid;
+	for (size_t k = 0; k < d->thread_n; k++)
+		if (esky_tracee_pid(d->threads[k].t) == tid)
+			return true;
+	return false;
+}
 
-			for (size_t k = 0; k < d->thread_n && !known; k++)
-				known = esky_tracee_pid(d->threads[k].t) == tids[i];
-			if (known)
-				continue;
-			ret = esky_tracee_attach(tids[i], &tt);
-			if (ret == -ESRCH) {
-				esky_error_clear();
-				continue;
-			}
-			if (ret) {
-				free(tids);
-				return ret;
-			}
-			nt = realloc(d->threads, (d->thread_n + 1) * sizeof(*nt));
-			if (!nt) {
-				esky_tracee_detach(tt, 0);
-				esky_tracee_free(tt);
-				free(tids);
-				return -ENOMEM;
-			}
-			d->threads = nt;
-			memset(&nt[d->thread_n], 0, sizeof(nt[0]));
-			nt[d->thread_n++].t = tt;
-			added = true;
-		}
-		free(tids);
-		if (!added)
-			return 0;
-	}
+static int dump_add_thread(void *ctx, struct esky_tracee *t)
+{
+	struct esky_dump *d = ctx;
+	struct dthread *nt = realloc(d->threads, (d->thread_n + 1) * sizeof(*nt));
+
+	if (!nt)
+		return -ENOMEM;
+	d->threads = nt;
+	memset(&nt[d->thread_n], 0, sizeof(nt[0]));
+	nt[d->thread_n++].t = t;
+	return 0;
 }
 
 /* The caller's stopped threads (opts.threads) as the dump's; the count must be the process's. */
@@ -1227,7 +1197,7 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 	if (!ret && o->threads)
 		ret = borrow_threads(d, pid, status.threads);
 	else if (!ret && status.threads > 1)
-		ret = freeze_threads(d, pid);
+		ret = esky_tracee_attach_threads(pid, dump_has_thread, dump_add_thread, d);
 	if (!ret)
 		ret = collect_vmas(d, pid);
 	if (!ret)

@@ -410,40 +410,52 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int esky_proc_list_fds(pid_t pid, int **out, size_t *nout)
+/* The numeric entries of directory /proc/PID/what (fds, tasks), sorted. */
+static int list_numbers(pid_t pid, const char *what, int **out, size_t *nout)
 {
 	char path[64];
 	struct dirent *de;
-	int *fds = NULL;
+	int *v = NULL;
 	size_t n = 0, cap = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
 	d = opendir(path);
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
 		if (n == cap) {
-			int *nf;
+			int *nv;
 
 			cap = cap ? cap * 2 : 32;
-			nf = realloc(fds, cap * sizeof(*fds));
-			if (!nf) {
-				free(fds);
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
 				closedir(d);
 				return -ENOMEM;
 			}
-			fds = nf;
+			v = nv;
 		}
-		fds[n++] = atoi(de->d_name);
+		v[n++] = atoi(de->d_name);
 	}
 	closedir(d);
-	qsort(fds, n, sizeof(*fds), cmp_int);
-	*out = fds;
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_int);
+	*out = v;
 	*nout = n;
 	return 0;
+}
+
+int esky_proc_list_fds(pid_t pid, int **out, size_t *nout)
+{
+	return list_numbers(pid, "fd", out, nout);
+}
+
+int esky_proc_tasks(pid_t pid, int **out, size_t *nout)
+{
+	return list_numbers(pid, "task", out, nout);
 }
 
 int esky_proc_readlink(pid_t pid, const char *what, char **out)
@@ -458,43 +470,6 @@ int esky_proc_readlink(pid_t pid, const char *what, char **out)
 	buf[n] = '\0';
 	*out = strdup(buf);
 	return *out ? 0 : -ENOMEM;
-}
-
-int esky_proc_tasks(pid_t pid, int **out, size_t *nout)
-{
-	char path[64];
-	struct dirent *de;
-	int *tids = NULL;
-	size_t n = 0, cap = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		if (n == cap) {
-			int *nt;
-
-			cap = cap ? cap * 2 : 16;
-			nt = realloc(tids, cap * sizeof(*tids));
-			if (!nt) {
-				free(tids);
-				closedir(d);
-				return -ENOMEM;
-			}
-			tids = nt;
-		}
-		tids[n++] = atoi(de->d_name);
-	}
-	closedir(d);
-	if (n)
-		qsort(tids, n, sizeof(*tids), cmp_int);
-	*out = tids;
-	*nout = n;
-	return 0;
 }
 
 int esky_proc_children(pid_t pid, int **out, size_t *nout)

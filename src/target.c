@@ -397,44 +397,19 @@ static void task_remove(struct esky_target *t, size_t i)
 	t->tasks[i] = t->tasks[--t->task_n];
 }
 
-/* Seize the threads of the (stopped) program we do not trace yet: they stop. */
-static int seize_other_threads(struct esky_target *t)
+static bool target_has_thread(void *ctx, pid_t tid)
 {
-	pid_t pid = esky_tracee_pid(t->t);
+	const struct esky_target *t = ctx;
 
-	for (;;) {
-		int *tids;
-		size_t n;
-		bool added = false;
-		int ret = esky_proc_tasks(pid, &tids, &n);
+	for (size_t k = 0; k < t->task_n; k++)
+		if (esky_tracee_pid(t->tasks[k].t) == tid)
+			return true;
+	return false;
+}
 
-		if (ret)
-			return ret;
-		for (size_t i = 0; i < n && !ret; i++) {
-			struct esky_tracee *tr;
-			bool known = tids[i] == pid;
-
-			for (size_t k = 0; k < t->task_n && !known; k++)
-				known = esky_tracee_pid(t->tasks[k].t) == tids[i];
-			if (known)
-				continue;
-			ret = esky_tracee_attach(tids[i], &tr);
-			if (ret == -ESRCH) {
-				esky_error_clear();
-				ret = 0;
-				continue;
-			}
-			if (!ret && !task_add(t, tr, false, false)) {
-				esky_tracee_detach(tr, 0);
-				esky_tracee_free(tr);
-				ret = -ENOMEM;
-			}
-			added = !ret;
-		}
-		free(tids);
-		if (ret || !added)
-			return ret;
-	}
+static int target_add_thread(void *ctx, struct esky_tracee *tr)
+{
+	return task_add(ctx, tr, false, false) ? 0 : -ENOMEM;
 }
 
 int esky_target_follow_threads(struct esky_target *t, struct esky_tracee *const *have, size_t n)
@@ -449,7 +424,8 @@ int esky_target_follow_threads(struct esky_target *t, struct esky_tracee *const 
 	for (size_t i = 0; !ret && i < t->task_n; i++)
 		ret = esky_tracee_follow_threads(t->tasks[i].t, true);
 	if (!ret)
-		ret = seize_other_threads(t);
+		ret = esky_tracee_attach_threads(esky_tracee_pid(t->t), target_has_thread,
+						 target_add_thread, t);
 	return ret;
 }
 

@@ -477,6 +477,45 @@ out_detach:
 	return ret;
 }
 
+int esky_tracee_attach_threads(pid_t pid, bool (*have)(void *ctx, pid_t tid),
+			       int (*add)(void *ctx, struct esky_tracee *t), void *ctx)
+{
+	for (;;) {
+		int *tids;
+		size_t n;
+		bool added = false;
+		int ret = esky_proc_tasks(pid, &tids, &n);
+
+		if (ret)
+			return esky_error(ret, "pid %d: cannot list its threads: %s", pid,
+					  strerror(-ret));
+		for (size_t i = 0; i < n && !ret; i++) {
+			struct esky_tracee *tt;
+
+			if (tids[i] == pid || have(ctx, tids[i]))
+				continue;
+			ret = esky_tracee_attach(tids[i], &tt);
+			if (ret == -ESRCH) {
+				/* It ended meanwhile: not there. */
+				esky_error_clear();
+				ret = 0;
+				continue;
+			}
+			if (!ret) {
+				ret = add(ctx, tt);
+				if (ret) {
+					esky_tracee_detach(tt, 0);
+					esky_tracee_free(tt);
+				}
+			}
+			added = !ret;
+		}
+		free(tids);
+		if (ret || !added)
+			return ret;
+	}
+}
+
 int esky_tracee_adopt(pid_t pid, struct esky_tracee **out)
 {
 	*out = tracee_new(pid);

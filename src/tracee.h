@@ -89,6 +89,16 @@ int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out);
 int esky_tracee_attach(pid_t pid, struct esky_tracee **out);
 
 /*
+ * Seize and stop every thread of process pid but its main one and those
+ * have(ctx, tid) knows, giving each to add(ctx, t) (which owns it on
+ * success); again until a pass finds no new one (a running thread may
+ * make another meanwhile). A thread that ends on the way is not there.
+ * 0 or -errno (with esky_error()).
+ */
+int esky_tracee_attach_threads(pid_t pid, bool (*have)(void *ctx, pid_t tid),
+			       int (*add)(void *ctx, struct esky_tracee *t), void *ctx);
+
+/*
  * Make a tracee of a process that is already traced by us (the child of a
  * fork the tracee made under PTRACE_O_TRACECLONE). Does not wait.
  */
