@@ -1,6 +1,5 @@
 /* Threads blocked at the checkpoint go on waiting after the resume and are woken by what should wake them: pthread_cond_wait and cond_timedwait by a broadcast, read() and poll() on pipes by a write, sem_wait and a raw FUTEX_WAIT by a post or a wake, sigwait by a signal; a poll() timeout and a nanosleep run their course, ending no earlier than they should. Waits the kernel restarts by itself (read, poll without a timeout, sem_wait, FUTEX_WAIT) must not return EINTR. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -11,6 +10,7 @@
 #include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #define WAIT_MS 20000		/* give up on an event after 20 s */
 #define TIMED_MS 3000		/* the poll timeout and the sleep */
@@ -207,41 +207,6 @@ static struct blocked blocked[] = {
 };
 #define NBLOCKED (int)(sizeof(blocked) / sizeof(blocked[0]))
 
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait until thread tid is blocked in syscall nr (/proc/self/task/TID/syscall). */
-static void wait_in_syscall(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (int i = 0; i < WAIT_MS; i++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long got;
-		ssize_t n;
-
-		if (fd < 0)
-			cap_fail(__FILE__, __LINE__, "open %s: %s", path,
-				 strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &got) == 1 && got == nr)
-				return;
-		}
-		msleep(1);
-	}
-	cap_fail(__FILE__, __LINE__,
-		 "thread %d not seen blocked in syscall %ld in %d ms", tid, nr,
-		 WAIT_MS);
-}
-
 int main(void)
 {
 	sigset_t usr1;
@@ -258,10 +223,8 @@ int main(void)
 		struct blocked *b = &blocked[i];
 
 		CHECK_INT(pthread_create(&b->th, NULL, b->fn, b), 0);
-		for (int k = 0; k < WAIT_MS && !b->tid; k++)
-			msleep(1);
-		CHECK(b->tid != 0);
-		wait_in_syscall(b->tid, b->nr);
+		cap_wait_tid(&b->tid, WAIT_MS);
+		cap_wait_in_syscall(b->tid, b->nr, WAIT_MS);
 	}
 	printf("%d threads blocked\n", NBLOCKED);
 
@@ -281,16 +244,9 @@ int main(void)
 		if (blocked[i].fn == sig_waiter)
 			CHECK_INT(pthread_kill(blocked[i].th, SIGUSR1), 0);
 	for (int i = 0; i < NBLOCKED; i++) {
-		struct timespec dl;
-		int r;
-
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_sec += WAIT_MS / 1000;
-		r = pthread_timedjoin_np(blocked[i].th, NULL, &dl);
-		if (r)
-			cap_fail(__FILE__, __LINE__,
-				 "the thread blocked in %s did not end: %s",
-				 blocked[i].name, strerror(r));
+		cap_join(blocked[i].th, NULL, WAIT_MS,
+			 "the thread blocked in %s did not end",
+			 blocked[i].name);
 		printf("%s: %s\n", blocked[i].name, blocked[i].result);
 	}
 	return 0;

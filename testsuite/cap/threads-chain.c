@@ -1,14 +1,13 @@
 /* Ten checkpoints in a row of a program whose threads live across all of them (each resumed process is checkpointed again): a computing thread, one woken through a condition variable, one through a pipe, one that holds an error-checking mutex across every other checkpoint, and one created after the third resume and joined after the seventh; their IDs, state and work are right at every step. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #define STEPS 10
 #define WAIT_MS 20000		/* give up on an event after 20 s */
@@ -124,13 +123,6 @@ static void *extra_thread(void *arg)
 	return (void *)(intptr_t)tid_extra;
 }
 
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Is /proc/self this process (and not one of another PID namespace)? */
 static int proc_is_ours(void)
 {
@@ -153,7 +145,6 @@ static int proc_is_ours(void)
 static void wait_in_syscall(pid_t tid, long nr)
 {
 	static int warned;
-	char path[64], buf[256];
 
 	if (!proc_is_ours()) {
 		if (!warned++)
@@ -161,50 +152,14 @@ static void wait_in_syscall(pid_t tid, long nr)
 				"not waiting for threads to block\n");
 		return;
 	}
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (int i = 0; i < WAIT_MS; i++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long got;
-		ssize_t n;
-
-		if (fd < 0)
-			cap_fail(__FILE__, __LINE__, "open %s: %s", path,
-				 strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &got) == 1 && got == nr)
-				return;
-		}
-		msleep(1);
-	}
-	cap_fail(__FILE__, __LINE__,
-		 "thread %d not seen blocked in syscall %ld in %d ms", tid, nr,
-		 WAIT_MS);
-}
-
-static void wait_tid(volatile pid_t *tid)
-{
-	for (int i = 0; i < WAIT_MS && !*tid; i++)
-		msleep(1);
-	CHECK(*tid != 0);
+	cap_wait_in_syscall(tid, nr, WAIT_MS);
 }
 
 static void mutex_cmd(enum cmd c)
 {
-	struct timespec dl;
-
 	cmd = c;
 	sem_post(&cmd_sem);
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	while (sem_timedwait(&done_sem, &dl) == -1) {
-		if (errno == EINTR)
-			continue;
-		cap_fail(__FILE__, __LINE__, "the mutex thread: %s",
-			 strerror(errno));
-	}
+	cap_sem_wait(&done_sem, WAIT_MS, "the mutex thread");
 	CHECK_INT(cmd_ret, 0);
 }
 
@@ -214,7 +169,7 @@ static void wait_spin_progress(void)
 	int i = 0;
 
 	while (atomic_load(&spin_steps) < base + 1000 && i++ < WAIT_MS)
-		msleep(1);
+		cap_msleep(1);
 	if (atomic_load(&spin_steps) < base + 1000)
 		cap_fail(__FILE__, __LINE__, "the computing thread stopped");
 }
@@ -238,10 +193,10 @@ int main(void)
 	CHECK_INT(pthread_create(&th_cond, NULL, cond_thread, NULL), 0);
 	CHECK_INT(pthread_create(&th_pipe, NULL, pipe_thread, NULL), 0);
 	CHECK_INT(pthread_create(&th_mutex, NULL, mutex_thread, NULL), 0);
-	wait_tid(&tid_spin);
-	wait_tid(&tid_cond);
-	wait_tid(&tid_pipe);
-	wait_tid(&tid_mutex);
+	cap_wait_tid(&tid_spin, WAIT_MS);
+	cap_wait_tid(&tid_cond, WAIT_MS);
+	cap_wait_tid(&tid_pipe, WAIT_MS);
+	cap_wait_tid(&tid_mutex, WAIT_MS);
 
 	for (int k = 1; k <= STEPS; k++) {
 		unsigned char c = (unsigned char)(k * 7);
@@ -260,7 +215,7 @@ int main(void)
 		if (k == 4) {
 			CHECK_INT(pthread_create(&th_extra, NULL, extra_thread,
 						 NULL), 0);
-			wait_tid(&tid_extra);
+			cap_wait_tid(&tid_extra, WAIT_MS);
 		}
 		if (k == 8) {
 			void *ret;

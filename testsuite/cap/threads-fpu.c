@@ -1,15 +1,14 @@
 /* Each thread gets its own CPU state back: threads computing at the instant of the checkpoint (a chaotic map in doubles, whose value and step count live only in registers) and a thread blocked in read(2) keep their general registers r12-r15, their vector registers (xmm/ymm/zmm4 and up, AVX-512 opmasks) and their own MXCSR (rounding, FTZ, DAZ) and x87 control word; each computed value replays exactly under its thread's rounding mode. */
 #define _GNU_SOURCE
 #include <cpuid.h>
-#include <fcntl.h>
 #include <fenv.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #define WAIT_MS 20000		/* give up on an event after 20 s */
 #define MXCSR_FLAGS 0x3fu	/* the sticky exception flags */
@@ -266,46 +265,11 @@ static struct spin threads[] = {
 };
 #define NTHREADS (int)(sizeof(threads) / sizeof(threads[0]))
 
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait until thread tid is blocked in syscall nr (/proc/self/task/TID/syscall). */
-static void wait_in_syscall(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (int i = 0; i < WAIT_MS; i++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long got;
-		ssize_t n;
-
-		if (fd < 0)
-			cap_fail(__FILE__, __LINE__, "open %s: %s", path,
-				 strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &got) == 1 && got == nr)
-				return;
-		}
-		msleep(1);
-	}
-	cap_fail(__FILE__, __LINE__,
-		 "thread %d not seen blocked in syscall %ld in %d ms", tid, nr,
-		 WAIT_MS);
-}
-
 /* Wait until s has published at least `steps` steps. */
 static void wait_progress(const struct spin *s, uint64_t steps)
 {
 	for (int i = 0; i < WAIT_MS && s->progress < steps; i++)
-		msleep(1);
+		cap_msleep(1);
 	if (s->progress < steps)
 		cap_fail(__FILE__, __LINE__, "thread %s: %llu steps, not %llu "
 			 "in %d ms", s->name,
@@ -341,10 +305,8 @@ int main(void)
 		}
 		CHECK_INT(pthread_create(&s->th, NULL, thread_main, s), 0);
 		if (s->blocked) {
-			for (int k = 0; k < WAIT_MS && !s->tid; k++)
-				msleep(1);
-			CHECK(s->tid != 0);
-			wait_in_syscall(s->tid, SYS_read);
+			cap_wait_tid(&s->tid, WAIT_MS);
+			cap_wait_in_syscall(s->tid, SYS_read, WAIT_MS);
 		} else {
 			wait_progress(s, 16);
 		}
@@ -366,19 +328,13 @@ int main(void)
 			wait_progress(&threads[i], threads[i].progress + 64);
 	for (int i = 0; i < NTHREADS; i++) {
 		struct spin *s = &threads[i];
-		struct timespec dl;
-		int r;
 
 		if (s->blocked)
 			CHECK_INT(write(s->pipe[1], "z", 1), 1);
 		else
 			s->stop = 1;
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_sec += WAIT_MS / 1000;
-		r = pthread_timedjoin_np(s->th, NULL, &dl);
-		if (r)
-			cap_fail(__FILE__, __LINE__, "thread %s did not end: %s",
-				 s->name, strerror(r));
+		cap_join(s->th, NULL, WAIT_MS, "thread %s did not end",
+			 s->name);
 	}
 	for (int i = 0; i < NTHREADS; i++) {
 		struct spin *s = &threads[i];

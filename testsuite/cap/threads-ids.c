@@ -1,6 +1,5 @@
 /* Threads keep their IDs: after the resume getpid(), each thread's gettid() and pthread_self() are what they were, pthread_kill() and tgkill() reach the thread they name (its handler sees that thread's TID), and pthread_join() collects every thread's value. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -9,6 +8,7 @@
 #include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #define NTHREADS 4
 #define WAIT_MS 20000		/* give up on an event after 20 s */
@@ -58,55 +58,6 @@ static void *worker_main(void *arg)
 	return (void *)(intptr_t)(100 * w->idx + 7);
 }
 
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait until thread tid is blocked in syscall nr (/proc/self/task/TID/syscall). */
-static void wait_in_syscall(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (int i = 0; i < WAIT_MS; i++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long got;
-		ssize_t n;
-
-		if (fd < 0)
-			cap_fail(__FILE__, __LINE__, "open %s: %s", path,
-				 strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &got) == 1 && got == nr)
-				return;
-		}
-		msleep(1);
-	}
-	cap_fail(__FILE__, __LINE__,
-		 "thread %d not seen blocked in syscall %ld in %d ms", tid, nr,
-		 WAIT_MS);
-}
-
-static void sem_wait_ms(sem_t *s, const char *what)
-{
-	struct timespec dl;
-
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	while (sem_timedwait(s, &dl) == -1) {
-		if (errno == EINTR)
-			continue;
-		cap_fail(__FILE__, __LINE__, "waiting for %s: %s", what,
-			 strerror(errno));
-	}
-}
-
 int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
@@ -121,13 +72,13 @@ int main(void)
 		workers[i].idx = i;
 		CHECK_INT(pthread_create(&workers[i].th, NULL, worker_main,
 					 &workers[i]), 0);
-		sem_wait_ms(&ready, "a thread to start");
+		cap_sem_wait(&ready, WAIT_MS, "waiting for a thread to start");
 	}
 	for (int i = 0; i < NTHREADS; i++) {
 		CHECK(pthread_equal(workers[i].th, workers[i].self));
 		CHECK(workers[i].tid != pid);
 		/* Blocked in pthread_cond_wait (futex) at the sync. */
-		wait_in_syscall(workers[i].tid, SYS_futex);
+		cap_wait_in_syscall(workers[i].tid, SYS_futex, WAIT_MS);
 	}
 	printf("%d threads waiting\n", NTHREADS);
 
@@ -143,11 +94,13 @@ int main(void)
 
 		w->handled_tid = 0;
 		CHECK_INT(pthread_kill(w->th, SIGUSR1), 0);
-		sem_wait_ms(&handled, "the handler of pthread_kill");
+		cap_sem_wait(&handled, WAIT_MS,
+			     "waiting for the handler of pthread_kill");
 		CHECK_INT(w->handled_tid, w->tid);
 		w->handled_tid = 0;
 		CHECK_SYS(syscall(SYS_tgkill, pid, w->tid, SIGUSR1));
-		sem_wait_ms(&handled, "the handler of tgkill");
+		cap_sem_wait(&handled, WAIT_MS,
+			     "waiting for the handler of tgkill");
 		CHECK_INT(w->handled_tid, w->tid);
 	}
 	CHECK_INT(stray_tid, 0);
@@ -163,8 +116,7 @@ int main(void)
 		struct timespec dl;
 		void *ret;
 
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_sec += WAIT_MS / 1000;
+		cap_deadline(&dl, WAIT_MS);
 		CHECK_INT(pthread_timedjoin_np(w->th, &ret, &dl), 0);
 		CHECK_INT(w->tid_after, w->tid);
 		CHECK(pthread_equal(w->self_after, w->self));

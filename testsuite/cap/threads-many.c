@@ -4,9 +4,9 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #define NTHREADS 32
 #define RING 8			/* heap blocks a thread keeps */
@@ -88,13 +88,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Wait until every worker has published more than base[i] steps. */
 static void wait_all_progress(const unsigned long long *base)
 {
@@ -103,7 +96,7 @@ static void wait_all_progress(const unsigned long long *base)
 
 		while (atomic_load(&workers[i].published) <= base[i] + 256 &&
 		       t++ < WAIT_MS)
-			msleep(1);
+			cap_msleep(1);
 		if (atomic_load(&workers[i].published) <= base[i] + 256)
 			cap_fail(__FILE__, __LINE__, "thread %d made no "
 				 "progress in %d ms", i, WAIT_MS);
@@ -130,17 +123,8 @@ int main(void)
 	wait_all_progress(base);
 	printf("all %d made progress after the sync\n", NTHREADS);
 	atomic_store(&stop, 1);
-	for (int i = 0; i < NTHREADS; i++) {
-		struct timespec dl;
-		int r;
-
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_sec += WAIT_MS / 1000;
-		r = pthread_timedjoin_np(workers[i].th, NULL, &dl);
-		if (r)
-			cap_fail(__FILE__, __LINE__, "joining thread %d: %s", i,
-				 strerror(r));
-	}
+	for (int i = 0; i < NTHREADS; i++)
+		cap_join(workers[i].th, NULL, WAIT_MS, "joining thread %d", i);
 
 	for (int i = 0; i < NTHREADS; i++) {
 		struct worker *w = &workers[i];

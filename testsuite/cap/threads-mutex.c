@@ -1,12 +1,12 @@
 /* Locks held at the checkpoint stay held by the same thread: error-checking, recursive, robust and priority-inheritance mutexes and a write-locked rwlock are busy after the resume, another thread cannot unlock them (EPERM), their owner can; the threads blocked waiting for them get them; a robust mutex whose owner exits after the resume gives EOWNERDEAD. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <sys/syscall.h>
 #include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #define WAIT_MS 20000		/* give up on an event after 20 s */
 
@@ -38,68 +38,6 @@ static struct waiter waiters[] = {
 	{ "rwlock (read)", NULL, 0, 0, -1 },
 };
 #define NWAITERS (int)(sizeof(waiters) / sizeof(waiters[0]))
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait until thread tid is blocked in syscall nr (/proc/self/task/TID/syscall). */
-static void wait_in_syscall(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (int i = 0; i < WAIT_MS; i++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long got;
-		ssize_t n;
-
-		if (fd < 0)
-			cap_fail(__FILE__, __LINE__, "open %s: %s", path,
-				 strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &got) == 1 && got == nr)
-				return;
-		}
-		msleep(1);
-	}
-	cap_fail(__FILE__, __LINE__,
-		 "thread %d not seen blocked in syscall %ld in %d ms", tid, nr,
-		 WAIT_MS);
-}
-
-static void sem_wait_ms(sem_t *s, const char *what)
-{
-	struct timespec dl;
-
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	while (sem_timedwait(s, &dl) == -1) {
-		if (errno == EINTR)
-			continue;
-		cap_fail(__FILE__, __LINE__, "waiting for %s: %s", what,
-			 strerror(errno));
-	}
-}
-
-static void join_ms(pthread_t th, const char *what)
-{
-	struct timespec dl;
-	int r;
-
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	r = pthread_timedjoin_np(th, NULL, &dl);
-	if (r)
-		cap_fail(__FILE__, __LINE__, "joining the %s thread: %s", what,
-			 strerror(r));
-}
 
 static void init_mutex(pthread_mutex_t *m, int type, int robust, int pi)
 {
@@ -209,17 +147,16 @@ int main(void)
 	CHECK_SYS(sem_init(&dead_exit, 0, 0));
 
 	CHECK_INT(pthread_create(&hold, NULL, holder, NULL), 0);
-	sem_wait_ms(&held, "the holder to lock");
+	cap_sem_wait(&held, WAIT_MS, "waiting for the holder to lock");
 	CHECK_INT(pthread_create(&dead, NULL, dies_holding, NULL), 0);
-	sem_wait_ms(&dead_held, "the robust owner to lock");
+	cap_sem_wait(&dead_held, WAIT_MS,
+		     "waiting for the robust owner to lock");
 	for (int i = 0; i < NWAITERS; i++) {
 		CHECK_INT(pthread_create(&waiters[i].th, NULL, waiter_main,
 					 &waiters[i]), 0);
-		for (int k = 0; k < WAIT_MS && !waiters[i].tid; k++)
-			msleep(1);
-		CHECK(waiters[i].tid != 0);
+		cap_wait_tid(&waiters[i].tid, WAIT_MS);
 		/* Every kind of wait is a futex: FUTEX_WAIT, FUTEX_LOCK_PI. */
-		wait_in_syscall(waiters[i].tid, SYS_futex);
+		cap_wait_in_syscall(waiters[i].tid, SYS_futex, WAIT_MS);
 	}
 	check_held();
 	printf("locks held, %d threads waiting for them\n", NWAITERS);
@@ -229,7 +166,7 @@ int main(void)
 	check_held();
 	printf("after the sync: still held, not ours to unlock\n");
 	sem_post(&release);
-	join_ms(hold, "holder");
+	cap_join(hold, NULL, WAIT_MS, "joining the holder thread");
 	for (int i = 0; i < U_N; i++) {
 		if (unlock_ret[i])
 			cap_fail(__FILE__, __LINE__,
@@ -238,7 +175,8 @@ int main(void)
 	}
 	printf("the holder unlocked all of them\n");
 	for (int i = 0; i < NWAITERS; i++) {
-		join_ms(waiters[i].th, waiters[i].name);
+		cap_join(waiters[i].th, NULL, WAIT_MS, "joining the %s thread",
+			 waiters[i].name);
 		if (waiters[i].ret)
 			cap_fail(__FILE__, __LINE__,
 				 "the waiter for the %s lock: %s",
@@ -260,9 +198,8 @@ int main(void)
 	 * only if the owner TID in it is the exiting thread's, and only if
 	 * it finds it through the thread's robust list. */
 	sem_post(&dead_exit);
-	join_ms(dead, "robust owner");
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
+	cap_join(dead, NULL, WAIT_MS, "joining the robust owner thread");
+	cap_deadline(&dl, WAIT_MS);
 	r = pthread_mutex_timedlock(&m_dead, &dl);
 	if (r != EOWNERDEAD)
 		cap_fail(__FILE__, __LINE__, "locking the robust mutex of an "

@@ -5,9 +5,9 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <sys/prctl.h>
-#include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #define NTHREADS 3
 #define WAIT_MS 20000		/* give up on an event after 20 s */
@@ -132,20 +132,6 @@ static void check_process(void)
 	check_thread_self();
 }
 
-static void wait_sem(sem_t *s, int idx)
-{
-	struct timespec dl;
-
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	while (sem_timedwait(s, &dl) == -1) {
-		if (errno == EINTR)
-			continue;
-		cap_fail(__FILE__, __LINE__, "thread %d: %s", idx,
-			 strerror(errno));
-	}
-}
-
 static void *worker(void *arg)
 {
 	struct thr *t = arg;
@@ -173,7 +159,7 @@ int main(void)
 		CHECK_SYS(sem_init(&thr[i].go, 0, 0));
 		CHECK_SYS(sem_init(&thr[i].done, 0, 0));
 		CHECK_INT(pthread_create(&thr[i].th, NULL, worker, &thr[i]), 0);
-		wait_sem(&thr[i].done, i);
+		cap_sem_wait(&thr[i].done, WAIT_MS, "thread %d", i);
 	}
 	check_process();
 	printf("%d threads: /proc shows them\n", NTHREADS);
@@ -186,7 +172,7 @@ int main(void)
 		snprintf(thr[i].name, sizeof(thr[i].name), "renamed-%d", i);
 		CHECK_INT(pthread_setname_np(thr[i].th, thr[i].name), 0);
 		sem_post(&thr[i].go);
-		wait_sem(&thr[i].done, i);
+		cap_sem_wait(&thr[i].done, WAIT_MS, "thread %d", i);
 		CHECK_INT(pthread_join(thr[i].th, NULL), 0);
 	}
 	printf("pthread_setname_np on other threads: seen by them\n");

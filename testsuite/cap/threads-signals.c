@@ -1,14 +1,13 @@
 /* Signal state is per thread and survives as such: each thread's blocked mask and alternate signal stack (SS_AUTODISARM included), signals pending for one thread (a standard one and queued real-time ones with their values) stay that thread's and are delivered there when it unblocks them, signals pending for the process stay shared (seen by every thread, taken by the one that unblocks them), and handlers run on the stack of the thread they run in. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 /* In <linux/signal.h> (Linux 4.7), not in glibc 2.36's headers. */
 #ifndef SS_AUTODISARM
@@ -164,16 +163,7 @@ static void *worker(void *arg)
 
 static void wait_done(struct thr *t, enum cmd cmd)
 {
-	struct timespec dl;
-
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	while (sem_timedwait(&t->done, &dl) == -1) {
-		if (errno == EINTR)
-			continue;
-		cap_fail(__FILE__, __LINE__, "thread %d, command %d: %s",
-			 t->idx, cmd, strerror(errno));
-	}
+	cap_sem_wait(&t->done, WAIT_MS, "thread %d, command %d", t->idx, cmd);
 }
 
 /* Have thread t carry out cmd, and wait until it has. */
@@ -189,41 +179,6 @@ static void check_all(void)
 	check_self(&thr[0]);
 	for (int i = 1; i <= NTHREADS; i++)
 		run(&thr[i], CMD_CHECK);
-}
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait until thread tid is blocked in syscall nr (/proc/self/task/TID/syscall). */
-static void wait_in_syscall(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (int i = 0; i < WAIT_MS; i++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long got;
-		ssize_t n;
-
-		if (fd < 0)
-			cap_fail(__FILE__, __LINE__, "open %s: %s", path,
-				 strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &got) == 1 && got == nr)
-				return;
-		}
-		msleep(1);
-	}
-	cap_fail(__FILE__, __LINE__,
-		 "thread %d not seen blocked in syscall %ld in %d ms", tid, nr,
-		 WAIT_MS);
 }
 
 /* The events since *from: n of them, all sig, in thread t, on stack. */
@@ -309,7 +264,7 @@ int main(void)
 	check_all();
 	CHECK_INT(atomic_load(&nevents), 0);
 	for (int i = 1; i <= NTHREADS; i++)
-		wait_in_syscall(thr[i].tid, SYS_futex);
+		cap_wait_in_syscall(thr[i].tid, SYS_futex, WAIT_MS);
 	printf("%d threads: masks, altstacks, pending signals set up\n",
 	       NTHREADS);
 

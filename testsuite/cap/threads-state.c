@@ -1,7 +1,6 @@
 /* Per-thread kernel state survives in every thread: its name, its FS base (pthread_self(), __thread variables at the same addresses with the same values), its robust list head, its clear-child-tid address (which holds its own TID), and its rseq registration at the same address, kept up to date by the kernel. */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -9,9 +8,9 @@
 #include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 #include "cap.h"
+#include "cap-threads.h"
 
 #ifndef RSEQ_SIG
 #define RSEQ_SIG 0x53053053
@@ -151,20 +150,6 @@ static void check_same(struct thr *t)
 	}
 }
 
-static void wait_sem(sem_t *s, const char *what, int idx)
-{
-	struct timespec dl;
-
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += WAIT_MS / 1000;
-	while (sem_timedwait(s, &dl) == -1) {
-		if (errno == EINTR)
-			continue;
-		cap_fail(__FILE__, __LINE__, "thread %d, %s: %s", idx, what,
-			 strerror(errno));
-	}
-}
-
 static void *worker(void *arg)
 {
 	struct thr *t = arg;
@@ -178,41 +163,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait until thread tid is blocked in syscall nr (/proc/self/task/TID/syscall). */
-static void wait_in_syscall(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	for (int i = 0; i < WAIT_MS; i++) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long got;
-		ssize_t n;
-
-		if (fd < 0)
-			cap_fail(__FILE__, __LINE__, "open %s: %s", path,
-				 strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (sscanf(buf, "%ld", &got) == 1 && got == nr)
-				return;
-		}
-		msleep(1);
-	}
-	cap_fail(__FILE__, __LINE__,
-		 "thread %d not seen blocked in syscall %ld in %d ms", tid, nr,
-		 WAIT_MS);
-}
-
 int main(void)
 {
 	thr[0].th = pthread_self();
@@ -224,11 +174,11 @@ int main(void)
 		CHECK_SYS(sem_init(&t->go, 0, 0));
 		CHECK_SYS(sem_init(&t->done, 0, 0));
 		CHECK_INT(pthread_create(&t->th, NULL, worker, t), 0);
-		wait_sem(&t->done, "set-up", i);
+		cap_sem_wait(&t->done, WAIT_MS, "thread %d, set-up", i);
 		CHECK(t->fs != thr[0].fs && t->tls_addr != thr[0].tls_addr);
 		CHECK(t->robust_head != thr[0].robust_head);
 		CHECK(t->tid_addr != thr[0].tid_addr);
-		wait_in_syscall(t->tid, SYS_futex);
+		cap_wait_in_syscall(t->tid, SYS_futex, WAIT_MS);
 	}
 	printf("%d threads and main: names, TLS, robust lists, tid addresses, "
 	       "rseq set up\n", NTHREADS);
@@ -239,7 +189,7 @@ int main(void)
 	printf("main: same\n");
 	for (int i = 1; i <= NTHREADS; i++) {
 		sem_post(&thr[i].go);
-		wait_sem(&thr[i].done, "checks", i);
+		cap_sem_wait(&thr[i].done, WAIT_MS, "thread %d, checks", i);
 		CHECK_INT(pthread_join(thr[i].th, NULL), 0);
 		printf("thread %d: same name, FS base, TLS, robust list, "
 		       "tid address, rseq\n", i);
