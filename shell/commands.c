@@ -647,6 +647,21 @@ static int cmd_where(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_thread(struct shell *sh, int argc, char **argv)
+{
+	struct esky_stop_report r;
+	long tid;
+
+	if (argc != 2 || (tid = number(argv[1])) <= 0)
+		return usage(find_cmd("thread"));
+	if (esky_session_select_thread(sh->s, (int)tid))
+		return fail("cannot select the thread");
+	if (esky_session_where(sh->s, &r))
+		return fail("no process");
+	printf("[thread %d]\n%s (0x%" PRIx64 ")\n", (int)tid, r.where, r.pc);
+	return 0;
+}
+
 static int cmd_x(struct shell *sh, int argc, char **argv)
 {
 	uint64_t addr, words[256];
@@ -735,6 +750,18 @@ static int cmd_info(struct shell *sh, int argc, char **argv)
 		fputs(buf, stdout);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "threads")) {
+		struct esky_thread_info *v;
+		size_t n;
+
+		if (esky_session_threads(sh->s, &v, &n))
+			return fail("no threads");
+		for (size_t i = 0; i < n; i++)
+			printf("%c %-7d %-15s %s (0x%" PRIx64 ")\n", v[i].current ? '*' : ' ', v[i].tid,
+			       v[i].name, v[i].where, v[i].pc);
+		free(v);
+		return 0;
+	}
 	if (argc == 2 && (!strcmp(argv[1], "snapshots") || !strcmp(argv[1], "checkpoints"))) {
 		print_snapshots_tsv(sh);
 		return 0;
@@ -782,8 +809,8 @@ static int cmd_info(struct shell *sh, int argc, char **argv)
 			return fail("no process");
 		return 0;
 	}
-	fprintf(stderr, "info what? breakpoints, registers, snapshots (or checkpoints), store, "
-		"symbol ADDRESS, line LOCATION, sharedlibrary\n");
+	fprintf(stderr, "info what? breakpoints, registers, threads, snapshots (or checkpoints), "
+		"store, symbol ADDRESS, line LOCATION, sharedlibrary\n");
 	return -1;
 }
 
@@ -1025,8 +1052,10 @@ static const struct cmd commands[] = {
 	{ "snap-on-write", NULL, cmd_watch, "snap-on-write VARIABLE|ADDRESS [COUNT]",
 	  "take a snapshot after each write there, without stopping" },
 	{ "where", "bt backtrace", cmd_where, "where", "show where the program stands" },
+	{ "thread", NULL, cmd_thread, "thread TID",
+	  "look at thread TID (where, info registers); the program goes on from the one that stopped" },
 	{ "info", "i", cmd_info, "info WHAT",
-	  "WHAT: breakpoints, registers, snapshots (tab-separated; or checkpoints) or store" },
+	  "WHAT: breakpoints, registers, threads, snapshots (tab-separated; or checkpoints) or store" },
 	{ "x", NULL, cmd_x, "x ADDRESS [COUNT]",
 	  "show COUNT 8-byte words at ADDRESS (a number, $register or function)" },
 	{ "snapshot", "checkpoint", cmd_snapshot, "snapshot [NOTE]", "take a snapshot now" },

@@ -220,17 +220,15 @@ pid_t esky_session_pid(const struct esky_session *s)
 }
 
 static void session_idle(void *ctx);
+static void thread_born(void *ctx, struct esky_tracee *tr);
+
+static int program_tid(pid_t tid);
 
 int esky_session_thread(const struct esky_session *s)
 {
-	struct esky_proc_status st;
-	pid_t tid;
-
 	if (!esky_session_alive(s) || esky_target_thread_count(s->t) < 2)
 		return 0;
-	tid = esky_target_thread(s->t);
-	/* As the program sees it (a rewound program runs in a PID namespace of its own). */
-	return esky_proc_read_status(tid, &st) == 0 && st.nspid > 0 ? st.nspid : tid;
+	return program_tid(esky_target_thread(s->t));
 }
 
 /* The store-only commands, in a session that writes files (esky snap). */
@@ -1131,6 +1129,7 @@ static int launch(struct esky_session *s, struct esky_stop_report *r)
 	if (!ret) {
 		/* All-stop over every thread, as gdb: a breakpoint any thread hits stops them all. */
 		esky_target_set_idle(s->t, session_idle, s);
+		esky_target_on_new_thread(s->t, thread_born, s);
 		ret = esky_target_follow_threads(s->t, NULL, 0);
 		if (ret) {
 			esky_target_free(s->t);
@@ -1310,12 +1309,15 @@ static int wait_stop(struct esky_session *s, struct esky_event *ev)
  */
 static int step_over(struct esky_session *s, struct esky_event *ev, bool *other)
 {
-	struct esky_tracee *tr = esky_target_tracee(s->t);
 	const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
+	struct esky_tracee *tr;
 	struct site *site;
 	uint64_t pc;
 	int ret;
 
+	/* From the thread that stopped, whichever `thread N` looks at. */
+	esky_target_select_event(s->t);
+	tr = esky_target_tracee(s->t);
 	*other = false;
 	ret = get_pc(s, &pc);
 	if (ret)
@@ -1934,25 +1936,48 @@ static uint64_t read_value(struct esky_session *s, uint64_t addr, unsigned len)
  * a rewind, any change), their current values as the old ones. They are
  * registers, not memory: no checkpoint ever holds them.
  */
-static int apply_watches(struct esky_session *s)
+/* The watchpoints in one thread's debug registers (each thread has its own). */
+static int arm_thread(struct esky_session *s, struct esky_tracee *tr)
 {
-	struct esky_tracee *tr;
 	uint64_t dr7 = 0;
-	int ret;
+	int ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(7), 0);
 
-	if (!esky_session_alive(s))
-		return 0;
-	tr = esky_target_tracee(s->t);
-	ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(7), 0);
 	for (size_t i = 0; i < s->nwatches && !ret; i++) {
-		struct watch *w = &s->watches[i];
-
-		ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(i), watch_addr(s, w));
-		dr7 = arch_watch_dr7(dr7, (unsigned)i, w->len, true);
-		w->old = read_value(s, watch_addr(s, w), w->len);
+		ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(i), watch_addr(s, &s->watches[i]));
+		dr7 = arch_watch_dr7(dr7, (unsigned)i, s->watches[i].len, true);
 	}
 	if (!ret && s->nwatches)
 		ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(7), dr7);
+	return ret;
+}
+
+/* A thread the program made: it watches what the others do (debug registers are not inherited). */
+static void thread_born(void *ctx, struct esky_tracee *tr)
+{
+	struct esky_session *s = ctx;
+	int ret = s->nwatches ? arm_thread(s, tr) : 0;
+
+	if (ret)
+		pr_warn("thread %d of the program does not watch: its debug registers: %s",
+			esky_tracee_pid(tr), strerror(-ret));
+}
+
+static int apply_watches(struct esky_session *s)
+{
+	struct esky_tracee *trs[64];
+	size_t n;
+	int ret = 0;
+
+	if (!esky_session_alive(s))
+		return 0;
+	n = esky_target_threads(s->t, trs, ESKY_ARRAY_SIZE(trs));
+	if (n > ESKY_ARRAY_SIZE(trs))
+		return esky_error(-E2BIG, "watchpoints follow at most %zu threads (the program has "
+				  "%zu)", ESKY_ARRAY_SIZE(trs), n);
+	for (size_t i = 0; i < s->nwatches; i++)
+		s->watches[i].old = read_value(s, watch_addr(s, &s->watches[i]), s->watches[i].len);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = arm_thread(s, trs[i]);
 	if (ret)
 		return esky_error(ret, "cannot set the debug registers: %s", strerror(-ret));
 	return 0;
@@ -2283,6 +2308,67 @@ const struct esky_bpinfo *esky_session_breakpoints(struct esky_session *s, size_
 }
 
 /* ---- looking at the program ---- */
+
+/* A thread's tid as the program sees it (a rewound program has a PID namespace of its own). */
+static int program_tid(pid_t tid)
+{
+	struct esky_proc_status st;
+
+	return esky_proc_read_status(tid, &st) == 0 && st.nspid > 0 ? st.nspid : tid;
+}
+
+int esky_session_threads(struct esky_session *s, struct esky_thread_info **out, size_t *count)
+{
+	struct esky_tracee *trs[256];
+	struct esky_thread_info *v;
+	pid_t cur;
+	size_t n;
+
+	if (!esky_session_alive(s))
+		return no_process();
+	n = esky_target_threads(s->t, trs, ESKY_ARRAY_SIZE(trs));
+	if (n > ESKY_ARRAY_SIZE(trs))
+		n = ESKY_ARRAY_SIZE(trs);
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	cur = esky_target_thread(s->t);
+	for (size_t i = 0; i < n; i++) {
+		pid_t tid = esky_tracee_pid(trs[i]);
+		char path[64], *comm = NULL;
+
+		v[i].tid = program_tid(tid);
+		v[i].current = tid == cur;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", esky_target_pid(s->t), tid);
+		if (!esky_read_file(path, &comm, NULL)) {
+			comm[strcspn(comm, "\n")] = '\0';
+			snprintf(v[i].name, sizeof(v[i].name), "%s", comm);
+			free(comm);
+		}
+		/* Where it stands, as where would say with it current. */
+		esky_target_select_thread(s->t, tid);
+		if (!get_pc(s, &v[i].pc))
+			describe(s, v[i].pc, v[i].where, sizeof(v[i].where));
+	}
+	esky_target_select_thread(s->t, cur);
+	*out = v;
+	*count = n;
+	return 0;
+}
+
+int esky_session_select_thread(struct esky_session *s, int tid)
+{
+	struct esky_tracee *trs[256];
+	size_t n;
+
+	if (!esky_session_alive(s))
+		return no_process();
+	n = esky_target_threads(s->t, trs, ESKY_ARRAY_SIZE(trs));
+	for (size_t i = 0; i < n && i < ESKY_ARRAY_SIZE(trs); i++)
+		if (program_tid(esky_tracee_pid(trs[i])) == tid)
+			return esky_target_select_thread(s->t, esky_tracee_pid(trs[i]));
+	return esky_error(-ESRCH, "no thread %d in the program", tid);
+}
 
 int esky_session_where(struct esky_session *s, struct esky_stop_report *r)
 {
@@ -2662,6 +2748,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	if (ret)
 		goto out_close;
 	esky_target_set_idle(s->t, session_idle, s);
+	esky_target_on_new_thread(s->t, thread_born, s);
 	esky_target_report_signals(s->t, true);
 	memcpy(s->lineage_id, v->hdr->id, sizeof(s->lineage_id));
 	s->lineage = id;
@@ -2783,6 +2870,7 @@ int esky_session_gdb(struct esky_session *s, struct esky_stop_report *r)
 	/* Taken back by an attach: it holds our breakpoints again, it dies with us. */
 	esky_target_survive_monitor(s->t, false);
 	esky_target_set_idle(s->t, session_idle, s);
+	esky_target_on_new_thread(s->t, thread_born, s);
 	ret = esky_target_follow_threads(s->t, NULL, 0);
 	if (ret)
 		return esky_error(ret, "cannot follow the threads of pid %d again: %s",

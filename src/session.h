@@ -115,6 +115,20 @@ pid_t esky_session_pid(const struct esky_session *s);
  * program sees it; 0 when it has one thread or none runs.
  */
 int esky_session_thread(const struct esky_session *s);
+
+/* A thread of the program, for info threads. */
+struct esky_thread_info {
+	int tid;               /* as the program sees it */
+	bool current;
+	char name[16];
+	uint64_t pc;
+	char where[256];
+};
+
+/* Every thread of the program (the main one first); *out malloc'd. 0 or -errno. */
+int esky_session_threads(struct esky_session *s, struct esky_thread_info **out, size_t *n);
+/* Make thread tid (as the program sees it) the current one (where, info registers, stepi). */
+int esky_session_select_thread(struct esky_session *s, int tid);
 void esky_session_set_notify(struct esky_session *s, esky_session_notify_fn fn, void *ctx);
 const char *esky_session_store_dir(const struct esky_session *s);
 

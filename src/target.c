@@ -27,10 +27,13 @@ struct task {
 struct esky_target {
 	struct esky_tracee *t;  /* the main thread (its tid is the pid) */
 	struct esky_tracee *cur; /* the thread the caller looks at: t or a task's */
+	struct esky_tracee *event; /* the thread whose stop was reported (owns pending_sig) */
 	bool threads;           /* all-stop over every thread */
 	bool main_running;      /* the main thread was let go (all-stop bookkeeping) */
 	void (*idle)(void *ctx); /* called while waiting for threads to stop */
 	void *idle_ctx;
+	void (*born)(void *ctx, struct esky_tracee *tr); /* a new thread, stopped */
+	void *born_ctx;
 	struct task *tasks;
 	size_t task_n;
 	bool is_parent;         /* we forked it (start, restore): a fork copy is ours */
@@ -59,6 +62,7 @@ static struct esky_target *target_new(struct esky_tracee *tr, bool is_parent, ui
 		return NULL;
 	t->t = tr;
 	t->cur = tr;
+	t->event = tr;
 	t->is_parent = is_parent;
 	t->stopped = true;
 	t->run_base_ns = run_base;
@@ -202,6 +206,7 @@ static void tasks_drop(struct esky_target *t, bool kill_them)
 	t->tasks = NULL;
 	t->task_n = 0;
 	t->cur = t->t;
+	t->event = t->t;
 }
 
 void esky_target_free(struct esky_target *t)
@@ -393,6 +398,8 @@ static void task_remove(struct esky_target *t, size_t i)
 {
 	if (t->cur == t->tasks[i].t)
 		t->cur = t->t;
+	if (t->event == t->tasks[i].t)
+		t->event = t->t;
 	esky_tracee_free(t->tasks[i].t);
 	t->tasks[i] = t->tasks[--t->task_n];
 }
@@ -457,8 +464,11 @@ void esky_target_report_signals(struct esky_target *t, bool on)
  */
 static int resume(struct esky_target *t, int (*go)(struct esky_tracee *, int), bool all)
 {
-	int sig = t->pending_sig, ret;
+	int sig, ret;
 
+	/* A run goes on from the thread that stopped, whichever the caller looked at. */
+	t->cur = t->event;
+	sig = t->pending_sig;
 	t->pending_sig = 0;
 	ret = go(t->cur, sig);
 	for (size_t i = 0; !ret && i < t->task_n; i++) {
@@ -511,6 +521,52 @@ void esky_target_set_idle(struct esky_target *t, void (*fn)(void *ctx), void *ct
 {
 	t->idle = fn;
 	t->idle_ctx = ctx;
+}
+
+void esky_target_on_new_thread(struct esky_target *t,
+			       void (*fn)(void *ctx, struct esky_tracee *tr), void *ctx)
+{
+	t->born = fn;
+	t->born_ctx = ctx;
+}
+
+size_t esky_target_threads(struct esky_target *t, struct esky_tracee **out, size_t max)
+{
+	size_t n = 0;
+
+	if (max)
+		out[n++] = t->t;
+	for (size_t i = 0; i < t->task_n && n < max; i++)
+		out[n++] = t->tasks[i].t;
+	return t->task_n + 1;
+}
+
+void esky_target_select_event(struct esky_target *t)
+{
+	t->cur = t->event;
+}
+
+int esky_target_select_thread(struct esky_target *t, pid_t tid)
+{
+	if (esky_tracee_pid(t->t) == tid) {
+		t->cur = t->t;
+		return 0;
+	}
+	for (size_t i = 0; i < t->task_n; i++) {
+		if (esky_tracee_pid(t->tasks[i].t) == tid) {
+			t->cur = t->tasks[i].t;
+			return 0;
+		}
+	}
+	return -ESRCH;
+}
+
+/* A new thread's first stop was collected: it may be set up (debug registers) now. */
+static void born(struct esky_target *t, struct task *k)
+{
+	k->fresh = false;
+	if (t->born)
+		t->born(t->born_ctx, k->t);
 }
 
 /*
@@ -590,7 +646,8 @@ static int stop_others(struct esky_target *t, struct esky_tracee *except)
 				continue;
 		}
 		k->running = false;
-		k->fresh = false;
+		if (k->fresh)
+			born(t, k);
 		i++;
 	}
 	if (except != t->t && t->main_running && !esky_tracee_gone(t->t)) {
@@ -631,7 +688,7 @@ static int stop_others(struct esky_target *t, struct esky_tracee *except)
 		struct esky_stop st;
 
 		if (t->tasks[i].fresh && !wait_stopping(t, t->tasks[i].t, &st))
-			t->tasks[i].fresh = false;
+			born(t, &t->tasks[i]);
 	}
 	return 0;
 }
@@ -675,13 +732,14 @@ static int task_event(struct esky_target *t, size_t i, const struct esky_stop *s
 		ev->sig = st->sig;
 		k->running = false;
 		t->cur = k->t;
+		t->event = k->t;
 		t->pending_sig = st->sig;
 		set_running(t, false);
 		stop_others(t, k->t);
 		return 1;
 	default:
 		if (k->fresh)
-			k->fresh = false;
+			born(t, k);
 		esky_tracee_cont(k->t, 0);
 		return 0;
 	}
@@ -726,6 +784,7 @@ int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
 	if (t->threads && (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED))
 		tasks_drop(t, false);
 	t->cur = t->t;
+	t->event = t->t;
 	ret = main_event(t, &st, ev);
 	if (!ret && t->threads && (ev->kind == ESKY_EV_TRAP || ev->kind == ESKY_EV_SIGNAL ||
 				   ev->kind == ESKY_EV_STOPPED))

@@ -106,6 +106,21 @@ int esky_target_follow_threads(struct esky_target *t, struct esky_tracee *const 
  * dirty-page tracking) must be served there.
  */
 void esky_target_set_idle(struct esky_target *t, void (*fn)(void *ctx), void *ctx);
+/*
+ * fn(ctx, tr) is called for each thread the program makes, stopped at its
+ * first stop (debug registers are not inherited: set them there).
+ */
+void esky_target_on_new_thread(struct esky_target *t,
+			       void (*fn)(void *ctx, struct esky_tracee *tr), void *ctx);
+/* Every thread followed, the main one first: at most max in out; returns how many there are. */
+size_t esky_target_threads(struct esky_target *t, struct esky_tracee **out, size_t max);
+/*
+ * Make thread tid (as we see it) the current one, for looking at (its
+ * registers); a run or a step always goes on from the thread that stopped
+ * (esky_target_select_event makes it current again). 0 or -ESRCH.
+ */
+void esky_target_select_event(struct esky_target *t);
+int esky_target_select_thread(struct esky_target *t, pid_t tid);
 /* The current thread's tid (as we see it), and how many threads are followed. */
 pid_t esky_target_thread(const struct esky_target *t);
 size_t esky_target_thread_count(const struct esky_target *t);
