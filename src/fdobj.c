@@ -12,7 +12,7 @@ static const char *const kind_names[] = {
 	[ESKY_IMG_OBJ_TIMERFD] = "timerfd",   [ESKY_IMG_OBJ_SIGNALFD] = "signalfd",
 	[ESKY_IMG_OBJ_MEMFD] = "memfd",	      [ESKY_IMG_OBJ_DELETED] = "deleted file",
 	[ESKY_IMG_OBJ_EPOLL] = "epoll",	      [ESKY_IMG_OBJ_UNIX] = "Unix socket",
-	[ESKY_IMG_OBJ_UNIX_LISTEN] = "listening Unix socket",
+	[ESKY_IMG_OBJ_UNIX_LISTEN] = "listening Unix socket", [ESKY_IMG_OBJ_INOTIFY] = "inotify",
 };
 
 const char *esky_fdobj_kind_name(uint32_t kind)
@@ -56,6 +56,8 @@ int esky_fdobj_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen
 		return esky_fd_signalfd_freeze(src, out);
 	if (!strcmp(l, "anon_inode:[eventpoll]"))
 		return esky_fd_epoll_freeze(src, out);
+	if (!strcmp(l, "anon_inode:inotify"))
+		return esky_fd_inotify_freeze(src, out);
 	if (!strncmp(l, "socket:", 7))
 		return esky_fd_unix_freeze(src, out);
 	if (S_ISREG(src->st->st_mode) &&
@@ -79,6 +81,8 @@ int esky_fdobj_thaw(const struct esky_img_fdobj *o, const char *name, const void
 		return esky_fd_signalfd_thaw(o, fds);
 	case ESKY_IMG_OBJ_EPOLL:
 		return esky_fd_epoll_thaw(o, fds);
+	case ESKY_IMG_OBJ_INOTIFY:
+		return esky_fd_inotify_thaw(o, data, fds);
 	case ESKY_IMG_OBJ_MEMFD:
 	case ESKY_IMG_OBJ_DELETED:
 		return esky_fd_memfd_thaw(o, name, data, fds);

@@ -1,6 +1,6 @@
 /*
  * Open objects other than files: pipes, eventfd, timerfd, signalfd, epoll,
- * memfd and deleted files, Unix sockets. Each kind lives in its own file
+ * inotify, memfd and deleted files, Unix sockets. Each kind lives in its own file
  * (fd_pipe.c, fd_eventfd.c, ...) with its freeze and its thaw side by
  * side; this is their common interface. The records are in image_format.h
  * (struct esky_img_fdobj, ESKY_IMG_OBJ_*).
@@ -104,6 +104,8 @@ int esky_fd_signalfd_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_
 int esky_fd_signalfd_thaw(const struct esky_img_fdobj *o, int fds[2]);
 int esky_fd_epoll_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out);
 int esky_fd_epoll_thaw(const struct esky_img_fdobj *o, int fds[2]);
+int esky_fd_inotify_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out);
+int esky_fd_inotify_thaw(const struct esky_img_fdobj *o, const void *data, int fds[2]);
 int esky_fd_memfd_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out);
 int esky_fd_memfd_thaw(const struct esky_img_fdobj *o, const char *name, const void *data,
 		       int fds[2]);

@@ -260,6 +260,8 @@ struct esky_img_thread {
  *             esky_img_unix, its name, the messages queued to it
  *   UNIX_LISTEN a listening Unix socket: as UNIX, but v[1] its backlog (no
  *             peer, no queue)
+ *   INOTIFY   v[0] its number of watches; data: each watch, a struct
+ *             esky_img_inotify_watch then path_len bytes of its path
  */
 #define ESKY_IMG_OBJ_PIPE 1u
 #define ESKY_IMG_OBJ_EVENTFD 2u
@@ -270,7 +272,8 @@ struct esky_img_thread {
 #define ESKY_IMG_OBJ_EPOLL 7u
 #define ESKY_IMG_OBJ_UNIX 8u
 #define ESKY_IMG_OBJ_UNIX_LISTEN 9u
-#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_UNIX_LISTEN
+#define ESKY_IMG_OBJ_INOTIFY 10u
+#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_INOTIFY
 
 struct esky_img_fdobj {
 	uint32_t kind;      /* ESKY_IMG_OBJ_* */
@@ -311,6 +314,14 @@ struct esky_img_unix {
 	uint64_t sndtimeo_us;
 };
 
+/* One watch of an inotify (not aligned in BLOBS: read it with memcpy), its path after it. */
+struct esky_img_inotify_watch {
+	int32_t wd;         /* the watch's number, as the program knows it */
+	uint32_t mask;      /* IN_* events and flags (inotify_add_watch's mask) */
+	uint32_t path_len;  /* bytes of the absolute path that follow */
+	uint32_t reserved;
+};
+
 /* One registration of an epoll instance (epoll_ctl ADD on resume). */
 struct esky_img_epoll_reg {
 	int32_t tfd;        /* the watched fd: it has a record in FDS */
@@ -345,5 +356,6 @@ _Static_assert(sizeof(struct esky_img_fdobj) == 64, "fdobj layout");
 _Static_assert(sizeof(struct esky_img_epoll_reg) == 16, "epoll reg layout");
 _Static_assert(sizeof(struct esky_img_unix) == 40, "unix socket layout");
 _Static_assert(sizeof(struct esky_img_thread) == 360, "thread layout");
+_Static_assert(sizeof(struct esky_img_inotify_watch) == 16, "inotify watch layout");
 
 #endif

@@ -8,9 +8,10 @@
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
  * (FILE open for writing), listen FILE (a Unix socket listening at FILE,
- * left behind at the end), and what esky refuses: thread, child, socket
+ * left behind at the end), and what esky refuses: child, socket
  * (a Unix socket connected to another process), pipe (its read end alone),
- * inotify, timer (a POSIX timer), fifo FILE (a named pipe).
+ * inotify (watching a directory esky does not search), timer (a POSIX
+ * timer), fifo FILE (a named pipe).
  *
  * VARIANT (a string of 9 characters, set by the build) tells the two
  * builds apart: same code and layout, different bytes, different build-id.
@@ -19,7 +20,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,26 +74,12 @@ static void wait_go(void)
 		DIE("expected \"go\", found \"%s\"", line);
 }
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int released;
-
-static void *thread_main(void *arg)
-{
-	pthread_mutex_lock(&lock);
-	while (!released)
-		pthread_cond_wait(&cond, &lock);
-	pthread_mutex_unlock(&lock);
-	return arg;
-}
-
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "plain";
 	const char *file = argc > 2 ? argv[2] : NULL;
 	char buf[256];
 	int fds[2], fd = -1;
-	pthread_t th;
 	pid_t child = -1;
 	char *map = NULL;
 	size_t map_len = 0;
@@ -128,18 +114,6 @@ int main(int argc, char **argv)
 		if (write(fd, "after\n", 6) != 6)
 			DIE("write %s: %s", file, strerror(errno));
 		printf("go write at %lld\n", (long long)lseek(fd, 0, SEEK_CUR));
-	} else if (!strcmp(mode, "thread")) {
-		if (pthread_create(&th, NULL, thread_main, buf))
-			DIE("pthread_create failed");
-		printf("ready thread\n");
-		wait_go();
-		pthread_mutex_lock(&lock);
-		released = 1;
-		pthread_cond_signal(&cond);
-		pthread_mutex_unlock(&lock);
-		if (pthread_join(th, (void **)&map) || map != buf)
-			DIE("pthread_join failed");
-		printf("go thread joined\n");
 	} else if (!strcmp(mode, "child")) {
 		if (pipe(fds) < 0)
 			DIE("pipe: %s", strerror(errno));
@@ -207,12 +181,16 @@ int main(int argc, char **argv)
 		n = read(fds[0], buf, sizeof(buf));
 		printf("go pipe %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else if (!strcmp(mode, "inotify")) {
+		/* A directory where esky does not look for watched paths. */
+		char dir[] = "/var/tmp/esky-victim-XXXXXX";
+
 		fd = inotify_init1(0);
-		if (fd < 0 || inotify_add_watch(fd, "/", IN_CREATE) < 0)
+		if (fd < 0 || !mkdtemp(dir) || inotify_add_watch(fd, dir, IN_CREATE) < 0)
 			DIE("inotify: %s", strerror(errno));
 		printf("ready inotify\n");
 		wait_go();
 		printf("go inotify %d\n", fcntl(fd, F_GETFD) >= 0);
+		rmdir(dir);
 	} else if (!strcmp(mode, "timer")) {
 		struct sigevent sev = { .sigev_notify = SIGEV_NONE };
 		struct itimerspec its = { .it_value = { .tv_sec = 1000 } };
@@ -252,7 +230,7 @@ int main(int argc, char **argv)
 		n = read(fd, buf, sizeof(buf));
 		printf("go fifo %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else {
-		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|thread|child|socket|pipe|"
+		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|child|socket|pipe|"
 		    "inotify|timer|fifo FILE");
 	}
 	printf("done %s\n", mode);

@@ -975,7 +975,9 @@ static const struct {
 	{ "pipe", "fd 3 is a pipe \\(pipe:\\[[0-9]+\\]\\) whose other end is not in the program "
 		  "\\(closed, or another process's\\): esky cannot save it",
 	  "go pipe in the pipe\ndone pipe\n" },
-	{ "inotify", "fd 3 is inotify: esky cannot save it", "go inotify 1\ndone inotify\n" },
+	{ "inotify", "fd 3 is inotify watching inode [0-9]+ on device [0-9]+:[0-9]+ \\(watch 1\\), "
+		     "whose path esky cannot find to watch it again",
+	  "go inotify 1\ndone inotify\n" },
 	{ "timer", "pid [0-9]+ has 1 POSIX timer \\(timer_create\\): .*", "go timer armed\ndone timer\n" },
 	{ "fifo", "fd 3 is a pipe \\(%s\\) that is not esky's stdin, stdout or stderr: esky "
 		  "cannot save it", "go fifo fifo data\ndone fifo\n" },
