@@ -53,6 +53,21 @@ enum {
 	EA_VMA_VDSO,           /* the kernel's [vdso]: moved into place */
 	EA_VMA_VVAR,           /* the kernel's [vvar]: moved into place */
 	EA_VMA_VVAR_VCLOCK,    /* the kernel's [vvar_vclock]: moved into place */
+	EA_VMA_SYSV_SHM,       /* System V shared memory: path_off is its struct ea_sysv in strings */
+};
+
+/*
+ * A System V shared memory segment, made again with its shmid (the
+ * agent runs in an IPC namespace of its own and sets shm_next_id) and
+ * attached where the program had it. Several mappings may name one
+ * segment: made once (made is the agent's).
+ */
+struct ea_sysv {
+	int32_t shmid;
+	int32_t key;
+	uint32_t mode;      /* perms; SHM_DEST (01000): removed once attached */
+	uint32_t made;
+	uint64_t size;
 };
 
 /* ea_vma.flags */
@@ -245,5 +260,6 @@ _Static_assert(sizeof(struct ea_mm_map) == 104, "ea_mm_map layout");
 _Static_assert(sizeof(struct ea_report) == 32, "ea_report layout");
 _Static_assert(sizeof(struct ea_epoll_reg) == 24, "ea_epoll_reg layout");
 _Static_assert(sizeof(struct ea_thread) == 80, "ea_thread layout");
+_Static_assert(sizeof(struct ea_sysv) == 24, "ea_sysv layout");
 
 #endif

@@ -53,6 +53,11 @@
 #define AGENT_FUTEX_WAKE 129
 #define AGENT_PR_CAP_AMBIENT 47
 #define AGENT_PR_CAP_AMBIENT_CLEAR_ALL 4
+#define AGENT_IPC_CREAT 01000
+#define AGENT_IPC_EXCL 02000
+#define AGENT_IPC_RMID 0
+#define AGENT_SHM_EXEC 0100000
+#define AGENT_SHM_DEST 01000
 
 /* The agent's stack; entry.S starts at its end (AGENT_STACK_SIZE there too). */
 char agent_stack[256 * 1024] __attribute__((aligned(16)));
@@ -386,6 +391,55 @@ static void advise(const struct ea_vma *v, uint32_t index)
 	(void)index;
 }
 
+/* n in decimal into buf (at least 24 bytes); its length. */
+static size_t fmt_dec(char *buf, uint64_t n)
+{
+	char tmp[24];
+	size_t len = 0, k = 0;
+
+	do {
+		tmp[len++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	while (len)
+		buf[k++] = tmp[--len];
+	return k;
+}
+
+/*
+ * Attach System V segment v at its address, made first (once) with its
+ * shmid: shm_next_id of this IPC namespace (ours alone: CAP_SYS_ADMIN in
+ * its user namespace lets us write it) gives the next segment that id.
+ * Attached writable until its pages are in; create_vmas sets its prot.
+ */
+static long sysv_attach(const struct ea_vma *v, uint32_t index)
+{
+	struct ea_sysv *sv = (struct ea_sysv *)str_at(v->path_off);
+	long r;
+
+	if (!sv->made) {
+		char num[24];
+		size_t len = fmt_dec(num, (uint64_t)(uint32_t)sv->shmid);
+		long fd = sys_call(__NR_open, "/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC,
+				   0, 0, 0, 0);
+
+		if (fd < 0)
+			fail(EA_STEP_VMA, fd, v->start, index);
+		r = sys_call(__NR_write, fd, num, len, 0, 0, 0);
+		sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
+		if (r != (long)len)
+			fail(EA_STEP_VMA, r < 0 ? r : -5 /* EIO */, v->start, index);
+		r = sys_call(__NR_shmget, sv->key, sv->size,
+			     (sv->mode & 0777) | AGENT_IPC_CREAT | AGENT_IPC_EXCL, 0, 0, 0);
+		if (r != sv->shmid)
+			fail(EA_STEP_VMA, r < 0 ? r : -43 /* EIDRM: another id */, v->start, index);
+		sv->made = 1;
+	}
+	r = sys_call(__NR_shmat, sv->shmid, v->start, v->prot & PROT_EXEC ? AGENT_SHM_EXEC : 0, 0,
+		     0, 0);
+	return r;
+}
+
 static void create_vmas(void)
 {
 	const struct ea_vma *vmas = array_at(args->vma_off);
@@ -403,7 +457,8 @@ static void create_vmas(void)
 			move_special(v, i);
 			continue;
 		}
-		if (v->flags & EA_VMAF_HAS_PAGES)
+		/* A System V segment is attached writable: its prot is set after, as for filling. */
+		if ((v->flags & EA_VMAF_HAS_PAGES) || v->kind == EA_VMA_SYSV_SHM)
 			fill_prot = PROT_READ | PROT_WRITE;
 		switch (v->kind) {
 		case EA_VMA_ANON:
@@ -423,10 +478,15 @@ static void create_vmas(void)
 				fail(EA_STEP_VMA, fd, v->start, i);
 			flags |= v->kind == EA_VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
 			break;
+		case EA_VMA_SYSV_SHM:
+			break;
 		default:
 			fail(EA_STEP_VMA, -22, v->start, i);
 		}
-		ret = sys_call(__NR_mmap, v->start, len, fill_prot, flags, fd, v->pgoff);
+		if (v->kind == EA_VMA_SYSV_SHM)
+			ret = sysv_attach(v, i);
+		else
+			ret = sys_call(__NR_mmap, v->start, len, fill_prot, flags, fd, v->pgoff);
 		if (fd >= 0)
 			sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
 		if (ret != (long)v->start)
@@ -450,6 +510,18 @@ static void create_vmas(void)
 	}
 	if (uffd >= 0)
 		sys_call(__NR_close, uffd, 0, 0, 0, 0, 0);
+	/* Segments the program had removed (still attached): removed again, now attached. */
+	for (uint32_t i = 0; i < args->vma_n; i++) {
+		struct ea_sysv *sv = (struct ea_sysv *)str_at(vmas[i].path_off);
+
+		if (vmas[i].kind == EA_VMA_SYSV_SHM && (sv->mode & AGENT_SHM_DEST) && sv->made == 1) {
+			long r = sys_call(__NR_shmctl, sv->shmid, AGENT_IPC_RMID, 0, 0, 0, 0);
+
+			if (r)
+				fail(EA_STEP_VMA, r, vmas[i].start, i);
+			sv->made = 2;
+		}
+	}
 }
 
 static bool is_transport_fd(int fd)

@@ -259,6 +259,7 @@ static int add_unstored(struct core_ctx *c, uint64_t a, uint64_t b)
 	switch (m->kind) {
 	case ESKY_IMG_VMA_ANON:
 	case ESKY_IMG_VMA_SHARED_ANON:
+	case ESKY_IMG_VMA_SYSV_SHM:
 		return add_piece(c, a, b, SRC_ZERO, 0, 0);
 	case ESKY_IMG_VMA_FILE_PRIVATE:
 	case ESKY_IMG_VMA_FILE_SHARED:

@@ -38,6 +38,8 @@ static const char *vma_kind_name(uint32_t kind)
 		return "[vdso]";
 	case ESKY_IMG_VMA_VVAR:
 		return "[vvar]";
+	case ESKY_IMG_VMA_SYSV_SHM:
+		return "System V shared memory";
 	default:
 		return "[vvar_vclock]";
 	}
@@ -250,7 +252,8 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 			anon++;
 		else if (m->kind == ESKY_IMG_VMA_FILE_PRIVATE)
 			file++;
-		else if (m->kind == ESKY_IMG_VMA_FILE_SHARED || m->kind == ESKY_IMG_VMA_SHARED_ANON)
+		else if (m->kind == ESKY_IMG_VMA_FILE_SHARED || m->kind == ESKY_IMG_VMA_SHARED_ANON ||
+			 m->kind == ESKY_IMG_VMA_SYSV_SHM)
 			shared++;
 		else
 			special++;
@@ -266,7 +269,8 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 	for (size_t i = 0; verbose && i < v->vma_n; i++) {
 		const struct esky_img_vma *m = &v->vmas[i];
 		uint64_t s, p;
-		const char *what = m->file >= 0 ? esky_image_str(img, v->files[m->file].path)
+		const char *what = m->file >= 0 && m->kind != ESKY_IMG_VMA_SYSV_SHM
+			? esky_image_str(img, v->files[m->file].path)
 			: m->flags & ESKY_IMG_VMAF_HEAP ? "[heap]"
 			: m->flags & ESKY_IMG_VMAF_STACK ? "[stack]"
 			: vma_kind_name(m->kind);
@@ -275,7 +279,8 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 		fprintf(out, "  %012" PRIx64 "-%012" PRIx64 " %s %8" PRIx64 " %-40s %" PRIu64 " pages saved",
 			m->start, m->end,
 			esky_describe_prot(m->prot, m->kind == ESKY_IMG_VMA_FILE_SHARED ||
-						    m->kind == ESKY_IMG_VMA_SHARED_ANON, prot),
+						    m->kind == ESKY_IMG_VMA_SHARED_ANON ||
+						    m->kind == ESKY_IMG_VMA_SYSV_SHM, prot),
 			m->pgoff, what, s);
 		if (p)
 			fprintf(out, ", %" PRIu64 " from parent", p);

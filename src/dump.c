@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,6 +51,7 @@ struct dvma {
 	bool zero_holes;
 	bool from_original;   /* fork_copy: read from the original during prepare */
 	char *content;        /* ... and kept here (whole mapping) */
+	int shmid;            /* SYSV_SHM: the segment (maps' inode), asked about once injected */
 };
 
 /* A thread other than the main one, seized and stopped for the checkpoint. */
@@ -276,9 +278,18 @@ static int classify_vma(struct esky_dump *d, const struct esky_vma *v, struct dv
 		out->zero_holes = true;
 		return 0;
 	}
-	if (!strncmp(path, "/SYSV", 5) && v->deleted)
-		return esky_error(-EOPNOTSUPP, "mapping %s is System V shared memory: esky cannot "
-				  "save it", range);
+	if (!strncmp(path, "/SYSV", 5) && v->deleted) {
+		/* Its shmid is the inode number maps shows; the rest is asked of the program. */
+		if (!v->shared || v->pgoff)
+			return esky_error(-EOPNOTSUPP, "mapping %s is part of a System V shared "
+					  "memory segment: esky saves whole attached segments only",
+					  range);
+		m->kind = ESKY_IMG_VMA_SYSV_SHM;
+		out->mode = PAGES_ALL;
+		out->zero_holes = true;
+		out->shmid = (int)v->ino;
+		return 0;
+	}
 	/*
 	 * A private mapping of a file that exists nowhere else (a memfd, a
 	 * deleted file: a program or library rebuilt or upgraded while it
@@ -696,6 +707,52 @@ static int rsys(struct esky_tracee *t, long *ret, long nr, long a0, long a1, lon
 }
 
 /*
+ * A System V segment the program has attached: shmctl(IPC_STAT) run in it
+ * (in its IPC namespace: ours may be another), through scratch memory.
+ * One object per segment, however many mappings name it.
+ */
+static int collect_sysv(struct esky_dump *d, struct dvma *v, uint64_t scratch)
+{
+	struct esky_tracee *t = d->t;
+	struct shmid_ds ds;
+	struct esky_img_fdobj o = { .kind = ESKY_IMG_OBJ_SYSV_SHM };
+	uint32_t index;
+	long r;
+	int ret;
+
+	_Static_assert(sizeof(ds) <= 4096, "shmid_ds fits the scratch page");
+	for (size_t i = 0; i < d->vma_n; i++) {
+		if (&d->vmas[i] != v && d->vmas[i].img.kind == ESKY_IMG_VMA_SYSV_SHM &&
+		    d->vmas[i].shmid == v->shmid && d->vmas[i].img.file >= 0) {
+			v->img.file = d->vmas[i].img.file;
+			return 0;
+		}
+	}
+	ret = rsys(t, &r, SYS_shmctl, v->shmid, IPC_STAT, (long)scratch, 0, 0);
+	if (!ret && r)
+		ret = esky_error((int)r, "pid %d: System V segment %d (mapped at 0x%" PRIx64 "): "
+				 "IPC_STAT: %s", esky_tracee_pid(t), v->shmid, v->img.start,
+				 strerror((int)-r));
+	if (!ret)
+		ret = esky_tracee_read_mem(t, scratch, &ds, sizeof(ds));
+	if (ret)
+		return ret;
+	if (v->img.end - v->img.start < ds.shm_segsz)
+		return esky_error(-EOPNOTSUPP, "pid %d: System V segment %d is attached in part "
+				  "(0x%" PRIx64 "-0x%" PRIx64 "): esky saves whole attached segments "
+				  "only", esky_tracee_pid(t), v->shmid, v->img.start, v->img.end);
+	o.id = (uint64_t)v->shmid;
+	o.v[0] = (uint64_t)v->shmid;
+	o.v[1] = (uint64_t)(uint32_t)ds.shm_perm.__key;
+	o.v[2] = ds.shm_perm.mode;
+	o.v[3] = ds.shm_segsz;
+	ret = esky_image_add_fdobj(d->w, &o, &index);
+	if (!ret)
+		v->img.file = (int32_t)index;
+	return ret;
+}
+
+/*
  * Kernel state that only the process itself can read: run syscalls in it.
  * With fork_copy, also make the frozen copy (a fork whose parent is our
  * own process, traced, never run).
@@ -783,6 +840,9 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 					   sizeof(sl.tid_address));
 		core->clear_child_tid = sl.tid_address;
 	}
+	for (size_t i = 0; !ret && i < d->vma_n; i++)
+		if (d->vmas[i].img.kind == ESKY_IMG_VMA_SYSV_SHM)
+			ret = collect_sysv(d, &d->vmas[i], scratch);
 #undef SCRATCH
 	if (scratch) {
 		int uret = rsys(t, &r, SYS_munmap, (long)scratch, 4096, 0, 0, 0);
@@ -1250,7 +1310,7 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 
 		if (v->mode == PAGES_NONE)
 			continue;
-		if (v->img.kind == ESKY_IMG_VMA_SHARED_ANON ||
+		if (v->img.kind == ESKY_IMG_VMA_SHARED_ANON || v->img.kind == ESKY_IMG_VMA_SYSV_SHM ||
 		    (v->img.flags & (ESKY_IMG_VMAF_DONTFORK | ESKY_IMG_VMAF_WIPEONFORK))) {
 			v->from_original = true;
 			ret = read_whole(t, v, &v->content);

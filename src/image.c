@@ -293,8 +293,13 @@ static int check_refs(struct esky_image *img)
 
 		if (m->start >= m->end || m->start % ESKY_IMG_PAGE_SIZE || m->end % ESKY_IMG_PAGE_SIZE ||
 		    m->start < prev_end || m->kind < ESKY_IMG_VMA_ANON ||
-		    m->kind > ESKY_IMG_VMA_VVAR_VCLOCK || !str_ok(img, m->name) ||
-		    (m->file >= 0 && (size_t)m->file >= v->file_n) ||
+		    m->kind > ESKY_IMG_VMA_SYSV_SHM || !str_ok(img, m->name) ||
+		    (m->kind != ESKY_IMG_VMA_SYSV_SHM && m->file >= 0 &&
+		     (size_t)m->file >= v->file_n) ||
+		    (m->kind == ESKY_IMG_VMA_SYSV_SHM &&
+		     (m->file < 0 || (size_t)m->file >= v->fdobj_n ||
+		      v->fdobjs[m->file].kind != ESKY_IMG_OBJ_SYSV_SHM || m->pgoff ||
+		      m->end - m->start < v->fdobjs[m->file].v[3])) ||
 		    ((m->kind == ESKY_IMG_VMA_FILE_PRIVATE || m->kind == ESKY_IMG_VMA_FILE_SHARED) &&
 		     m->file < 0))
 			return damaged(img, "%s: damaged: mapping %zu is invalid", n, i);
@@ -312,7 +317,8 @@ static int check_refs(struct esky_image *img)
 		    (f->kind == ESKY_IMG_FD_FILE && (f->file < 0 || (size_t)f->file >= v->file_n)) ||
 		    (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2)) ||
 		    (f->kind == ESKY_IMG_FD_DUP && (f->dup_of < 0 || f->dup_of >= f->fd)) ||
-		    (f->kind == ESKY_IMG_FD_OBJECT && (f->file < 0 || (size_t)f->file >= v->fdobj_n)) ||
+		    (f->kind == ESKY_IMG_FD_OBJECT && (f->file < 0 || (size_t)f->file >= v->fdobj_n ||
+						       v->fdobjs[f->file].kind == ESKY_IMG_OBJ_SYSV_SHM)) ||
 		    f->kind < ESKY_IMG_FD_FILE || f->kind > ESKY_IMG_FD_OBJECT)
 			return damaged(img, "%s: damaged: fd record %zu is invalid", n, i);
 	}
@@ -1567,7 +1573,8 @@ int esky_image_flatten(struct esky_image *const *chain, size_t n, const char *pa
 
 		m.name = esky_image_add_string(c.w, esky_image_str(img, v->vmas[i].name), &err);
 		ret = err ? err : esky_image_add_vma(c.w, &m);
-		c.zero_holes = m.kind == ESKY_IMG_VMA_ANON || m.kind == ESKY_IMG_VMA_SHARED_ANON;
+		c.zero_holes = m.kind == ESKY_IMG_VMA_ANON || m.kind == ESKY_IMG_VMA_SHARED_ANON ||
+			       m.kind == ESKY_IMG_VMA_SYSV_SHM;
 		if (!ret)
 			ret = esky_image_resolve(chain, n, m.start, m.end, flatten_piece, &c);
 	}

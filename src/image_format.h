@@ -145,6 +145,7 @@ struct esky_img_core {
 #define ESKY_IMG_VMA_VDSO 5u
 #define ESKY_IMG_VMA_VVAR 6u
 #define ESKY_IMG_VMA_VVAR_VCLOCK 7u
+#define ESKY_IMG_VMA_SYSV_SHM 8u  /* System V shared memory: file is its FDOBJS index */
 
 /* Mapping flags (on disk). */
 #define ESKY_IMG_VMAF_GROWSDOWN 0x1u
@@ -262,6 +263,10 @@ struct esky_img_thread {
  *             peer, no queue)
  *   INOTIFY   v[0] its number of watches; data: each watch, a struct
  *             esky_img_inotify_watch then path_len bytes of its path
+ *   SYSV_SHM  a System V shared memory segment the program has attached
+ *             (mappings of kind SYSV_SHM name it): v[0] its shmid; v[1]
+ *             its key; v[2] its mode (perms, SHM_DEST 01000 when removed
+ *             and only still attached); v[3] its size in bytes. No fd has it.
  */
 #define ESKY_IMG_OBJ_PIPE 1u
 #define ESKY_IMG_OBJ_EVENTFD 2u
@@ -273,7 +278,8 @@ struct esky_img_thread {
 #define ESKY_IMG_OBJ_UNIX 8u
 #define ESKY_IMG_OBJ_UNIX_LISTEN 9u
 #define ESKY_IMG_OBJ_INOTIFY 10u
-#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_INOTIFY
+#define ESKY_IMG_OBJ_SYSV_SHM 11u
+#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_SYSV_SHM
 
 struct esky_img_fdobj {
 	uint32_t kind;      /* ESKY_IMG_OBJ_* */

@@ -211,6 +211,49 @@ static uint32_t ab_str(struct argbuf *ab, const char *s)
 	return off;
 }
 
+/*
+ * The agent's record of the System V segment that mapping i of v names:
+ * one per segment (in the strings), however many mappings name it.
+ */
+static uint32_t sysv_record(struct argbuf *ab, const struct esky_image_view *v, size_t i,
+			    const struct ea_vma *vmas)
+{
+	const struct esky_img_vma *m = &v->vmas[i];
+	const struct esky_img_fdobj *o = &v->fdobjs[m->file];
+	struct ea_sysv sv = {
+		.shmid = (int32_t)o->v[0],
+		.key = (int32_t)o->v[1],
+		.mode = (uint32_t)o->v[2],
+		.size = o->v[3],
+	};
+	uint32_t off;
+
+	for (size_t k = 0; k < i; k++)
+		if (v->vmas[k].kind == ESKY_IMG_VMA_SYSV_SHM && v->vmas[k].file == m->file)
+			return vmas[k].path_off;
+	if (!ab->err)
+		ab->err = esky_buf_pad(&ab->strings, 8);
+	off = (uint32_t)ab->strings.len;
+	if (!ab->err)
+		ab->err = esky_buf_append(&ab->strings, &sv, sizeof(sv));
+	return off;
+}
+
+/*
+ * Ids the program keeps must be its again: its threads' (glibc caches
+ * them) and its System V segments' shmids. A PID, IPC, user and mount
+ * namespace of its own gives them back (esky_tracee_spawn's ns_pid).
+ */
+static bool needs_namespace(const struct esky_image_view *v)
+{
+	if (v->thread_n)
+		return true;
+	for (size_t i = 0; i < v->vma_n; i++)
+		if (v->vmas[i].kind == ESKY_IMG_VMA_SYSV_SHM)
+			return true;
+	return false;
+}
+
 static uint32_t vma_kind(uint32_t img_kind)
 {
 	switch (img_kind) {
@@ -226,6 +269,8 @@ static uint32_t vma_kind(uint32_t img_kind)
 		return EA_VMA_VDSO;
 	case ESKY_IMG_VMA_VVAR:
 		return EA_VMA_VVAR;
+	case ESKY_IMG_VMA_SYSV_SHM:
+		return EA_VMA_SYSV_SHM;
 	default:
 		return EA_VMA_VVAR_VCLOCK;
 	}
@@ -462,8 +507,11 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 			.prot = m->prot,
 			.flags = vma_flags(m) | (runs.n > first ? EA_VMAF_HAS_PAGES : 0),
 		};
-		if (m->file >= 0)
+		if (m->kind == ESKY_IMG_VMA_SYSV_SHM) {
+			vmas[i].path_off = sysv_record(ab, v, i, vmas);
+		} else if (m->file >= 0) {
 			vmas[i].path_off = ab_str(ab, esky_image_str(img, v->files[m->file].path));
+		}
 		vmas[i].name_off = ab_str(ab, esky_image_str(img, m->name));
 	}
 	if (ret)
@@ -529,8 +577,11 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 		a.thread_off = ab_array(ab, ths, v->thread_n * sizeof(*ths));
 		free(ths);
 		/* Threads keep their ids in the PID namespace esky_restore makes for them. */
-		a.flags = EA_F_SET_TID | (getuid() != 0 ? EA_F_DROP_CAPS : 0);
+		a.flags |= EA_F_SET_TID;
 	}
+	/* The capabilities a namespace of its own lent the agent are not the program's. */
+	if (needs_namespace(v) && getuid() != 0)
+		a.flags |= EA_F_DROP_CAPS;
 
 	a.src_fd_n = (uint32_t)p->src_n;
 	a.src_fd_off = ab_array(ab, src_fds, p->src_n * sizeof(int32_t));
@@ -698,9 +749,11 @@ static const char *vma_desc(const struct esky_image *img, uint32_t index, char *
 	} else {
 		const struct esky_img_vma *m = &v->vmas[index];
 
+		bool named = m->file >= 0 && m->kind != ESKY_IMG_VMA_SYSV_SHM;
+
 		snprintf(buf, n, "0x%" PRIx64 "-0x%" PRIx64 "%s%s", m->start, m->end,
-			 m->file >= 0 ? " of " : "",
-			 m->file >= 0 ? esky_image_str(img, v->files[m->file].path) : "");
+			 named ? " of " : m->kind == ESKY_IMG_VMA_SYSV_SHM ? " (System V shared memory)" : "",
+			 named ? esky_image_str(img, v->files[m->file].path) : "");
 	}
 	return buf;
 }
@@ -1265,10 +1318,10 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		 * owners): a PID namespace of our own gives the process its old
 		 * pid and lets the agent ask for each tid.
 		 */
-		if (v->thread_n) {
+		if (needs_namespace(v)) {
 			if (v->core->pid <= 1) {
-				ret = esky_error(-EINVAL, "%s: cannot give pid %u back to a threaded "
-						 "program", v->path, v->core->pid);
+				ret = esky_error(-EINVAL, "%s: cannot give pid %u back to the program",
+						 v->path, v->core->pid);
 				goto out_close;
 			}
 			sp.ns_pid = (pid_t)v->core->pid;

@@ -304,7 +304,7 @@ static int spawn_in_namespace(const struct esky_spawn *sp, int gate[2], int errp
 	if (pipe2(pidp, O_CLOEXEC) < 0)
 		return -errno;
 	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_NEWUSER | CLONE_NEWPID;
+	ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC;
 	ca.exit_signal = SIGCHLD;
 	c = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (c < 0) {

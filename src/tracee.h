@@ -57,7 +57,7 @@ struct esky_spawn {
 	const sigset_t *sigmask; /* signal mask of the child (NULL: empty) */
 	bool new_pgrp;         /* put the child in a process group of its own */
 	/*
-	 * > 0: start the program in a new user and PID namespace, with this
+	 * > 0: start the program in a new user, PID and IPC namespace, with this
 	 * pid there (clone3's set_tid, by an init that stays as its parent
 	 * and reaps), our uid and gid mapped to themselves, and CAP_SYS_ADMIN
 	 * in that namespace kept across exec as an ambient capability (for
