@@ -1295,6 +1295,15 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 		snprintf(n, sizeof(n), "%zu", d->thread_n + 1);
 		ret = esky_image_add_meta(d->w, "threads", n);
 	}
+	/* Which thread a rewind makes current again (esky-shell's), by the tid the program knows. */
+	for (size_t i = 0; !ret && o->current_thread && i < d->thread_n; i++) {
+		if (esky_tracee_pid(d->threads[i].t) == o->current_thread) {
+			char tid[16];
+
+			snprintf(tid, sizeof(tid), "%u", d->threads[i].img.tid);
+			ret = esky_image_add_meta(d->w, "current-thread", tid);
+		}
+	}
 	if (!ret)
 		ret = esky_image_set_core(d->w, &core);
 	if (!ret)

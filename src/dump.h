@@ -63,6 +63,7 @@ struct esky_dump_opts {
 	 */
 	struct esky_tracee *const *threads;
 	size_t thread_n;
+	pid_t current_thread;   /* the thread the caller stands in (its tid as we see it), or 0 */
 };
 
 struct esky_dump_stats {

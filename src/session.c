@@ -2721,6 +2721,22 @@ static int open_snapshot_chain(struct esky_session *s, int id, struct esky_image
 	return ret;
 }
 
+/* The thread that was current when the snapshot was taken is current again. */
+static void make_snapshot_thread_current(struct esky_session *s, struct esky_image *img)
+{
+	struct esky_tracee *trs[256];
+	char *tid = esky_image_meta(img, "current-thread");
+	size_t n;
+
+	if (!tid)
+		return;
+	n = esky_target_threads(s->t, trs, ESKY_ARRAY_SIZE(trs));
+	for (size_t i = 0; i < n && i < ESKY_ARRAY_SIZE(trs); i++)
+		if (program_tid(esky_tracee_pid(trs[i])) == atoi(tid))
+			esky_target_make_current(s->t, esky_tracee_pid(trs[i]));
+	free(tid);
+}
+
 int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report *r)
 {
 	struct esky_restore_opts ro = { .verify_pages = true, .follow_threads = true };
@@ -2749,6 +2765,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 		goto out_close;
 	esky_target_set_idle(s->t, session_idle, s);
 	esky_target_on_new_thread(s->t, thread_born, s);
+	make_snapshot_thread_current(s, chain[0]);
 	esky_target_report_signals(s->t, true);
 	memcpy(s->lineage_id, v->hdr->id, sizeof(s->lineage_id));
 	s->lineage = id;

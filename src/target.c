@@ -546,6 +546,15 @@ void esky_target_select_event(struct esky_target *t)
 	t->cur = t->event;
 }
 
+int esky_target_make_current(struct esky_target *t, pid_t tid)
+{
+	int ret = esky_target_select_thread(t, tid);
+
+	if (!ret)
+		t->event = t->cur;
+	return ret;
+}
+
 int esky_target_select_thread(struct esky_target *t, pid_t tid)
 {
 	if (esky_tracee_pid(t->t) == tid) {
@@ -906,6 +915,7 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 			mine[i] = t->tasks[i].t;
 		dopts.threads = mine;
 		dopts.thread_n = t->task_n;
+		dopts.current_thread = esky_tracee_pid(t->event);
 	}
 	ret = esky_dump_prepare(t->t, path, &dopts, &d);
 	free(mine);

@@ -121,6 +121,8 @@ size_t esky_target_threads(struct esky_target *t, struct esky_tracee **out, size
  */
 void esky_target_select_event(struct esky_target *t);
 int esky_target_select_thread(struct esky_target *t, pid_t tid);
+/* Make thread tid the current one and the one the program goes on from (after a thaw). */
+int esky_target_make_current(struct esky_target *t, pid_t tid);
 /* The current thread's tid (as we see it), and how many threads are followed. */
 pid_t esky_target_thread(const struct esky_target *t);
 size_t esky_target_thread_count(const struct esky_target *t);
