@@ -62,9 +62,13 @@ static const char *signame(int sig)
 
 static void print_stop(const struct esky_stop_report *r)
 {
-	/* Which thread, as gdb says it, when there are several. */
-	if (r->thread && r->why != ESKY_WHY_EXITED && r->why != ESKY_WHY_KILLED)
+	/* Which thread, when there are several and it is not the one of the last stop (as gdb). */
+	static int last_thread;
+
+	if (r->thread && r->thread != last_thread && r->why != ESKY_WHY_EXITED &&
+	    r->why != ESKY_WHY_KILLED)
 		printf("[thread %d]\n", r->thread);
+	last_thread = r->thread;
 	switch (r->why) {
 	case ESKY_WHY_BREAKPOINT:
 		printf("%s %d, %s\n", r->temporary ? "Temporary breakpoint" : "Breakpoint", r->bp,

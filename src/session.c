@@ -118,6 +118,7 @@ struct esky_session {
 	/* run control by source line: an internal stop at goal_addr once sp > goal_sp */
 	bool goal;
 	uint64_t goal_addr, goal_sp;
+	pid_t goal_thread;     /* ... in this thread (another one's passing there is not it) */
 	bool track_pages;
 	int tracking_err;         /* why it could not start (-errno), or 0 */
 	/* symbols of the libraries, opened when an address in them is named */
@@ -1569,7 +1570,8 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 				return ret;
 			/* The goal of next/step/finish/until, in the right frame. */
 			if (!bp && s->goal && addr == s->goal_addr &&
-			    arch_regs_sp(&regs) > s->goal_sp) {
+			    arch_regs_sp(&regs) > s->goal_sp &&
+			    esky_target_thread(s->t) == s->goal_thread) {
 				r->why = ESKY_WHY_STEP;
 				report_where(s, r);
 				return 0;
@@ -1713,6 +1715,8 @@ static int run_to(struct esky_session *s, uint64_t addr, uint64_t sp, struct esk
 	s->goal = true;
 	s->goal_addr = addr;
 	s->goal_sp = sp;
+	esky_target_select_event(s->t);
+	s->goal_thread = esky_target_thread(s->t);
 	ret = sync_sites(s);
 	if (!ret)
 		ret = run_until(s, 1, r);

@@ -114,8 +114,9 @@ directive() {
 # @WORK@; the default store's name (.esky/YYYYMMDD-HHMMSS); times of the tree (0.007 s) and sizes (107.8 KiB, 512 B); the
 # bytes column of info snapshots; register values (info registers);
 # addresses (12 hex digits: PIE code, libraries, stack; the 16-digit words
-# of x are kept); thread ids ([thread N]) and the rows of info threads
-# (their order and places vary: NAME.check looks at them).
+# of x are kept); the lines naming a thread ([thread N], shown when the
+# thread changes: which does varies) and the rows of info threads (their
+# order and places vary): NAME.check looks at them.
 normalise() {
 	sed -e "s|$EXAMPLES|@EXAMPLES@|g" -e "s|$PROGRAMS|@PROGRAMS@|g" -e "s|$WORK|@WORK@|g" \
 	    -e 's|\.esky/[0-9]\{8\}-[0-9]\{6\}\(-[0-9]\{1,\}\)\{0,1\}|.esky/@STAMP@|g' \
@@ -125,7 +126,7 @@ normalise() {
 	    -e 's/^\([a-z][a-z0-9_]*\) \{1,\}0x[0-9a-f]\{1,16\} \{1,\}-\{0,1\}[0-9]\{1,\}$/\1 @REG@/' \
 	    -e 's/0x[0-9a-f]\{12\}\b/@ADDR@/g' \
 	    -e 's/\bpid [0-9][0-9]*/pid @PID@/g' \
-	    -e 's/^\[thread [0-9][0-9]*\]$/[thread @TID@]/' \
+	    -e '/^\[thread [0-9][0-9]*\]$/d' \
 	    -e 's/^[* ] [0-9][0-9]* .* ([^)]*)$/@THREAD@/' \
 	    -e 's/^changed pages: .*/changed pages: @MODE@/'
 }
