@@ -1,6 +1,6 @@
 #!/bin/bash
 # Bugs found by trying esky (issue 12), each a case that failed before its fix.
-# usage: reliability-test.sh ESKY ESKY_SHELL HEARTBEAT COUNTER CASE
+# usage: reliability-test.sh ESKY ESKY_SHELL HEARTBEAT COUNTER CASE [THREADED]
 #
 #   killed-checkpoint  esky checkpoint SIGKILLed while it writes: the program
 #                      carries on unharmed, and the next checkpoint to the
@@ -11,10 +11,15 @@
 #   output-refused     -o naming a file of a store, the snapshot resumed or its
 #                      parent is refused before anything starts (resume, start,
 #                      checkpoint, core); the store is left as it was
+#   userns-refused     where user namespaces are not allowed, esky resume of a
+#                      threaded checkpoint (THREADED: core-threads) fails with
+#                      one line naming the cause and leaves nothing running; a
+#                      single-threaded checkpoint still resumes there
+#   userns-refused.user  the same as uid and gid 65534 (root only; else skip)
 #
 # Exit 0 pass, 1 fail, 77 skip, 99 harness error.
 set -u
-esky=$1 shell=$2 heartbeat=$3 counter=$4 case=$5
+esky=$1 shell=$2 heartbeat=$3 counter=$4 case=$5 threaded=${6:-}
 tmp=$(mktemp -d /tmp/esky-reliability.XXXXXX) || exit 99
 pids=
 cleanup() {
@@ -227,6 +232,122 @@ output-refused)
 		fail "chain/ changed"
 	# Other names are fine, in the store's directory too.
 	"$esky" core -q store/snap-2.img -o store/mine.core || fail "esky core -o store/mine.core"
+	;;
+userns-refused)
+	# A threaded program resumes in a user namespace of its own (its
+	# threads get their tids back in a PID namespace made there). Forbid
+	# them as an ordinary user can: in a user namespace of our own (our
+	# uid mapped to itself), lower its user.max_user_namespaces to 0 (the
+	# limit is per namespace, its owner may lower it); clone3 of another
+	# then fails (ENOSPC on 6.18), as where the system allows none.
+	[ -n "$threaded" ] || { echo "reliability-test: userns-refused needs THREADED" >&2; exit 99; }
+	command -v unshare > /dev/null && command -v setpriv > /dev/null ||
+		{ echo "reliability-test $case: SKIP: no unshare or setpriv" >&2; exit 77; }
+	cp "$threaded" thr && cp "$counter" counter || exit 99
+	if unshare -U -c true 2> /dev/null; then
+		allowed=1
+		# restricted CMD...: CMD there, without capabilities.
+		restricted() {
+			unshare -U -c --keep-caps sh -c 'echo 0 > /proc/sys/user/max_user_namespaces &&
+				exec setpriv --inh-caps=-all --ambient-caps=-all "$@"' sh "$@"
+		}
+		probe=$(restricted sh -c 'unshare -U true 2> /dev/null; echo $?')
+		case $probe in
+		'') echo "reliability-test $case: SKIP: cannot lower user.max_user_namespaces in a user namespace" >&2
+		    exit 77 ;;
+		0) echo "reliability-test $case: user namespaces still allowed with user.max_user_namespaces 0" >&2
+		   exit 99 ;;
+		esac
+	else
+		# Not allowed here already: nothing to forbid.
+		allowed=0
+		restricted() { "$@"; }
+	fi
+	# A checkpoint of core-threads (four threads, waiting in usleep loops).
+	"$esky" start -q -o thr.ckpt ./thr > thr.out 2> thr.err &
+	e=$!
+	pids="$pids $e"
+	wait_for thr.err '^ready$'
+	prog=$(pgrep -P $e | head -n 1)
+	[ -n "$prog" ] || fail "no program under esky"
+	pids="$pids $prog"
+	kill -USR1 $e
+	i=0
+	while [ ! -e thr.ckpt ]; do
+		i=$((i + 1))
+		[ $i -le 2000 ] || { cat thr.err >&2; fail "no checkpoint of core-threads"; }
+		sleep 0.01
+	done
+	kill -KILL $e $prog
+	wait $e 2> /dev/null
+	"$esky" info thr.ckpt > info.out || fail "esky info thr.ckpt"
+	has info.out '^threads     4 (tids '
+	# Where they are allowed, it resumes (the control).
+	if [ $allowed = 1 ]; then
+		"$esky" resume -q -f thr.ckpt -o thr2.ckpt > ok.out 2> ok.err &
+		r=$!
+		pids="$pids $r"
+		i=0
+		until [ -n "$(pgrep -P $r)" ] && [ -n "$(pgrep -P "$(pgrep -P $r | head -n 1)")" ]; do
+			i=$((i + 1))
+			[ $i -le 2000 ] || { cat ok.err >&2; fail "the threaded checkpoint does not resume where user namespaces are allowed"; }
+			sleep 0.01
+		done
+		sleep 0.2
+		kill -TERM $r
+		wait $r
+		expect_status 143 $? "the threaded program resumed where user namespaces are allowed"
+	fi
+	# Forbidden: one line, nonzero status, the program never ran.
+	restricted timeout -s KILL 30 "$esky" resume -f thr.ckpt -o thr3.ckpt > res.out 2> res.err
+	st=$?
+	[ $st -ne 0 ] || fail "esky resume of threads without user namespaces: exit status 0"
+	[ $st -ne 137 ] || fail "esky resume of threads without user namespaces: timed out"
+	[ "$(wc -l < res.err)" -eq 1 ] || { cat res.err >&2; fail "not one line on stderr"; }
+	has res.err '^esky: resume: .*user namespaces are not allowed'
+	[ ! -s res.out ] || fail "the resume printed on stdout"
+	[ ! -e thr3.ckpt ] || fail "a checkpoint was written"
+	# Nothing left: no process of ./thr, no esky (or its namespace's init) on thr.ckpt.
+	sleep 0.2
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/exe" 2> /dev/null)" = "$tmp/thr" ] &&
+			fail "a process of the program is left: ${d#/proc/} ($(cat "$d/comm" 2> /dev/null))"
+		tr '\0' ' ' < "$d/cmdline" 2> /dev/null | grep -q -- '-f thr\.ckpt -o thr3\.ckpt' &&
+			fail "esky or its init is left: ${d#/proc/} ($(cat "$d/comm" 2> /dev/null))"
+	done
+	# A single-threaded checkpoint is resumed plainly: it still works there.
+	"$esky" start -q -o one.ckpt ./counter 6 100 > one.out 2> one.err &
+	e=$!
+	pids="$pids $e"
+	wait_for one.out '^2$'
+	prog=$(pgrep -P $e | head -n 1)
+	pids="$pids $prog"
+	kill -USR1 $e
+	i=0
+	while [ ! -e one.ckpt ]; do
+		i=$((i + 1))
+		[ $i -le 2000 ] || { cat one.err >&2; fail "no checkpoint of counter"; }
+		sleep 0.01
+	done
+	kill -KILL $e $prog
+	wait $e 2> /dev/null
+	restricted timeout -s KILL 30 "$esky" resume -q -f one.ckpt -o one2.ckpt > one.res 2> one.rerr
+	expect_status 0 $? "esky resume of a single-threaded checkpoint without user namespaces"
+	[ ! -s one.rerr ] || { cat one.rerr >&2; fail "the single-threaded resume printed on stderr"; }
+	[ "$(tail -n 1 one.res)" = 6 ] || { cat one.res >&2; fail "the resumed counter did not count to 6"; }
+	;;
+userns-refused.user)
+	# The case above as uid and gid 65534, from copies it can reach.
+	[ "$(id -u)" -eq 0 ] || { echo "reliability-test $case: SKIP: not root" >&2; exit 77; }
+	[ -n "$threaded" ] || { echo "reliability-test: userns-refused.user needs THREADED" >&2; exit 99; }
+	command -v setpriv > /dev/null || { echo "reliability-test $case: SKIP: no setpriv" >&2; exit 77; }
+	case $0 in /*) ;; *) echo "reliability-test: give its own path absolute, as the others" >&2; exit 99 ;; esac
+	mkdir u && cp "$0" "$esky" "$(dirname "$esky")/esky-agent" "$counter" "$threaded" u/ &&
+		chown -R 65534:65534 u && chmod 711 "$tmp" || exit 99
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+		"u/${0##*/}" "$tmp/u/${esky##*/}" "$shell" "$heartbeat" \
+		"$tmp/u/${counter##*/}" userns-refused "$tmp/u/${threaded##*/}"
+	exit $?
 	;;
 *)
 	echo "reliability-test: unknown case $case" >&2
