@@ -166,6 +166,9 @@ static void describe_object(const struct esky_image *img, const struct esky_img_
 	case ESKY_IMG_OBJ_UNIX_LISTEN:
 		describe_unix(img, o, out);
 		break;
+	case ESKY_IMG_OBJ_INOTIFY:
+		fprintf(out, " %" PRIu64 " watch%s", o->v[0], o->v[0] == 1 ? "" : "es");
+		break;
 	default:
 		fprintf(out, " %s, %" PRIu64 " bytes saved", esky_image_str(img, o->name), o->data_len);
 		break;

@@ -187,7 +187,8 @@ int esky_fd_inotify_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_f
 	if (pending > 0)
 		return esky_error(-EOPNOTSUPP, "fd %d is inotify with %d bytes of events not read "
 				  "yet: esky cannot put them back (checkpoint it again once they are "
-				  "read)", src->fd, pending);
+				  "read, and not into a directory it watches: the checkpoint's file "
+				  "makes one)", src->fd, pending);
 	for (p = strstr(src->fdinfo, "inotify wd:"); p && !ret; p = strstr(p + 1, "inotify wd:")) {
 		unsigned wd, sdev, mask;
 		unsigned long ino;

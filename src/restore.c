@@ -15,6 +15,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -115,11 +117,55 @@ static int own_special_sizes(uint64_t sizes[3])
 	return 0;
 }
 
+/*
+ * Ids the program keeps must be its again: its threads' (glibc caches
+ * them) and its System V segments' shmids. A PID, IPC, user and mount
+ * namespace of its own gives them back (esky_tracee_spawn's ns_pid).
+ */
+static bool needs_namespace(const struct esky_image_view *v)
+{
+	if (v->thread_n)
+		return true;
+	for (size_t i = 0; i < v->vma_n; i++)
+		if (v->vmas[i].kind == ESKY_IMG_VMA_SYSV_SHM)
+			return true;
+	return false;
+}
+
+/*
+ * A program that needs namespaces of its own (needs_namespace) can be
+ * resumed only where esky may make a user namespace: ask a child to try
+ * (unshare), before anything else is made. 0 or -errno with esky_error().
+ */
+static int check_namespaces(const struct esky_image_view *v)
+{
+	int status = 0;
+	pid_t c;
+
+	if (!needs_namespace(v))
+		return 0;
+	c = fork();
+	if (c == 0)
+		_exit(unshare(CLONE_NEWUSER) ? errno : 0);
+	if (c < 0 || waitpid(c, &status, 0) < 0)
+		return esky_error(-errno, "cannot try a user namespace: %s", strerror(errno));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	status = WIFEXITED(status) ? WEXITSTATUS(status) : EPERM;
+	return esky_error(-status, "%s: its %s keep their ids in a user namespace of their own, "
+			  "and user namespaces are not allowed here (%s); resume it where they are",
+			  v->path, v->thread_n ? "threads" : "System V segments", strerror(status));
+}
+
 int esky_restore_check(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o)
 {
 	const struct esky_image_view *v = esky_image_view(chain[0]);
 	uint64_t sizes[3];
 	int ret;
+
+	ret = check_namespaces(v);
+	if (ret)
+		return ret;
 
 	if (!arch_regs_valid((const esky_regs_t *)v->core->regs))
 		return esky_error(-EBADMSG, "%s: damaged: the saved registers are not a user context",
@@ -239,20 +285,6 @@ static uint32_t sysv_record(struct argbuf *ab, const struct esky_image_view *v, 
 	return off;
 }
 
-/*
- * Ids the program keeps must be its again: its threads' (glibc caches
- * them) and its System V segments' shmids. A PID, IPC, user and mount
- * namespace of its own gives them back (esky_tracee_spawn's ns_pid).
- */
-static bool needs_namespace(const struct esky_image_view *v)
-{
-	if (v->thread_n)
-		return true;
-	for (size_t i = 0; i < v->vma_n; i++)
-		if (v->vmas[i].kind == ESKY_IMG_VMA_SYSV_SHM)
-			return true;
-	return false;
-}
 
 static uint32_t vma_kind(uint32_t img_kind)
 {
