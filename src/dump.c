@@ -1005,7 +1005,10 @@ static int collect_thread(struct esky_dump *d, struct dthread *th, uint32_t inde
 		return esky_error(ret, "pid %d: cannot read the pending signals of its thread %d: %s",
 				  pid, tid, strerror(-ret));
 
-	ret = esky_tracee_inject_begin(t);
+	/* One memory: the main thread's syscall instruction serves (maps is read once). */
+	ret = esky_tracee_share_syscall_insn(t, d->t);
+	if (!ret)
+		ret = esky_tracee_inject_begin(t);
 	if (ret)
 		return esky_error(ret, "pid %d: cannot run syscalls in its thread %d: %s", pid, tid,
 				  strerror(-ret));

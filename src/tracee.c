@@ -846,6 +846,15 @@ int esky_tracee_write_mem(struct esky_tracee *t, uint64_t addr, const void *buf,
 	return esky_pwrite_all(fd, buf, len, (off_t)addr) ? -EFAULT : 0;
 }
 
+int esky_tracee_share_syscall_insn(struct esky_tracee *to, struct esky_tracee *from)
+{
+	int ret = from->syscall_insn ? 0 : esky_tracee_find_syscall_insn(from);
+
+	if (!ret)
+		to->syscall_insn = from->syscall_insn;
+	return ret;
+}
+
 int esky_tracee_find_syscall_insn(struct esky_tracee *t)
 {
 	static const unsigned char insn[2] = { 0x0f, 0x05 };

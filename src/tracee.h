@@ -214,5 +214,10 @@ int esky_tracee_inject_end(struct esky_tracee *t);
  * the text moved, as after a restore). 0 or -ENOENT.
  */
 int esky_tracee_find_syscall_insn(struct esky_tracee *t);
+/*
+ * Use from's syscall instruction in to (a thread of the same process:
+ * one memory), found in from first if need be. 0 or -ENOENT.
+ */
+int esky_tracee_share_syscall_insn(struct esky_tracee *to, struct esky_tracee *from);
 
 #endif
