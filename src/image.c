@@ -19,6 +19,15 @@
 struct esky_image {
 	int fd;
 	char *name;
+	/*
+	 * Where the image starts in the file: 0 for a plain image, its
+	 * process's offset in a process tree file. Every offset the image
+	 * holds is relative to it; the view's pages_off and the file offsets
+	 * esky_image_resolve reports are absolute (base added), so that a
+	 * caller's pread on esky_image_fd needs no base of its own.
+	 */
+	uint64_t base;
+	uint64_t size;          /* the image's bytes from base: the file's, or its process's */
 	struct esky_img_header hdr;
 	struct esky_img_core core;
 	/* section contents read into memory, by type */
@@ -96,6 +105,12 @@ static size_t elem_size(uint32_t type)
 }
 
 #define damaged(img, ...) esky_error(-EBADMSG, __VA_ARGS__)
+
+/* pread of the image's bytes at off (relative to the image's start). */
+static int img_pread(const struct esky_image *img, void *buf, size_t len, uint64_t off)
+{
+	return esky_pread_all(img->fd, buf, len, (off_t)(img->base + off));
+}
 
 static int cmp_sec_off(const void *a, const void *b)
 {
@@ -313,13 +328,17 @@ static int check_refs(struct esky_image *img)
 
 		if (f->fd < 0 || (i && f->fd <= v->fds[i - 1].fd) ||
 		    (f->kind == ESKY_IMG_FD_DUP && !fd_recorded(v->fds, i, f->dup_of)) ||
-		    (f->kind != ESKY_IMG_FD_OBJECT && f->file >= 0 && (size_t)f->file >= v->file_n) ||
+		    (f->kind != ESKY_IMG_FD_OBJECT && f->kind != ESKY_IMG_FD_PEER &&
+		     f->kind != ESKY_IMG_FD_PEER_OBJECT && f->file >= 0 &&
+		     (size_t)f->file >= v->file_n) ||
 		    (f->kind == ESKY_IMG_FD_FILE && (f->file < 0 || (size_t)f->file >= v->file_n)) ||
 		    (f->kind == ESKY_IMG_FD_STDIO && (f->stdio_src < 0 || f->stdio_src > 2)) ||
 		    (f->kind == ESKY_IMG_FD_DUP && (f->dup_of < 0 || f->dup_of >= f->fd)) ||
 		    (f->kind == ESKY_IMG_FD_OBJECT && (f->file < 0 || (size_t)f->file >= v->fdobj_n ||
 						       v->fdobjs[f->file].kind == ESKY_IMG_OBJ_SYSV_SHM)) ||
-		    f->kind < ESKY_IMG_FD_FILE || f->kind > ESKY_IMG_FD_OBJECT)
+		    ((f->kind == ESKY_IMG_FD_PEER || f->kind == ESKY_IMG_FD_PEER_OBJECT) &&
+		     (f->file < 0 || f->dup_of < 0)) ||
+		    f->kind < ESKY_IMG_FD_FILE || f->kind > ESKY_IMG_FD_PEER_OBJECT)
 			return damaged(img, "%s: damaged: fd record %zu is invalid", n, i);
 	}
 	for (i = 0; i < v->fdobj_n; i++) {
@@ -439,7 +458,7 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 		if (gap) {
 			char buf[8];
 
-			ret = esky_pread_all(img->fd, buf, gap, (off_t)pos);
+			ret = img_pread(img, buf, gap, pos);
 			memset(zeros, 0, sizeof(buf));
 			if (ret || memcmp(buf, zeros, gap))
 				return damaged(img, "%s: damaged: non-zero padding at %llu", n,
@@ -449,7 +468,7 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 		if (s->type == ESKY_SEC_PAGES) {
 			if (s->offset % ESKY_IMG_PAGE_SIZE || s->size % ESKY_IMG_PAGE_SIZE)
 				return damaged(img, "%s: damaged: page data is not page aligned", n);
-			img->view.pages_off = s->offset;
+			img->view.pages_off = img->base + s->offset;
 			img->view.pages_size = s->size;
 			continue;
 		}
@@ -460,7 +479,7 @@ static int load_sections(struct esky_image *img, uint64_t file_size)
 		if (!img->sec[s->type])
 			return -ENOMEM;
 		img->sec_size[s->type] = s->size;
-		ret = esky_pread_all(img->fd, img->sec[s->type], s->size, (off_t)s->offset);
+		ret = img_pread(img, img->sec[s->type], s->size, s->offset);
 		if (ret)
 			return esky_error(ret, "%s: cannot read %s section: %s", n,
 					  esky_image_section_name(s->type), strerror(-ret));
@@ -509,46 +528,50 @@ static void fill_view(struct esky_image *img)
 #undef ARRAY
 }
 
-int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
+/*
+ * Open the image of size bytes at base in fd: a plain image (base 0, the
+ * file's size, pid 0), or the image of process pid of a process tree file,
+ * whose table said where it is and how long (the messages then name the
+ * process: the file is the tree's). The image gets its own dup of fd.
+ */
+static int open_at(int fd, const char *name, uint64_t base, uint64_t size, uint32_t pid,
+		   struct esky_image **out)
 {
 	struct esky_image *img;
-	struct stat st;
 	int ret;
 
 	img = calloc(1, sizeof(*img));
 	if (!img)
 		return -ENOMEM;
+	img->base = base;
+	img->size = size;
 	img->name = strdup(name);
 	img->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (!img->name || img->fd < 0) {
 		ret = img->name ? -errno : -ENOMEM;
 		goto out_close;
 	}
-	if (fstat(img->fd, &st) < 0) {
-		ret = esky_error(-errno, "%s: %s", name, strerror(errno));
+	if (size < 8) {
+		ret = esky_error(-EBADMSG, "%s: not an esky checkpoint (%llu bytes)", name,
+				 (unsigned long long)size);
 		goto out_close;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = esky_error(-EINVAL, "%s: not a regular file", name);
-		goto out_close;
-	}
-	if (st.st_size < 8) {
-		ret = esky_error(-EBADMSG, "%s: not an esky checkpoint (%lld bytes)", name,
-				 (long long)st.st_size);
-		goto out_close;
-	}
-	ret = esky_pread_all(img->fd, &img->hdr, st.st_size < ESKY_IMG_HEADER_SIZE ? 8 : sizeof(img->hdr), 0);
+	ret = img_pread(img, &img->hdr, size < ESKY_IMG_HEADER_SIZE ? 8 : sizeof(img->hdr), 0);
 	if (ret) {
 		esky_error(ret, "%s: cannot read: %s", name, strerror(-ret));
 		goto out_close;
 	}
 	if (memcmp(img->hdr.magic, ESKY_IMG_MAGIC, 8)) {
-		ret = esky_error(-EBADMSG, "%s: not an esky checkpoint", name);
+		if (pid)
+			ret = esky_error(-EBADMSG, "%s: damaged: process %u has no esky image at %llu",
+					 name, pid, (unsigned long long)base);
+		else
+			ret = esky_error(-EBADMSG, "%s: not an esky checkpoint", name);
 		goto out_close;
 	}
-	if (st.st_size < ESKY_IMG_HEADER_SIZE) {
-		ret = esky_error(-EBADMSG, "%s: truncated: %lld bytes, less than its header", name,
-				 (long long)st.st_size);
+	if (size < ESKY_IMG_HEADER_SIZE) {
+		ret = esky_error(-EBADMSG, "%s: truncated: %llu bytes, less than its header", name,
+				 (unsigned long long)size);
 		goto out_close;
 	}
 	if (img->hdr.version < ESKY_IMG_VERSION_MIN || img->hdr.version > ESKY_IMG_VERSION) {
@@ -563,17 +586,23 @@ int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
 		ret = esky_error(-EBADMSG, "%s: damaged: header checksum mismatch", name);
 		goto out_close;
 	}
-	if (img->hdr.file_size < (uint64_t)st.st_size) {
+	if (pid && img->hdr.file_size != size) {
+		ret = esky_error(-EBADMSG, "%s: damaged: the image of process %u has %llu bytes, its "
+				 "header says %llu", name, pid, (unsigned long long)size,
+				 (unsigned long long)img->hdr.file_size);
+		goto out_close;
+	}
+	if (img->hdr.file_size < size) {
 		ret = esky_error(-EBADMSG, "%s: damaged: %llu stray bytes at the end", name,
-				 (unsigned long long)((uint64_t)st.st_size - img->hdr.file_size));
+				 (unsigned long long)(size - img->hdr.file_size));
 		goto out_close;
 	}
-	if (img->hdr.file_size != (uint64_t)st.st_size) {
-		ret = esky_error(-EBADMSG, "%s: truncated: %lld bytes, the header says %llu", name,
-				 (long long)st.st_size, (unsigned long long)img->hdr.file_size);
+	if (img->hdr.file_size != size) {
+		ret = esky_error(-EBADMSG, "%s: truncated: %llu bytes, the header says %llu", name,
+				 (unsigned long long)size, (unsigned long long)img->hdr.file_size);
 		goto out_close;
 	}
-	ret = load_sections(img, (uint64_t)st.st_size);
+	ret = load_sections(img, size);
 	if (ret)
 		goto out_close;
 	if (img->sec_size[ESKY_SEC_CORE] != sizeof(img->core) || !img->sec[ESKY_SEC_STRINGS] ||
@@ -592,6 +621,17 @@ int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
 out_close:
 	esky_image_close(img);
 	return ret;
+}
+
+int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return esky_error(-errno, "%s: %s", name, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return esky_error(-EINVAL, "%s: not a regular file", name);
+	return open_at(fd, name, 0, (uint64_t)st.st_size, 0, out);
 }
 
 int esky_image_open(const char *path, struct esky_image **out)
