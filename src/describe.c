@@ -3,6 +3,7 @@
 #include "fdobj.h"
 #include "arch.h"
 #include "fileid.h"
+#include "log.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 
 const char *esky_describe_prot(uint32_t prot, bool shared, char buf[5])
@@ -209,9 +211,57 @@ static void describe_threads(const struct esky_image_view *v, bool verbose, FILE
 	}
 }
 
-void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
+/* How a zombie of a tree ended: "exit status 3", "killed by SIGKILL". */
+static void describe_wait_status(int32_t status, FILE *out)
+{
+	if (WIFEXITED(status)) {
+		fprintf(out, "exit status %d", WEXITSTATUS(status));
+	} else {
+		const char *name = sigabbrev_np(WTERMSIG(status));
+
+		if (name)
+			fprintf(out, "killed by SIG%s", name);
+		else
+			fprintf(out, "killed by signal %d", WTERMSIG(status));
+		if (WCOREDUMP(status))
+			fprintf(out, ", core dumped");
+	}
+}
+
+/*
+ * The processes of a tree file, in table order: "processes   3: 4711
+ * (root), 4712 (child of 4711), 4713 (zombie of 4712, exit status 3)".
+ */
+static void describe_tree(const struct esky_tree_header *t, FILE *out)
+{
+	fprintf(out, "processes   %u:", t->proc_n);
+	for (uint32_t i = 0; i < t->proc_n; i++) {
+		const struct esky_tree_proc *p = &t->procs[i];
+
+		fprintf(out, "%s %u (", i ? "," : "", p->pid);
+		if (!i) {
+			fprintf(out, "root)");
+		} else if (p->flags & ESKY_TREE_ZOMBIE) {
+			fprintf(out, "zombie of %u, ", p->ppid);
+			describe_wait_status(p->status, out);
+			fprintf(out, ")");
+		} else {
+			fprintf(out, "child of %u)", p->ppid);
+		}
+	}
+	fprintf(out, "\n");
+}
+
+/*
+ * One image. The first line names the file (a plain image, or the root of
+ * a tree: the whole file's size, then its processes after the program's
+ * lines) or, for a member of a tree (member: its index), the process and
+ * where its image lies in the file.
+ */
+static void describe_one(const struct esky_image *img, bool verbose, size_t member, FILE *out)
 {
 	const struct esky_image_view *v = esky_image_view(img);
+	const struct esky_tree_header *tree = esky_image_tree(img);
 	const struct esky_img_core *c = v->core;
 	const esky_regs_t *regs = (const esky_regs_t *)c->regs;
 	char when[64], size[32], prot[5], *host, *kernel, *ver;
@@ -225,13 +275,24 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 	host = esky_image_meta(img, "hostname");
 	kernel = esky_image_meta(img, "kernel");
 	ver = esky_image_meta(img, "esky");
-	fprintf(out, "checkpoint  %s (%s, format %u%s%s)\n", v->path,
-		esky_fmt_size(v->file_size, size, sizeof(size)), v->hdr->version,
-		ver ? ", esky " : "", ver ? ver : "");
+	if (member) {
+		const struct esky_tree_proc *p = &tree->procs[member];
+
+		fprintf(out, "process     %u (child of %u): image of %s at offset %" PRIu64
+			", format %u%s%s\n", p->pid, p->ppid,
+			esky_fmt_size(v->file_size, size, sizeof(size)), p->offset, v->hdr->version,
+			ver ? ", esky " : "", ver ? ver : "");
+	} else {
+		fprintf(out, "checkpoint  %s (%s, format %u%s%s)\n", v->path,
+			esky_fmt_size(tree ? tree->file_size : v->file_size, size, sizeof(size)),
+			v->hdr->version, ver ? ", esky " : "", ver ? ver : "");
+	}
 	fprintf(out, "program     %s (pid %u, %s)\n",
 		c->exe_file != UINT32_MAX ? esky_image_str(img, v->files[c->exe_file].path) : "?",
 		c->pid, c->comm);
 	fprintf(out, "command     %s\n", esky_image_str(img, c->cmdline));
+	if (tree && !member)
+		describe_tree(tree, out);
 	fprintf(out, "taken       %s%s%s%s%s, after %.3f s of run time\n", when, host ? " on " : "",
 		host ? host : "", kernel ? ", kernel " : "", kernel ? kernel : "",
 		(double)c->run_ns / 1e9);
@@ -339,4 +400,28 @@ void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
 	free(host);
 	free(kernel);
 	free(ver);
+}
+
+void esky_describe_image(const struct esky_image *img, bool verbose, FILE *out)
+{
+	const struct esky_tree_header *tree = esky_image_tree(img);
+
+	describe_one(img, verbose, 0, out);
+	/* -v on a tree: each live process's image after the root's, as the root's. */
+	for (size_t i = 1; tree && verbose && i < tree->proc_n; i++) {
+		struct esky_image *m;
+
+		if (tree->procs[i].flags & ESKY_TREE_ZOMBIE)
+			continue;
+		fprintf(out, "\n");
+		esky_error_clear();
+		if (esky_image_open_member(img, i, &m)) {
+			/* (The open of the tree checked every image: only a changed file gets here.) */
+			fprintf(out, "process     %u: %s\n", tree->procs[i].pid,
+				esky_last_error() ? esky_last_error() : "cannot be read");
+			continue;
+		}
+		describe_one(m, verbose, i, out);
+		esky_image_close(m);
+	}
 }

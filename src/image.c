@@ -28,6 +28,7 @@ struct esky_image {
 	 */
 	uint64_t base;
 	uint64_t size;          /* the image's bytes from base: the file's, or its process's */
+	struct esky_tree_header *tree; /* the process table of a tree file, or NULL */
 	struct esky_img_header hdr;
 	struct esky_img_core core;
 	/* section contents read into memory, by type */
@@ -615,11 +616,477 @@ static int open_at(int fd, const char *name, uint64_t base, uint64_t size, uint3
 	ret = check_refs(img);
 	if (ret)
 		goto out_close;
+	if (pid && img->core.pid != pid) {
+		ret = esky_error(-EBADMSG, "%s: damaged: the image of process %u is of pid %u", name,
+				 pid, img->core.pid);
+		goto out_close;
+	}
 	*out = img;
 	return 0;
 
 out_close:
 	esky_image_close(img);
+	return ret;
+}
+
+/* ---- process tree files ---- */
+
+/* A wait status the kernel gives for a child that exited or was killed. */
+static bool zombie_status_ok(int32_t status)
+{
+	uint32_t st = (uint32_t)status;
+
+	if (st & ~0xffffu)
+		return false;
+	if ((st & 0x7f) == 0)
+		return true;               /* exited: status in bits 8-15 */
+	return (st & 0x7f) != 0x7f && (st & 0xff00) == 0; /* killed (0x80: core dumped) */
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+static uint64_t page_up(uint64_t x)
+{
+	return (x + ESKY_TREE_HEADER_SIZE - 1) / ESKY_TREE_HEADER_SIZE * ESKY_TREE_HEADER_SIZE;
+}
+
+/* Index of the process of the first n entries with pid, or -1. */
+static int tree_find(const struct esky_tree_header *h, size_t n, uint32_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (h->procs[i].pid == pid)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The checks of a process table that need nothing but the table: the
+ * reader's, and the writer's before it writes one. false with the damage
+ * in why ("two processes have pid 12").
+ */
+static bool tree_table_ok(const struct esky_tree_header *h, char *why, size_t wn)
+{
+	const unsigned n = h->proc_n;
+	uint64_t prev_end = ESKY_TREE_HEADER_SIZE;
+
+	if (!all_zero(h->reserved, sizeof(h->reserved))) {
+		snprintf(why, wn, "reserved header fields are not zero");
+		return false;
+	}
+	if (n < 1 || n > ESKY_TREE_MAX_PROCS) {
+		snprintf(why, wn, "%u processes in the table (1 to %u)", n, ESKY_TREE_MAX_PROCS);
+		return false;
+	}
+	for (unsigned i = n; i < ESKY_TREE_MAX_PROCS; i++)
+		if (!all_zero(&h->procs[i], sizeof(h->procs[i]))) {
+			snprintf(why, wn, "unused process table entry %u is not zero", i);
+			return false;
+		}
+	if (!all_zero(h->pad, sizeof(h->pad))) {
+		snprintf(why, wn, "non-zero padding in the header");
+		return false;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct esky_tree_proc *p = &h->procs[i];
+
+		if (!p->pid) {
+			snprintf(why, wn, "process table entry %u has pid 0", i);
+			return false;
+		}
+		if (tree_find(h, i, p->pid) >= 0) {
+			snprintf(why, wn, "two processes have pid %u", p->pid);
+			return false;
+		}
+		if (p->flags & ~ESKY_TREE_ZOMBIE) {
+			snprintf(why, wn, "process %u has flags 0x%x", p->pid, p->flags);
+			return false;
+		}
+		if (p->reserved) {
+			snprintf(why, wn, "process %u has a reserved field that is not zero", p->pid);
+			return false;
+		}
+	}
+	if (h->procs[0].flags & ESKY_TREE_ZOMBIE) {
+		snprintf(why, wn, "the root, process %u, is a zombie", h->procs[0].pid);
+		return false;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct esky_tree_proc *p = &h->procs[i];
+
+		if (p->flags & ESKY_TREE_ZOMBIE) {
+			if (p->offset || p->size) {
+				snprintf(why, wn, "zombie %u has an image (%llu bytes at %llu)", p->pid,
+					 (unsigned long long)p->size, (unsigned long long)p->offset);
+				return false;
+			}
+			if (!zombie_status_ok(p->status)) {
+				snprintf(why, wn, "zombie %u has wait status 0x%x (neither an exit nor "
+					 "a kill)", p->pid, (unsigned)p->status);
+				return false;
+			}
+			continue;
+		}
+		if (p->status) {
+			snprintf(why, wn, "live process %u has wait status 0x%x", p->pid,
+				 (unsigned)p->status);
+			return false;
+		}
+		if (p->offset % ESKY_TREE_HEADER_SIZE) {
+			snprintf(why, wn, "the image of process %u at %llu is not 4096-aligned", p->pid,
+				 (unsigned long long)p->offset);
+			return false;
+		}
+		if (p->size < ESKY_IMG_HEADER_SIZE) {
+			snprintf(why, wn, "the image of process %u has %llu bytes, less than an image "
+				 "header", p->pid, (unsigned long long)p->size);
+			return false;
+		}
+		if (p->offset > h->file_size || p->size > h->file_size - p->offset) {
+			snprintf(why, wn, "the image of process %u (%llu bytes at %llu) lies beyond the "
+				 "end of the file", p->pid, (unsigned long long)p->size,
+				 (unsigned long long)p->offset);
+			return false;
+		}
+		/* In table order, each at the first 4096-aligned offset after the one before. */
+		if (p->offset < prev_end) {
+			snprintf(why, wn, "the image of process %u at %llu overlaps what comes before "
+				 "it (up to %llu)", p->pid, (unsigned long long)p->offset,
+				 (unsigned long long)prev_end);
+			return false;
+		}
+		if (p->offset != page_up(prev_end)) {
+			snprintf(why, wn, "%llu stray bytes before the image of process %u",
+				 (unsigned long long)(p->offset - prev_end), p->pid);
+			return false;
+		}
+		prev_end = p->offset + p->size;
+	}
+	if (prev_end != h->file_size) {
+		snprintf(why, wn, "%llu stray bytes after the last image",
+			 (unsigned long long)(h->file_size - prev_end));
+		return false;
+	}
+	if (h->procs[0].ppid) {
+		snprintf(why, wn, "the root, process %u, has parent %u (a root's is 0)",
+			 h->procs[0].pid, h->procs[0].ppid);
+		return false;
+	}
+	for (unsigned i = 1; i < n; i++) {
+		const struct esky_tree_proc *p = &h->procs[i];
+		int k = tree_find(h, n, p->ppid);
+		unsigned steps = 0;
+
+		if (k < 0) {
+			snprintf(why, wn, "process %u has parent %u, which is not in the table", p->pid,
+				 p->ppid);
+			return false;
+		}
+		/* Up the parents to the root: a cycle never gets there. */
+		while (k > 0 && steps++ < n)
+			k = tree_find(h, n, h->procs[k].ppid);
+		if (k != 0) {
+			snprintf(why, wn, "process %u does not descend from the root (its parents "
+				 "make a cycle)", p->pid);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Read and check the process table of a tree file of size bytes (its
+ * magic known already): the header, the table, the zero padding between
+ * the images. *out malloc'd.
+ */
+static int read_tree(int fd, const char *name, uint64_t size, struct esky_tree_header **out)
+{
+	struct esky_tree_header *h;
+	char why[200];
+	uint64_t pos = ESKY_TREE_HEADER_SIZE;
+	int ret;
+
+	if (size < ESKY_TREE_HEADER_SIZE)
+		return esky_error(-EBADMSG, "%s: truncated: %llu bytes, less than its header", name,
+				  (unsigned long long)size);
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	ret = esky_pread_all(fd, h, sizeof(*h), 0);
+	if (ret) {
+		esky_error(ret, "%s: cannot read: %s", name, strerror(-ret));
+		goto out_free;
+	}
+	if (h->version != ESKY_TREE_VERSION) {
+		ret = esky_error(-EPROTONOSUPPORT, "%s: process tree format version %u; this esky "
+				 "reads %u", name, h->version, ESKY_TREE_VERSION);
+		goto out_free;
+	}
+	if (esky_hash64(h, offsetof(struct esky_tree_header, checksum), ESKY_IMG_CHECKSUM_SEED) !=
+	    h->checksum) {
+		ret = esky_error(-EBADMSG, "%s: damaged: header checksum mismatch", name);
+		goto out_free;
+	}
+	if (h->file_size < size) {
+		ret = esky_error(-EBADMSG, "%s: damaged: %llu stray bytes at the end", name,
+				 (unsigned long long)(size - h->file_size));
+		goto out_free;
+	}
+	if (h->file_size != size) {
+		ret = esky_error(-EBADMSG, "%s: truncated: %llu bytes, the header says %llu", name,
+				 (unsigned long long)size, (unsigned long long)h->file_size);
+		goto out_free;
+	}
+	if (!tree_table_ok(h, why, sizeof(why))) {
+		ret = esky_error(-EBADMSG, "%s: damaged: %s", name, why);
+		goto out_free;
+	}
+	/* The padding before each image (below 4096 bytes, checked above) is zero. */
+	for (unsigned i = 0; i < h->proc_n; i++) {
+		const struct esky_tree_proc *p = &h->procs[i];
+		uint8_t buf[ESKY_TREE_HEADER_SIZE];
+
+		if (p->flags & ESKY_TREE_ZOMBIE)
+			continue;
+		if (p->offset > pos) {
+			ret = esky_pread_all(fd, buf, p->offset - pos, (off_t)pos);
+			if (ret) {
+				esky_error(ret, "%s: cannot read: %s", name, strerror(-ret));
+				goto out_free;
+			}
+			for (uint64_t k = 0; k < p->offset - pos; k++)
+				if (buf[k]) {
+					ret = esky_error(-EBADMSG, "%s: damaged: non-zero padding at %llu",
+							 name, (unsigned long long)(pos + k));
+					goto out_free;
+				}
+		}
+		pos = p->offset + p->size;
+	}
+	*out = h;
+	return 0;
+
+out_free:
+	free(h);
+	return ret;
+}
+
+/*
+ * Open a process tree file: its table, every live process's image checked
+ * (all but page data), the root's returned.
+ */
+static int open_tree(int fd, const char *name, uint64_t size, struct esky_image **out)
+{
+	struct esky_tree_header *h;
+	struct esky_image *root;
+	int ret;
+
+	ret = read_tree(fd, name, size, &h);
+	if (ret)
+		return ret;
+	ret = open_at(fd, name, h->procs[0].offset, h->procs[0].size, h->procs[0].pid, &root);
+	if (ret) {
+		free(h);
+		return ret;
+	}
+	root->tree = h;
+	for (unsigned i = 1; i < h->proc_n; i++) {
+		struct esky_image *m;
+
+		if (h->procs[i].flags & ESKY_TREE_ZOMBIE)
+			continue;
+		ret = open_at(fd, name, h->procs[i].offset, h->procs[i].size, h->procs[i].pid, &m);
+		if (ret) {
+			esky_image_close(root);
+			return ret;
+		}
+		esky_image_close(m);
+	}
+	*out = root;
+	return 0;
+}
+
+const struct esky_tree_header *esky_image_tree(const struct esky_image *img)
+{
+	return img->tree;
+}
+
+int esky_image_open_member(const struct esky_image *img, size_t i, struct esky_image **out)
+{
+	const struct esky_tree_header *h = img->tree;
+	struct esky_image *m;
+	int ret;
+
+	if (!h)
+		return esky_error(-EINVAL, "%s: not a process tree: it has no process %zu", img->name,
+				  i);
+	if (i >= h->proc_n)
+		return esky_error(-EINVAL, "%s: no process %zu in the tree (it has %u)", img->name, i,
+				  h->proc_n);
+	if (h->procs[i].flags & ESKY_TREE_ZOMBIE)
+		return esky_error(-EINVAL, "%s: process %u is a zombie: it has no image", img->name,
+				  h->procs[i].pid);
+	ret = open_at(img->fd, img->name, h->procs[i].offset, h->procs[i].size, h->procs[i].pid,
+		      &m);
+	if (ret)
+		return ret;
+	m->tree = malloc(sizeof(*h));
+	if (!m->tree) {
+		esky_image_close(m);
+		return -ENOMEM;
+	}
+	memcpy(m->tree, h, sizeof(*h));
+	*out = m;
+	return 0;
+}
+
+/*
+ * Copy len bytes of in at in_off to out at out_off: copy_file_range (a
+ * reflink or an in-kernel copy where the file system can), else pread and
+ * pwrite. 0, -errno, or -ENODATA when in ends first.
+ */
+static int copy_bytes(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t len)
+{
+	const size_t chunk = 1u << 20;
+	bool plain = false;
+	char *buf = NULL;
+	int ret = 0;
+
+	while (len && !ret) {
+		size_t want = len < (1u << 30) ? (size_t)len : (1u << 30);
+		ssize_t n;
+
+		if (!plain) {
+			loff_t io = (loff_t)in_off, oo = (loff_t)out_off;
+
+			n = copy_file_range(in, &io, out, &oo, want, 0);
+			/* Across file systems before Linux 5.3, or where it is not there. */
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+				      errno == EOPNOTSUPP || errno == EPERM)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			if (!buf && !(buf = malloc(chunk)))
+				return -ENOMEM;
+			n = pread(in, buf, want < chunk ? want : chunk, (off_t)in_off);
+			if (n > 0)
+				ret = esky_pwrite_all(out, buf, (size_t)n, (off_t)out_off);
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			ret = -errno;
+		else if (n == 0)
+			ret = -ENODATA;
+		else {
+			in_off += (uint64_t)n;
+			out_off += (uint64_t)n;
+			len -= (uint64_t)n;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+int esky_image_tree_write(const char *path, const struct esky_tree_proc *procs, size_t n,
+			  const char *const *member_paths)
+{
+	struct esky_tree_header *h;
+	struct esky_image **imgs;
+	struct esky_outfile out;
+	uint64_t pos = ESKY_TREE_HEADER_SIZE;
+	char why[200];
+	int ret = 0;
+
+	if (n < 1 || n > ESKY_TREE_MAX_PROCS)
+		return esky_error(-EINVAL, "cannot write %s: a process tree of %zu processes (1 to "
+				  "%u)", path, n, ESKY_TREE_MAX_PROCS);
+	h = calloc(1, sizeof(*h));
+	imgs = calloc(n, sizeof(*imgs));
+	if (!h || !imgs) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct esky_tree_proc *p = &h->procs[i];
+		bool zombie = procs[i].flags & ESKY_TREE_ZOMBIE;
+
+		*p = procs[i];
+		p->offset = p->size = 0;
+		if (zombie != !member_paths[i]) {
+			ret = esky_error(-EINVAL, "cannot write %s: process %u is %s but has %s", path,
+					 p->pid, zombie ? "a zombie" : "alive",
+					 zombie ? "an image" : "no image");
+			goto out_close;
+		}
+		if (zombie)
+			continue;
+		ret = esky_image_open(member_paths[i], &imgs[i]);
+		if (ret)
+			goto out_close;
+		if (imgs[i]->tree) {
+			ret = esky_error(-EINVAL, "cannot write %s: %s is a process tree, not the image "
+					 "of one process", path, member_paths[i]);
+			goto out_close;
+		}
+		if (imgs[i]->core.pid != p->pid) {
+			ret = esky_error(-EINVAL, "cannot write %s: %s is the image of pid %u, not of "
+					 "process %u", path, member_paths[i], imgs[i]->core.pid,
+					 p->pid);
+			goto out_close;
+		}
+		p->offset = page_up(pos);
+		p->size = imgs[i]->size;
+		pos = p->offset + p->size;
+	}
+	memcpy(h->magic, ESKY_TREE_MAGIC, 8);
+	h->version = ESKY_TREE_VERSION;
+	h->proc_n = (uint32_t)n;
+	h->file_size = pos;
+	if (!tree_table_ok(h, why, sizeof(why))) {
+		ret = esky_error(-EINVAL, "cannot write %s: %s", path, why);
+		goto out_close;
+	}
+	h->checksum = esky_hash64(h, offsetof(struct esky_tree_header, checksum),
+				  ESKY_IMG_CHECKSUM_SEED);
+	ret = esky_outfile_open(&out, path);
+	if (ret)
+		goto out_close;
+	/* (The gaps between images are holes of the new file: zero.) */
+	for (size_t i = 0; i < n && !ret; i++) {
+		if (!imgs[i])
+			continue;
+		ret = copy_bytes(imgs[i]->fd, 0, out.fd, h->procs[i].offset, h->procs[i].size);
+		if (ret == -ENODATA)
+			ret = esky_error(-EIO, "cannot write %s: %s became shorter while being copied",
+					 path, member_paths[i]);
+		else if (ret)
+			esky_error(ret, "cannot write %s: copying %s: %s", path, member_paths[i],
+				   strerror(-ret));
+	}
+	if (!ret) {
+		ret = esky_pwrite_all(out.fd, h, sizeof(*h), 0);
+		if (ret)
+			esky_error(ret, "cannot write %s: %s", path, strerror(-ret));
+	}
+	if (ret)
+		esky_outfile_abort(&out);
+	else
+		ret = esky_outfile_commit(&out);
+out_close:
+	for (size_t i = 0; i < n; i++)
+		esky_image_close(imgs[i]);
+out_free:
+	free(imgs);
+	free(h);
 	return ret;
 }
 
@@ -631,6 +1098,15 @@ int esky_image_open_fd(int fd, const char *name, struct esky_image **out)
 		return esky_error(-errno, "%s: %s", name, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return esky_error(-EINVAL, "%s: not a regular file", name);
+	if (st.st_size >= 8) {
+		char magic[8];
+		int ret = esky_pread_all(fd, magic, sizeof(magic), 0);
+
+		if (ret)
+			return esky_error(ret, "%s: cannot read: %s", name, strerror(-ret));
+		if (!memcmp(magic, ESKY_TREE_MAGIC, 8))
+			return open_tree(fd, name, (uint64_t)st.st_size, out);
+	}
 	return open_at(fd, name, 0, (uint64_t)st.st_size, 0, out);
 }
 
@@ -697,6 +1173,7 @@ void esky_image_close(struct esky_image *img)
 		return;
 	for (size_t i = 0; i < ESKY_ARRAY_SIZE(img->sec); i++)
 		free(img->sec[i]);
+	free(img->tree);
 	if (img->fd >= 0)
 		close(img->fd);
 	free(img->name);

@@ -130,6 +130,51 @@ int esky_image_page_hashes(struct esky_image *const *chain, size_t n, struct esk
  */
 int esky_image_flatten(struct esky_image *const *chain, size_t n, const char *path);
 
+/* ---- process tree files ---- */
+
+/*
+ * A process tree file (image_format.h) holds one image per live process.
+ * esky_image_open and esky_image_open_fd open the ROOT's image (procs[0])
+ * of such a file, after checking the process table and every live
+ * process's image (all but page data, as for a plain image): whatever
+ * takes an image works on the root. An image of a tree, root or member,
+ * has the file's path as view->path, and its view's pages_off and
+ * esky_image_resolve's file offsets are offsets in the whole file, as
+ * for a plain image.
+ */
+
+/*
+ * The process table of the file img came from (the same for every member
+ * of it), or NULL for a plain image. Owned by img.
+ */
+const struct esky_tree_header *esky_image_tree(const struct esky_image *img);
+
+/*
+ * Open live process i (0 is the root) of img's tree as an image of its
+ * own, on a dup of img's fd; img may be closed before it. Its view->path
+ * is the file's path, as the root's ("FILE"); messages about its damage
+ * name the file too. 0, or -EINVAL with esky_error() for a plain image, a
+ * zombie or an index beyond the table, or the image's own -errno and
+ * message.
+ */
+int esky_image_open_member(const struct esky_image *img, size_t i, struct esky_image **out);
+
+/*
+ * Write a process tree file at path from n member image files:
+ * member_paths[i] is the image of live process procs[i], NULL for a
+ * zombie (ESKY_TREE_ZOMBIE in its flags). procs[0] is the root. The
+ * offsets and sizes of procs are filled here (the caller's array is not
+ * changed); the rest is written as given and checked as the reader
+ * checks it. Each member is checked (esky_image_open) and copied whole
+ * (copy_file_range, or read and write); the members are not removed.
+ * Written as esky_image_writer_commit writes an image: a temporary file
+ * beside path, mode 0600, fsynced, renamed into place, the directory
+ * fsynced. 0, or -errno with one esky_error() line naming the file and
+ * the cause.
+ */
+int esky_image_tree_write(const char *path, const struct esky_tree_proc *procs, size_t n,
+			  const char *const *member_paths);
+
 /* ---- writing ---- */
 
 struct esky_image_writer;

@@ -364,4 +364,51 @@ _Static_assert(sizeof(struct esky_img_unix) == 40, "unix socket layout");
 _Static_assert(sizeof(struct esky_img_thread) == 360, "thread layout");
 _Static_assert(sizeof(struct esky_img_inotify_watch) == 16, "inotify watch layout");
 
+/*
+ * A process tree file: one complete image per live process of a tree,
+ * behind a table of its processes (doc/image-format.md, "Process tree
+ * files"). Each image is an ordinary image (its header at its own start,
+ * its offsets relative to it) at a 4096-aligned offset of the file:
+ *
+ *   offset 0          tree header: magic, version, the process table,
+ *                     checksum of its first 4088 bytes in its last 8
+ *   offset 4096       the image of procs[0] (the root)
+ *   next multiple of  the image of the next live process in table order,
+ *   4096              zero padding before it; zombies have none
+ *   file_size         end: the last image ends exactly here
+ */
+/* 0x89 first, as ESKY_IMG_MAGIC: a text-mode transfer is detected. */
+#define ESKY_TREE_MAGIC "\x89" "ESKYTRE"
+#define ESKY_TREE_VERSION 1u
+#define ESKY_TREE_HEADER_SIZE 4096u
+#define ESKY_TREE_MAX_PROCS 80u
+
+/* Process flags (on disk). */
+#define ESKY_TREE_ZOMBIE 0x1u /* exited, not yet waited for: no image, its wait status */
+
+struct esky_tree_proc {
+	uint32_t pid, ppid, pgid, sid; /* as the program saw them; the root's ppid is 0 */
+	uint32_t flags;                /* ESKY_TREE_* */
+	int32_t status;                /* a zombie's wait status (as waitpid gives it); 0 if live */
+	uint64_t offset, size;         /* its image in this file (offset 4096-aligned); 0, 0 for a zombie */
+	uint64_t reserved;             /* 0 */
+};
+
+struct esky_tree_header {
+	char magic[8];                 /* ESKY_TREE_MAGIC */
+	uint32_t version;              /* ESKY_TREE_VERSION */
+	uint32_t proc_n;               /* 1..ESKY_TREE_MAX_PROCS; procs[0] is the root, live */
+	uint64_t file_size;
+	uint64_t reserved[2];          /* 0 */
+	struct esky_tree_proc procs[ESKY_TREE_MAX_PROCS]; /* entries from proc_n on are zero */
+	uint8_t pad[ESKY_TREE_HEADER_SIZE - 40 - 48 * ESKY_TREE_MAX_PROCS - 8]; /* zero */
+	uint64_t checksum;             /* esky_hash64 of the 4088 bytes before it, seed ESKY_IMG_CHECKSUM_SEED */
+};
+
+_Static_assert(sizeof(struct esky_tree_proc) == 48, "tree process layout");
+_Static_assert(__builtin_offsetof(struct esky_tree_proc, offset) == 24, "tree process layout");
+_Static_assert(sizeof(struct esky_tree_header) == ESKY_TREE_HEADER_SIZE, "tree header layout");
+_Static_assert(__builtin_offsetof(struct esky_tree_header, procs) == 40, "tree header layout");
+_Static_assert(__builtin_offsetof(struct esky_tree_header, checksum) == 4088, "tree header layout");
+
 #endif
