@@ -927,6 +927,18 @@ void agent_main(uint64_t *sp)
 		fail(EA_STEP_ARGS, -22, 0, 0);
 	/* Nothing may interrupt us half-way: block every signal first. */
 	sys_call(__NR_rt_sigprocmask, AGENT_SIG_SETMASK, &all, 0, 8, 0, 0);
+	/*
+	 * Signals the process got before it became the program (the SIGCHLD
+	 * of a zombie child made for a process tree) are not the program's:
+	 * its own pending signals are queued again from the image.
+	 */
+	{
+		struct { long sec, nsec; } now = { 0, 0 };
+		char info[128];
+
+		while (sys_call(__NR_rt_sigtimedwait, &all, info, &now, 8, 0, 0) > 0)
+			;
+	}
 	map_args((int)parse_dec(argv[1]), parse_dec(argv[2]));
 	clear_address_space();
 	create_vmas();

@@ -149,7 +149,7 @@ static bool fd_writable(unsigned flags)
 	return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
 }
 
-static int check_process(pid_t pid, struct esky_proc_status *status)
+static int check_process(pid_t pid, struct esky_proc_status *status, bool tree)
 {
 	int *kids, ntimers, ret;
 	size_t nkids;
@@ -160,7 +160,7 @@ static int check_process(pid_t pid, struct esky_proc_status *status)
 	if (status->seccomp == 2)
 		return esky_error(-EOPNOTSUPP, "pid %d runs under a seccomp filter, which esky "
 				  "cannot restore", pid);
-	ret = esky_proc_children(pid, &kids, &nkids);
+	ret = tree ? -ENOENT : esky_proc_children(pid, &kids, &nkids);
 	if (!ret && nkids) {
 		ret = esky_error(-EOPNOTSUPP, "pid %d has %zu child process%s (pid %d%s): esky "
 				 "cannot save child processes", pid, nkids, nkids > 1 ? "es" : "",
@@ -405,14 +405,24 @@ struct objrec {
  * those met (another end of one pipe) or freeze it. 1 if it is one, 0 if
  * not (the caller's refusals follow), or -errno.
  */
-static int object_fd(pid_t pid, struct fdrec *r, const char *link, unsigned flags,
-		     struct objrec **objs, size_t *nobj)
+static int object_fd(const struct esky_dump_tree *tree, pid_t pid, struct fdrec *r,
+		     const char *link, unsigned flags, struct objrec **objs, size_t *nobj)
 {
 	struct esky_fdobj_src src = { pid, r->fd, link, NULL, &r->st, flags };
 	struct objrec *o = NULL, *no;
 	char path[64], *text = NULL;
 	size_t len;
 	int ret;
+
+	/* A pipe an earlier process of the tree holds an end of: that process's object. */
+	for (size_t i = 0; tree && i < tree->obj_n && !strncmp(link, "pipe:", 5); i++) {
+		if (tree->objs[i].dev == r->st.st_dev && tree->objs[i].ino == r->st.st_ino) {
+			r->img.kind = ESKY_IMG_FD_PEER_OBJECT;
+			r->img.file = (int32_t)tree->objs[i].proc;
+			r->img.dup_of = (int32_t)tree->objs[i].index;
+			return 1;
+		}
+	}
 
 	/*
 	 * A pipe's two ends are two open files of one object (its inode).
@@ -459,13 +469,24 @@ static int object_fd(pid_t pid, struct fdrec *r, const char *link, unsigned flag
  * the program; an epoll registration must still name the file it was
  * made for (kcmp KCMP_EPOLL_TFD, since 4.13).
  */
-static int check_objects(pid_t pid, const struct fdrec *recs, size_t n, struct objrec *objs,
-			 size_t nobj)
+/* Which ends of pipe ino the other processes of a tree hold (bit 0 read, bit 1 write). */
+static unsigned tree_pipe_ends(const struct esky_dump_tree *tree, ino_t ino)
+{
+	for (size_t i = 0; tree && i < tree->pipe_n; i++)
+		if (tree->pipe_ino[i] == ino)
+			return tree->pipe_ends[i];
+	return 0;
+}
+
+static int check_objects(const struct esky_dump_tree *tree, pid_t pid, const struct fdrec *recs,
+			 size_t n, struct objrec *objs, size_t nobj)
 {
 	for (size_t i = 0; i < nobj; i++) {
 		const struct esky_fdobj_frozen *fz = &objs[i].fz;
+		unsigned ends = tree_pipe_ends(tree, objs[i].ino);
 
-		if (fz->o.kind == ESKY_IMG_OBJ_PIPE && !(objs[i].ends[0] && objs[i].ends[1]))
+		if (fz->o.kind == ESKY_IMG_OBJ_PIPE &&
+		    !((objs[i].ends[0] || (ends & 1)) && (objs[i].ends[1] || (ends & 2))))
 			return esky_error(-EOPNOTSUPP, "fd %d is a pipe (pipe:[%llu]) whose other end "
 					  "is not in the program (closed, or another process's): esky "
 					  "cannot save it", objs[i].first_fd,
@@ -522,6 +543,51 @@ static int write_objects(struct esky_dump *d, struct objrec *objs, size_t nobj)
 			ret = esky_image_add_fdobj(d->w, &fz->o, &index);
 	}
 	return ret;
+}
+
+/* This process's objects, for the later processes of the tree (FDOBJS index i for objs[i]). */
+static int tree_add_objects(struct esky_dump_tree *tree, const struct objrec *objs, size_t nobj)
+{
+	struct esky_tree_obj *no;
+
+	if (!nobj)
+		return 0;
+	no = realloc(tree->objs, (tree->obj_n + nobj) * sizeof(*no));
+	if (!no)
+		return -ENOMEM;
+	tree->objs = no;
+	for (size_t i = 0; i < nobj; i++)
+		no[tree->obj_n++] = (struct esky_tree_obj){ tree->self, (uint32_t)i, objs[i].dev,
+							    objs[i].ino };
+	return 0;
+}
+
+/*
+ * An fd whose open file an earlier process of the tree holds too (a file
+ * opened before a fork: one open file, one offset): that process's fd.
+ * 1 if found (r->img set), 0 if not.
+ */
+static int tree_peer_fd(const struct esky_dump_tree *tree, pid_t pid, struct fdrec *r)
+{
+	for (size_t p = 0; tree && p < tree->self; p++) {
+		int *fds;
+		size_t n;
+
+		if (!tree->pids[p] || esky_proc_list_fds(tree->pids[p], &fds, &n))
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (sys_kcmp(pid, tree->pids[p], KCMP_FILE, (unsigned long)r->fd,
+				     (unsigned long)fds[k]) == 0) {
+				r->img.kind = ESKY_IMG_FD_PEER;
+				r->img.file = (int32_t)p;
+				r->img.dup_of = fds[k];
+				free(fds);
+				return 1;
+			}
+		}
+		free(fds);
+	}
+	return 0;
 }
 
 static int collect_fds(struct esky_dump *d, pid_t pid)
@@ -591,6 +657,11 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 				f->stdio_src = recs[j].fd;
 			}
 		}
+		/* An open file an earlier process of the tree holds too: one, shared. */
+		if (!f->kind && tree_peer_fd(d->opts.tree, pid, r)) {
+			free(link);
+			continue;
+		}
 		/* An fd that shares the open file of an earlier fd is a dup of it. */
 		for (size_t j = 0; j < i && !f->kind; j++) {
 			if (recs[j].fd < 0 || recs[j].img.kind == ESKY_IMG_FD_STDIO ||
@@ -609,7 +680,7 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 		}
 		/* (A named FIFO is a path; an anonymous pipe is "pipe:[INODE]".) */
 		if (!f->kind && !(S_ISFIFO(r->st.st_mode) && link[0] == '/')) {
-			ret = object_fd(pid, r, link, fi.flags, &objs, &nobj);
+			ret = object_fd(d->opts.tree, pid, r, link, fi.flags, &objs, &nobj);
 			ret = ret > 0 ? 0 : ret ? ret : -ENOTSUP;
 			if (ret != -ENOTSUP) {
 				free(link);
@@ -651,9 +722,11 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 		free(link);
 	}
 	if (!ret)
-		ret = check_objects(pid, recs, n, objs, nobj);
+		ret = check_objects(d->opts.tree, pid, recs, n, objs, nobj);
 	if (!ret)
 		ret = write_objects(d, objs, nobj);
+	if (!ret && d->opts.tree)
+		ret = tree_add_objects(d->opts.tree, objs, nobj);
 	for (size_t i = 0; i < n && !ret; i++)
 		if (recs[i].fd >= 0)
 			ret = esky_image_add_fd(d->w, &recs[i].img);
@@ -1216,7 +1289,7 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 	pid_t pid = esky_tracee_pid(t);
 	int ret;
 
-	ret = check_process(pid, &status);
+	ret = check_process(pid, &status, o->tree != NULL);
 	if (ret)
 		return ret;
 	d = calloc(1, sizeof(*d));

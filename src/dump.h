@@ -64,6 +64,32 @@ struct esky_dump_opts {
 	struct esky_tracee *const *threads;
 	size_t thread_n;
 	pid_t current_thread;   /* the thread the caller stands in (its tid as we see it), or 0 */
+	/* Part of a process tree: its children are the tree's; fds shared with it (src/tree.c). */
+	struct esky_dump_tree *tree;
+};
+
+/*
+ * A process of a tree being checkpointed (src/tree.c): what the dump of
+ * one process needs to know of the others. Processes are prepared in
+ * table order; each prepare adds its objects to the table for the next.
+ */
+struct esky_tree_obj {
+	size_t proc;            /* the process whose image holds it */
+	uint32_t index;         /* in its FDOBJS */
+	dev_t dev;
+	ino_t ino;
+};
+
+struct esky_dump_tree {
+	size_t self;            /* this process's index in the tree's table (and in pids) */
+	const pid_t *pids;      /* every process of the table (as we see them; 0: a zombie) */
+	size_t n;
+	/* pipe inodes with an end in some process of the tree, and which ends */
+	const ino_t *pipe_ino;
+	const uint8_t *pipe_ends; /* bit 0 read end, bit 1 write end */
+	size_t pipe_n;
+	struct esky_tree_obj *objs; /* objects of earlier processes (grows) */
+	size_t obj_n;
 };
 
 struct esky_dump_stats {

@@ -202,6 +202,14 @@ struct esky_img_file {
 #define ESKY_IMG_FD_STDIO 2u  /* esky's stdin/stdout/stderr: stdio_src */
 #define ESKY_IMG_FD_DUP 3u    /* shares the open file of fd dup_of */
 #define ESKY_IMG_FD_OBJECT 4u /* an end of FDOBJS[file] (a pipe's by the access mode in flags) */
+/*
+ * In a process tree (one image per process): the fd shares an open file
+ * with an earlier process of the tree's table, process `file`: PEER, the
+ * open file of its fd dup_of; PEER_OBJECT, an end (by the access mode in
+ * flags) of its object FDOBJS[dup_of].
+ */
+#define ESKY_IMG_FD_PEER 5u
+#define ESKY_IMG_FD_PEER_OBJECT 6u
 
 struct esky_img_fd {
 	int32_t fd;

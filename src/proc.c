@@ -227,7 +227,7 @@ void esky_vmas_free(struct esky_vma *vmas, size_t n)
 int esky_proc_parse_stat(const char *text, struct esky_proc_stat *st)
 {
 	const char *open = strchr(text, '('), *close = strrchr(text, ')'), *p;
-	uint64_t f[52];
+	uint64_t f[53];
 	size_t len;
 	int i;
 
@@ -242,7 +242,7 @@ int esky_proc_parse_stat(const char *text, struct esky_proc_stat *st)
 	/* Fields are numbered from 1 as in proc(5); field 3 is the state. */
 	p = close + 3;
 	memset(f, 0, sizeof(f));
-	for (i = 4; i < 52 && *p; i++) {
+	for (i = 4; i < 53 && *p; i++) {
 		int neg = 0;
 
 		p = skip_spaces(p);
@@ -268,6 +268,7 @@ int esky_proc_parse_stat(const char *text, struct esky_proc_stat *st)
 	st->end_code = f[27];
 	st->start_stack = f[28];
 	st->exit_signal = (int)f[38];
+	st->exit_code = (int)f[52]; /* 0 when the kernel has no field 52 (before 3.5) */
 	st->start_data = f[45];
 	st->end_data = f[46];
 	st->start_brk = f[47];

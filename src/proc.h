@@ -68,6 +68,7 @@ struct esky_proc_stat {
 	uint64_t start_data, end_data, start_brk;
 	uint64_t arg_start, arg_end, env_start, env_end;
 	int exit_signal;
+	int exit_code;       /* a zombie's wait status (field 52) */
 };
 
 int esky_proc_parse_stat(const char *text, struct esky_proc_stat *st);

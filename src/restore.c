@@ -352,7 +352,193 @@ struct plan {
 	size_t src_n;
 	struct run_list runs;            /* where every page comes from */
 	struct esky_image **src_img;     /* the image of each source index */
+	int32_t *fd_transport;           /* per fd record: the transport of an open file another
+					  * process of a tree shares (the monitor's), or -1 */
 };
+
+/*
+ * A tree being thawed: the processes' images and plans (built in table
+ * order, so every process a record refers to has its plan), and the open
+ * files the processes share, opened once by the monitor.
+ */
+struct shared_file {
+	size_t proc;
+	int fd;                          /* the defining record: process proc's fd */
+	int mfd;                         /* ours */
+};
+
+struct thaw_tree {
+	size_t self;
+	size_t n;
+	const struct esky_image_view **views; /* per table index; NULL: a zombie */
+	struct plan **plans;
+	struct shared_file *files;
+	size_t file_n;
+	const int *stdio;                /* the resuming esky's stdio sources */
+};
+
+/* A string of an image's view (offsets are checked when the image is opened). */
+static const char *view_str(const struct esky_image_view *v, uint32_t off)
+{
+	return v->strings + off;
+}
+
+static const struct esky_img_fd *fd_record(const struct esky_image_view *v, int fd)
+{
+	for (size_t i = 0; v && i < v->fd_n; i++)
+		if (v->fds[i].fd == fd)
+			return &v->fds[i];
+	return NULL;
+}
+
+/*
+ * The open file that fd record f of process proc means, followed through
+ * dups and peers to the record that makes it: *dproc and *drec. 0 or
+ * -EINVAL with a message (a damaged tree).
+ */
+static int defining_record(const struct thaw_tree *tt, size_t proc, const struct esky_img_fd *f,
+			   size_t *dproc, const struct esky_img_fd **drec)
+{
+	for (int hops = 0; hops < 1024; hops++) {
+		if (f->kind == ESKY_IMG_FD_DUP) {
+			f = fd_record(tt->views[proc], f->dup_of);
+		} else if (f->kind == ESKY_IMG_FD_PEER) {
+			if ((size_t)f->file >= proc || !tt->views[f->file])
+				break;
+			proc = (size_t)f->file;
+			f = fd_record(tt->views[proc], f->dup_of);
+		} else {
+			*dproc = proc;
+			*drec = f;
+			return 0;
+		}
+		if (!f)
+			break;
+	}
+	return esky_error(-EINVAL, "%s: damaged: an fd names an open file of another process "
+			  "that it does not have", tt->views[0]->path);
+}
+
+static struct shared_file *shared_file(struct thaw_tree *tt, size_t proc, int fd)
+{
+	for (size_t i = 0; i < tt->file_n; i++)
+		if (tt->files[i].proc == proc && tt->files[i].fd == fd)
+			return &tt->files[i];
+	return NULL;
+}
+
+/*
+ * Files opened by one process and shared with later ones (opened before a
+ * fork): the monitor opens each once, every holder gets that open file.
+ */
+static int open_shared_files(struct thaw_tree *tt)
+{
+	for (size_t i = 0; i < tt->n; i++) {
+		const struct esky_image_view *v = tt->views[i];
+
+		for (size_t k = 0; v && k < v->fd_n; k++) {
+			const struct esky_img_fd *d;
+			struct shared_file *sf;
+			size_t dp;
+			int ret;
+
+			if (v->fds[k].kind != ESKY_IMG_FD_PEER)
+				continue;
+			ret = defining_record(tt, i, &v->fds[k], &dp, &d);
+			if (ret)
+				return ret;
+			if (d->kind != ESKY_IMG_FD_FILE || shared_file(tt, dp, d->fd))
+				continue;
+			sf = realloc(tt->files, (tt->file_n + 1) * sizeof(*sf));
+			if (!sf)
+				return -ENOMEM;
+			tt->files = sf;
+			sf = &tt->files[tt->file_n];
+			sf->proc = dp;
+			sf->fd = d->fd;
+			sf->mfd = open(view_str(tt->views[dp], tt->views[dp]->files[d->file].path),
+				       (int)((d->flags & ~(unsigned)(O_CREAT | O_TRUNC | O_EXCL)) |
+					     O_NOCTTY | O_CLOEXEC));
+			if (sf->mfd < 0)
+				return esky_error(-errno, "cannot reopen %s: %s",
+						  view_str(tt->views[dp],
+								      tt->views[dp]->files[d->file].path),
+						  strerror(errno));
+			if (lseek(sf->mfd, (off_t)d->pos, SEEK_SET) < 0 && errno != ESPIPE) {
+				ret = esky_error(-errno, "cannot seek in %s: %s",
+						 view_str(tt->views[dp],
+								     tt->views[dp]->files[d->file].path),
+						 strerror(errno));
+				close(sf->mfd);
+				return ret;
+			}
+			tt->file_n++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The monitor's fd for fd record f of the process being planned, when that
+ * open file is shared in a tree (a peer's, or one of its own others share);
+ * -1 when the process makes it itself.
+ */
+static int shared_source(struct thaw_tree *tt, const struct esky_img_fd *f, int *out)
+{
+	size_t proc = tt->self, dp;
+	const struct esky_img_fd *d;
+	int ret;
+
+	*out = -1;
+	if (f->kind == ESKY_IMG_FD_PEER_OBJECT) {
+		const struct esky_image_view *pv;
+
+		if ((size_t)f->file >= proc || !(pv = tt->views[f->file]) ||
+		    (size_t)f->dup_of >= pv->fdobj_n || !tt->plans[f->file]->obj_fds)
+			return esky_error(-EINVAL, "%s: damaged: an fd names an object of another "
+					  "process that it does not have", tt->views[0]->path);
+		*out = tt->plans[f->file]->obj_fds[2 * (size_t)f->dup_of +
+						   (size_t)esky_fdobj_end(&pv->fdobjs[f->dup_of],
+									 f->flags)];
+		return 0;
+	}
+	if (f->kind == ESKY_IMG_FD_FILE) {
+		struct shared_file *sf = shared_file(tt, proc, f->fd);
+
+		if (sf)
+			*out = sf->mfd;
+		return 0;
+	}
+	if (f->kind != ESKY_IMG_FD_PEER)
+		return 0;
+	ret = defining_record(tt, proc, f, &dp, &d);
+	if (ret)
+		return ret;
+	switch (d->kind) {
+	case ESKY_IMG_FD_STDIO:
+		*out = tt->stdio[d->stdio_src];
+		return 0;
+	case ESKY_IMG_FD_FILE:
+		*out = shared_file(tt, dp, d->fd)->mfd;
+		return 0;
+	case ESKY_IMG_FD_OBJECT:
+		*out = tt->plans[dp]->obj_fds[2 * (size_t)d->file +
+					      (size_t)esky_fdobj_end(&tt->views[dp]->fdobjs[d->file],
+								     d->flags)];
+		return 0;
+	case ESKY_IMG_FD_PEER_OBJECT: {
+		const struct esky_image_view *pv = tt->views[d->file];
+
+		*out = tt->plans[d->file]->obj_fds[2 * (size_t)d->dup_of +
+						   (size_t)esky_fdobj_end(&pv->fdobjs[d->dup_of],
+									 d->flags)];
+		return 0;
+	}
+	default:
+		return esky_error(-EINVAL, "%s: damaged: fd %d of process %zu", tt->views[0]->path,
+				  f->fd, proc);
+	}
+}
 
 static bool fd_in_image(const struct esky_image_view *v, int fd)
 {
@@ -377,7 +563,7 @@ static int next_free_fd(const struct esky_image_view *v, int *next)
  * listed for the agent to add once all fds are in place.
  */
 static int make_objects(struct esky_image *img, const struct esky_image_view *v, struct plan *p,
-			int *next_fd, struct ea_args *a)
+			int *next_fd, struct ea_args *a, struct thaw_tree *tt)
 {
 	struct argbuf *ab = &p->ab;
 	struct ea_epoll_reg *regs = NULL;
@@ -385,14 +571,14 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 	size_t np = 0, nregs = 0;
 	int ret = 0;
 
-	if (!v->fdobj_n)
+	if (!v->fdobj_n && !tt)
 		return 0;
-	if (2 * v->fdobj_n > EA_MAX_OBJ_FDS)
+	if (2 * v->fdobj_n + (tt ? v->fd_n : 0) > EA_MAX_OBJ_FDS)
 		return esky_error(-E2BIG, "%s: more than %d pipes, eventfds and the like", v->path,
 				  EA_MAX_OBJ_FDS / 2);
-	p->obj_fds = malloc(2 * v->fdobj_n * sizeof(int));
-	p->obj_transport = malloc(2 * v->fdobj_n * sizeof(int32_t));
-	parked = malloc(2 * v->fdobj_n * sizeof(int32_t));
+	p->obj_fds = malloc((2 * v->fdobj_n + 1) * sizeof(int));
+	p->obj_transport = malloc((2 * v->fdobj_n + 1) * sizeof(int32_t));
+	parked = malloc((2 * v->fdobj_n + v->fd_n + 1) * sizeof(int32_t));
 	if (!p->obj_fds || !p->obj_transport || !parked) {
 		free(parked);
 		return -ENOMEM;
@@ -447,6 +633,24 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 				.epfd = epfd, .tfd = r[k].tfd, .events = r[k].events, .data = r[k].data
 			};
 	}
+	/* In a tree: open files shared with other processes, made by the monitor once. */
+	if (!ret && tt) {
+		p->fd_transport = malloc((v->fd_n + 1) * sizeof(int32_t));
+		if (!p->fd_transport)
+			ret = -ENOMEM;
+		for (size_t i = 0; !ret && i < v->fd_n; i++) {
+			int mfd;
+
+			p->fd_transport[i] = -1;
+			ret = shared_source(tt, &v->fds[i], &mfd);
+			if (ret || mfd < 0)
+				continue;
+			p->fd_transport[i] = next_free_fd(v, next_fd);
+			p->source[p->transport_n] = mfd;
+			p->transport[p->transport_n++] = p->fd_transport[i];
+			parked[np++] = p->fd_transport[i];
+		}
+	}
 	a->obj_fd_n = (uint32_t)np;
 	a->obj_fd_off = ab_array(ab, parked, np * sizeof(int32_t));
 	a->epoll_n = (uint32_t)nregs;
@@ -457,7 +661,7 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 }
 
 static int build_plan(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o,
-		      int report_wr, int stdio[3], struct plan *p)
+		      int report_wr, int stdio[3], struct plan *p, struct thaw_tree *tt)
 {
 	struct esky_image *img = chain[0];
 	const struct esky_image_view *v = esky_image_view(img);
@@ -518,7 +722,7 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	a.report_fd = (uint32_t)p->report_fd;
 
 	/* Objects other than files, made here and passed on (fdobj.h). */
-	ret = make_objects(img, v, p, &next_fd, &a);
+	ret = make_objects(img, v, p, &next_fd, &a, tt);
 	if (ret)
 		goto out_free;
 
@@ -574,6 +778,16 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 			if (v->fdobjs[f->file].kind != ESKY_IMG_OBJ_MEMFD &&
 			    v->fdobjs[f->file].kind != ESKY_IMG_OBJ_DELETED)
 				fds[i].pos = 0;
+		}
+		/* An open file shared in a tree: the monitor's (its position is set already). */
+		if (p->fd_transport && p->fd_transport[i] >= 0) {
+			fds[i].kind = EA_FD_PASSED;
+			fds[i].dup_of = p->fd_transport[i];
+			fds[i].pos = 0;
+		} else if (f->kind == ESKY_IMG_FD_PEER || f->kind == ESKY_IMG_FD_PEER_OBJECT) {
+			ret = esky_error(-EINVAL, "%s: fd %d shares an open file with another process: "
+					 "resume the whole tree", v->path, f->fd);
+			goto out_free;
 		}
 	}
 	for (size_t i = 0; i < v->sig_n; i++) {
@@ -1290,6 +1504,218 @@ static int boot_agent(struct esky_tracee *t, const char *agent_path, const char 
 	return 0;
 }
 
+/* One process of a tree being thawed. */
+struct thaw_member {
+	struct esky_image *img;          /* the root's is the caller's */
+	struct plan plan;
+	int report[2];
+	int memfd;
+	char fdarg[16], sizearg[16];
+	bool booted;
+	struct esky_tracee *t;
+	struct thaw_threads threads;
+};
+
+/*
+ * Thaw a process tree (a tree file; root is its root's image): every
+ * plan first (the processes share open files, made once here), then the
+ * processes, each with its pid, made by its parent in the namespace, then
+ * each process's agent in table order. The root is returned stopped, as
+ * esky_restore's one process; the others run on, untraced.
+ */
+static int restore_tree(struct esky_image *root, const struct esky_tree_header *th,
+			const struct esky_restore_opts *o, struct esky_tracee **out)
+{
+	size_t n = th->proc_n;
+	struct thaw_member *m = calloc(n, sizeof(*m));
+	struct esky_spawn_member *sm = calloc(n, sizeof(*sm));
+	const struct esky_image_view **views = calloc(n, sizeof(*views));
+	struct plan **plans = calloc(n, sizeof(*plans));
+	struct esky_tracee **ts = calloc(n, sizeof(*ts));
+	struct thaw_tree tt = { 0 };
+	int stdio[3], opened[3], ret = 0;
+	char *exe_argv[ESKY_TREE_MAX_PROCS][2];
+	static char *const empty_env[] = { NULL };
+
+	stdio_sources(stdio, opened);
+	if (!m || !sm || !views || !plans || !ts) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		m[i].report[0] = m[i].report[1] = m[i].memfd = -1;
+		if (th->procs[i].flags & ESKY_TREE_ZOMBIE)
+			continue;
+		if (i == 0)
+			m[i].img = root;
+		else
+			ret = esky_image_open_member(root, i, &m[i].img);
+		if (!ret)
+			ret = esky_restore_check(&m[i].img, 1, o);
+		if (ret)
+			goto out;
+		views[i] = esky_image_view(m[i].img);
+		plans[i] = &m[i].plan;
+	}
+	tt.n = n;
+	tt.views = views;
+	tt.plans = plans;
+	tt.stdio = stdio;
+	ret = open_shared_files(&tt);
+	for (size_t i = 0; i < n && !ret; i++) {
+		const struct esky_tree_proc *tp = &th->procs[i];
+		struct esky_spawn_member *s = &sm[i];
+
+		s->pid = (pid_t)tp->pid;
+		s->pgid = (pid_t)tp->pgid;
+		s->sid = (pid_t)tp->sid;
+		s->zombie = tp->flags & ESKY_TREE_ZOMBIE;
+		s->status = tp->status;
+		s->parent = -1;
+		for (size_t k = 0; i && k < i; k++)
+			if (th->procs[k].pid == tp->ppid)
+				s->parent = (int)k;
+		if (i && s->parent < 0) {
+			ret = esky_error(-EINVAL, "%s: damaged: process %u has no parent in the tree",
+					 views[0]->path, tp->pid);
+			break;
+		}
+		if (s->zombie)
+			continue;
+		if (pipe2(m[i].report, O_CLOEXEC) < 0) {
+			ret = esky_error(-errno, "pipe: %s", strerror(errno));
+			break;
+		}
+		tt.self = i;
+		ret = build_plan(&m[i].img, 1, o, m[i].report[1], stdio, &m[i].plan, &tt);
+		if (!ret) {
+			m[i].memfd = (int)syscall(SYS_memfd_create, "esky-agent-args", MFD_CLOEXEC);
+			ret = m[i].memfd < 0 ? esky_error(-errno, "memfd_create: %s", strerror(errno))
+					     : esky_write_all(m[i].memfd, m[i].plan.ab.b.data,
+							      m[i].plan.ab.b.len);
+		}
+		if (ret)
+			break;
+		m[i].plan.source[m[i].plan.transport_n] = m[i].memfd;
+		m[i].plan.transport[m[i].plan.transport_n++] = m[i].plan.args_fd;
+		snprintf(m[i].fdarg, sizeof(m[i].fdarg), "%d", m[i].plan.args_fd);
+		snprintf(m[i].sizearg, sizeof(m[i].sizearg), "%zu", m[i].plan.ab.b.len);
+		{
+			const struct esky_image_view *v = views[i];
+			const char *exe = v->core->exe_file != UINT32_MAX
+				? esky_image_str(m[i].img, v->files[v->core->exe_file].path) : NULL;
+
+			m[i].booted = exe && exe[0] == '/' && access(exe, X_OK) == 0;
+			exe_argv[i][0] = (char *)(m[i].booted ? exe : "esky-agent");
+			exe_argv[i][1] = NULL;
+			s->sp = (struct esky_spawn){
+				.path = m[i].booted ? exe : o->agent_path,
+				.argv = exe_argv[i],
+				.envp = empty_env,
+				.fd_src = m[i].plan.source,
+				.fd_dst = m[i].plan.transport,
+				.fd_n = m[i].plan.transport_n,
+				.close_others = true,
+				.ns_pid = s->pid,
+			};
+		}
+	}
+	if (!ret)
+		ret = esky_tracee_spawn_tree(sm, n, ts);
+	for (size_t i = 0; i < n; i++) {
+		m[i].t = ts[i];
+		if (m[i].report[1] >= 0) {
+			close(m[i].report[1]);
+			m[i].report[1] = -1;
+		}
+	}
+	/* Each process's agent, in table order (a parent before its children). */
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct verify_job verify = { .p = &m[i].plan };
+		int pending_sig = 0;
+
+		if (!m[i].t)
+			continue;
+		if (!m[i].booted) {
+			ret = esky_error(-EOPNOTSUPP, "%s: process %u: its program cannot be run again "
+					 "(esky resumes the processes of a tree through their programs)",
+					 views[0]->path, th->procs[i].pid);
+			break;
+		}
+		ret = boot_agent(m[i].t, o->agent_path, m[i].fdarg, m[i].sizearg);
+		if (!ret && views[i]->thread_n)
+			ret = esky_tracee_set_options(m[i].t, PTRACE_O_TRACECLONE);
+		if (ret)
+			break;
+		if (o->verify_pages)
+			verify_main(&verify);
+		ret = verify.ret ? esky_error(verify.ret, "%s", verify.err[0] ? verify.err
+									 : strerror(-verify.ret))
+				 : run_agent(m[i].t, m[i].img, m[i].report[0], &pending_sig,
+					     &m[i].threads);
+		if (!ret)
+			ret = finish_threads(m[i].img, &m[i].threads);
+		if (!ret)
+			ret = finish(m[i].t, m[i].img, &m[i].plan, false);
+		if (!ret && views[i]->thread_n)
+			ret = esky_tracee_set_options(m[i].t, 0);
+		if (!ret && pending_sig)
+			kill(esky_tracee_pid(m[i].t), pending_sig);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ret) {
+			threads_free(&m[i].threads, false);
+			if (m[i].t) {
+				esky_tracee_kill(m[i].t);
+				esky_tracee_free(m[i].t);
+			}
+			continue;
+		}
+		threads_free(&m[i].threads, true);
+		/* The others run on by themselves; the root is the caller's. */
+		if (i && m[i].t) {
+			esky_tracee_detach(m[i].t, 0);
+			esky_tracee_free(m[i].t);
+		}
+	}
+	if (!ret)
+		*out = m[0].t;
+out:
+	for (size_t i = 0; m && i < n; i++) {
+		for (int k = 0; k < 2; k++)
+			if (m[i].report[k] >= 0)
+				close(m[i].report[k]);
+		if (m[i].memfd >= 0)
+			close(m[i].memfd);
+		for (size_t k = 0; m[i].plan.obj_fds && k < 2 * m[i].plan.obj_n; k++)
+			if (m[i].plan.obj_fds[k] >= 0)
+				close(m[i].plan.obj_fds[k]);
+		free(m[i].plan.obj_fds);
+		free(m[i].plan.obj_in);
+		free(m[i].plan.obj_transport);
+		free(m[i].plan.fd_transport);
+		esky_buf_free(&m[i].plan.ab.b);
+		esky_buf_free(&m[i].plan.ab.strings);
+		free(m[i].plan.level_src);
+		free(m[i].plan.src_img);
+		free(m[i].plan.runs.v);
+		if (i && m[i].img)
+			esky_image_close(m[i].img);
+	}
+	for (size_t i = 0; i < tt.file_n; i++)
+		close(tt.files[i].mfd);
+	free(tt.files);
+	for (int k = 0; k < 3; k++)
+		if (opened[k] >= 0)
+			close(opened[k]);
+	free(m);
+	free(sm);
+	free(views);
+	free(plans);
+	free(ts);
+	return ret;
+}
+
 int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o,
 		 struct esky_tracee **out)
 {
@@ -1304,6 +1730,9 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 	bool verifying = false, booted = false;
 
 	memset(&p, 0, sizeof(p));
+	/* A process tree: its own road (the root's chain is itself: trees are never incremental). */
+	if (esky_image_tree(chain[0]) && esky_image_tree(chain[0])->proc_n > 1)
+		return restore_tree(chain[0], esky_image_tree(chain[0]), o, out);
 	ret = esky_restore_check(chain, n, o);
 	if (ret)
 		return ret;
@@ -1311,7 +1740,7 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 	if (pipe2(report, O_CLOEXEC) < 0)
 		return esky_error(-errno, "pipe: %s", strerror(errno));
 	stdio_sources(stdio, opened);
-	ret = build_plan(chain, n, o, report[1], stdio, &p);
+	ret = build_plan(chain, n, o, report[1], stdio, &p, NULL);
 	if (ret)
 		goto out_close;
 	memfd = (int)syscall(SYS_memfd_create, "esky-agent-args", MFD_CLOEXEC);
@@ -1451,6 +1880,7 @@ out_close:
 	free(p.obj_fds);
 	free(p.obj_in);
 	free(p.obj_transport);
+	free(p.fd_transport);
 	esky_buf_free(&p.ab.b);
 	esky_buf_free(&p.ab.strings);
 	free(p.level_src);

@@ -1,6 +1,7 @@
 /* A program under esky's monitor, see target.h. */
 #include "target.h"
 #include "log.h"
+#include "tree.h"
 #include "proc.h"
 #include "util.h"
 
@@ -906,6 +907,19 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 
 	if (t->writing)
 		return esky_error(-EBUSY, "a checkpoint is still being written");
+	/*
+	 * A program with children (not under esky-shell, which follows one
+	 * process): the whole tree, each process stopped while all are read.
+	 */
+	if (!t->threads && esky_tree_has_children(esky_tracee_pid(t->t))) {
+		struct esky_dump_stats st;
+
+		dopts.fork_copy = false;
+		ret = esky_tree_checkpoint(t->t, path, &dopts, &st);
+		if (stats)
+			*stats = st;
+		return ret;
+	}
 	if (t->threads) {
 		/* Every thread is stopped (all-stop): the dump takes them as they are. */
 		mine = calloc(t->task_n + 1, sizeof(*mine));

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -327,6 +329,260 @@ static int spawn_in_namespace(const struct esky_spawn *sp, int gate[2], int errp
 	*init = c;
 	*pid = host;
 	return 0;
+}
+
+/*
+ * A process of a tree, in the namespace, still esky's code: make its
+ * children (each with its pid) first, then become what it was: a zombie
+ * ends at once with its status; a live one joins its session and group,
+ * says who it is (its index, with SCM_CREDENTIALS: the kernel gives the
+ * monitor its pid as the monitor sees it), and execs its program.
+ */
+static __attribute__((noreturn)) void member_main(const struct esky_spawn_member *m, size_t n,
+						  size_t self, int gate, int errfd, int sock)
+{
+	const struct esky_spawn_member *me = &m[self];
+
+	for (size_t k = 0; k < n; k++) {
+		struct clone_args ca;
+		pid_t want = m[k].pid, c;
+
+		if (m[k].parent != (int)self)
+			continue;
+		memset(&ca, 0, sizeof(ca));
+		ca.exit_signal = SIGCHLD;
+		ca.set_tid = (uint64_t)(uintptr_t)&want;
+		ca.set_tid_size = 1;
+		c = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+		if (c == 0)
+			member_main(m, n, k, gate, errfd, sock);
+		if (c < 0) {
+			int err = errno;
+
+			if (write(errfd, &err, sizeof(err)) < 0)
+				_exit(126);
+			_exit(127);
+		}
+	}
+	if (me->zombie) {
+		if (WIFSIGNALED(me->status)) {
+			sigset_t one;
+
+			signal(WTERMSIG(me->status), SIG_DFL);
+			sigemptyset(&one);
+			sigaddset(&one, WTERMSIG(me->status));
+			sigprocmask(SIG_UNBLOCK, &one, NULL);
+			kill(getpid(), WTERMSIG(me->status));
+		}
+		_exit(WEXITSTATUS(me->status));
+	}
+	if (me->sid == me->pid)
+		setsid();
+	if (me->pgid == me->pid)
+		setpgid(0, 0);
+	else if (me->pgid)
+		setpgid(0, me->pgid);
+	{
+		int idx = (int)self;
+		char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+		struct iovec iov = { &idx, sizeof(idx) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		struct ucred uc = { getpid(), getuid(), getgid() };
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_CREDENTIALS;
+		cm->cmsg_len = CMSG_LEN(sizeof(uc));
+		memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+		if (sendmsg(sock, &msg, 0) < 0)
+			_exit(127);
+	}
+	close(sock);
+	spawn_child(&me->sp, gate, errfd);
+	_exit(127);
+}
+
+/* Who a member is (its index) and its pid as we see it. -errno, or -EAGAIN after the timeout. */
+static int read_member(int sock, int errfd, int *idx, pid_t *pid)
+{
+	struct pollfd pfd[2] = { { sock, POLLIN, 0 }, { errfd, POLLIN, 0 } };
+	char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+	struct iovec iov = { idx, sizeof(*idx) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+
+	if (poll(pfd, 2, 10000) <= 0)
+		return -EAGAIN;
+	if (!(pfd[0].revents & POLLIN)) {
+		int err = EIO;
+
+		if (read(errfd, &err, sizeof(err)) != sizeof(err))
+			err = EIO;
+		return -err;
+	}
+	if (recvmsg(sock, &msg, 0) != sizeof(*idx))
+		return -EIO;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
+			struct ucred uc;
+
+			memcpy(&uc, CMSG_DATA(cm), sizeof(uc));
+			*pid = uc.pid;
+			return 0;
+		}
+	}
+	return -EPROTO;
+}
+
+int esky_tracee_spawn_tree(const struct esky_spawn_member *m, size_t n, struct esky_tracee **out)
+{
+	int gate[2] = { -1, -1 }, errp[2] = { -1, -1 }, sk[2] = { -1, -1 }, one = 1, ret = 0;
+	size_t live = 0, got = 0;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	struct clone_args ca;
+	pid_t init;
+
+	for (size_t i = 0; i < n; i++) {
+		out[i] = NULL;
+		live += !m[i].zombie;
+	}
+	if (pipe2(gate, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sk) < 0 ||
+	    setsockopt(sk[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		ret = esky_error(-errno, "cannot start the processes: %s", strerror(errno));
+		goto out;
+	}
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC;
+	ca.exit_signal = SIGCHLD;
+	init = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (init < 0) {
+		ret = esky_error(-errno, "cannot make namespaces for the processes (clone3: %s)",
+				 strerror(errno));
+		goto out;
+	}
+	if (init == 0) {
+		char map[64];
+		pid_t want = m[0].pid, root;
+		int status, err;
+		struct clone_args rc;
+
+		close(gate[1]);
+		close(errp[0]);
+		close(sk[0]);
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+		err = write_proc_self("setgroups", "deny");
+		if (!err)
+			err = write_proc_self("uid_map", map);
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+		if (!err)
+			err = write_proc_self("gid_map", map);
+		if (!err && unshare(CLONE_NEWNS) == 0 &&
+		    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0)
+			mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+		prctl(PR_SET_NAME, "esky-ns-init", 0, 0, 0);
+		memset(&rc, 0, sizeof(rc));
+		rc.exit_signal = SIGCHLD;
+		rc.set_tid = (uint64_t)(uintptr_t)&want;
+		rc.set_tid_size = 1;
+		root = err ? -1 : (pid_t)syscall(SYS_clone3, &rc, sizeof(rc));
+		if (root == 0)
+			member_main(m, n, 0, gate[0], errp[1], sk[1]);
+		if (root < 0) {
+			err = err ? -err : errno;
+			if (write(errp[1], &err, sizeof(err)) < 0)
+				_exit(126);
+			_exit(127);
+		}
+		syscall(SYS_close_range, 0, ~0U, 0);
+		for (;;) {
+			pid_t w = waitpid(-1, &status, __WALL);
+
+			if (w == root)
+				_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			if (w < 0 && errno != EINTR)
+				_exit(127);
+		}
+	}
+	close(gate[0]);
+	close(errp[1]);
+	close(sk[1]);
+	gate[0] = errp[1] = sk[1] = -1;
+	/* Each live process says who it is; we seize it before any may exec. */
+	while (!ret && got < live) {
+		int idx = -1;
+		pid_t pid = 0;
+
+		ret = read_member(sk[0], errp[0], &idx, &pid);
+		if (ret) {
+			esky_error(ret, "cannot start the processes of the tree: %s", strerror(-ret));
+			break;
+		}
+		if (idx < 0 || (size_t)idx >= n || m[idx].zombie || out[idx]) {
+			ret = esky_error(-EPROTO, "cannot start the processes of the tree: a stray one");
+			break;
+		}
+		out[idx] = tracee_new(pid);
+		if (!out[idx]) {
+			ret = -ENOMEM;
+			break;
+		}
+		out[idx]->exitkill = true;
+		if (idx == 0)
+			out[idx]->ns_init = init;
+		if (ptrace(PTRACE_SEIZE, pid, 0, ESKY_PTRACE_OPTIONS) < 0) {
+			ret = esky_error(-errno, "cannot trace process %d of the tree: %s", m[idx].pid,
+					 strerror(errno));
+			break;
+		}
+		got++;
+	}
+	close(gate[1]);
+	gate[1] = -1;
+	for (size_t i = 0; !ret && i < n; i++) {
+		struct esky_stop st;
+
+		if (!out[i])
+			continue;
+		for (;;) {
+			ret = esky_tracee_wait(out[i], &st, false);
+			if (ret || st.kind == ESKY_STOP_EXEC)
+				break;
+			if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED) {
+				ret = -ECHILD;
+				break;
+			}
+			esky_tracee_cont(out[i], st.kind == ESKY_STOP_SIGNAL ? st.sig : 0);
+		}
+		if (ret)
+			esky_error(ret, "cannot run the program of process %d of the tree", m[i].pid);
+	}
+	if (ret) {
+		/* The root's init ends the namespace, and with it every process in it. */
+		kill(init, SIGKILL);
+		for (size_t i = 0; i < n; i++) {
+			if (out[i]) {
+				out[i]->gone = true;
+				out[i]->ns_init = 0;
+				esky_tracee_free(out[i]);
+				out[i] = NULL;
+			}
+		}
+		waitpid(init, NULL, __WALL);
+	}
+out:
+	for (int k = 0; k < 2; k++) {
+		if (gate[k] >= 0)
+			close(gate[k]);
+		if (errp[k] >= 0)
+			close(errp[k]);
+		if (sk[k] >= 0)
+			close(sk[k]);
+	}
+	return ret;
 }
 
 int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out)

@@ -82,6 +82,25 @@ void esky_tracee_note_inherited_signals(void);
  */
 int esky_tracee_spawn(const struct esky_spawn *sp, struct esky_tracee **out);
 
+/* One process of a tree to start (esky_tracee_spawn_tree). */
+struct esky_spawn_member {
+	struct esky_spawn sp;  /* its program, fds (its own: placed after its children are made) */
+	pid_t pid;             /* its pid in the namespace */
+	int parent;            /* index of its parent; -1 for the root (index 0) */
+	pid_t pgid, sid;       /* its group and session there; 0: none of the tree's (kept) */
+	bool zombie;           /* ends at once with status, for its parent to wait for */
+	int status;
+};
+
+/*
+ * Start a process tree in new user, PID, IPC and mount namespaces (as
+ * ns_pid does for one): the namespace's init makes the root, each process
+ * its children, every one with its pid. out[i] is the tracee of live
+ * process i, stopped at its exec (ESKY_STOP_EXEC), NULL for a zombie;
+ * out[0] holds the init. 0 or -errno with esky_error() (nothing left).
+ */
+int esky_tracee_spawn_tree(const struct esky_spawn_member *m, size_t n, struct esky_tracee **out);
+
 /*
  * Seize a running process and stop it (ESKY_STOP_INTERRUPT). 0 or -errno
  * with esky_error() ("cannot attach to pid 123: Operation not permitted").

@@ -8,7 +8,8 @@
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
  * (FILE open for writing), listen FILE (a Unix socket listening at FILE,
- * left behind at the end), and what esky refuses: child, socket
+ * left behind at the end), and what esky refuses: shared-child (memory shared with
+ * a child), socket
  * (a Unix socket connected to another process), pipe (its read end alone),
  * inotify (watching a directory esky does not search), timer (a POSIX
  * timer), fifo FILE (a named pipe).
@@ -114,9 +115,12 @@ int main(int argc, char **argv)
 		if (write(fd, "after\n", 6) != 6)
 			DIE("write %s: %s", file, strerror(errno));
 		printf("go write at %lld\n", (long long)lseek(fd, 0, SEEK_CUR));
-	} else if (!strcmp(mode, "child")) {
-		if (pipe(fds) < 0)
-			DIE("pipe: %s", strerror(errno));
+	} else if (!strcmp(mode, "shared-child")) {
+		/* Memory shared with a child (MAP_SHARED, anonymous): the one thing of a tree refused. */
+		map_len = 4096;
+		map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (map == MAP_FAILED || pipe(fds) < 0)
+			DIE("mmap or pipe: %s", strerror(errno));
 		fflush(stdout);
 		child = fork();
 		if (child < 0)
@@ -128,7 +132,7 @@ int main(int argc, char **argv)
 			_exit(n == 1 ? 7 : 8);
 		}
 		close(fds[0]);
-		printf("ready child\n");
+		printf("ready shared-child\n");
 		wait_go();
 		{
 			int status;
@@ -230,7 +234,7 @@ int main(int argc, char **argv)
 		n = read(fd, buf, sizeof(buf));
 		printf("go fifo %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else {
-		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|child|socket|pipe|"
+		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|shared-child|socket|pipe|"
 		    "inotify|timer|fifo FILE");
 	}
 	printf("done %s\n", mode);

@@ -967,8 +967,9 @@ static const struct {
 	const char *re;       /* the cause, after "esky: checkpoint: " */
 	const char *go;       /* the program's lines after "go" */
 } refusals[] = {
-	{ "child", "pid [0-9]+ has 1 child process \\(pid [0-9]+.*\\): .*",
-	  "go child exited 7\ndone child\n" },
+	{ "shared-child", "pid [0-9]+ and pid [0-9]+ share memory \\(mapping 0x[0-9a-f]+ of pid "
+			  "[0-9]+\\): esky cannot save memory shared between processes yet",
+	  "go child exited 7\ndone shared-child\n" },
 	{ "socket", "fd 3 is a Unix stream socket connected to another process \\(peer "
 		    "socket:\\[[0-9]+\\]\\): esky cannot save it",
 	  "go socket hello\ndone socket\n" },
