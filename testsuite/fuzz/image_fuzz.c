@@ -3,7 +3,11 @@
  * esky_image_verify_pages on arbitrary bytes, then a walk over the view
  * that checks the reader's promise (image.h: "check all of it but the page
  * data: header, section table, every metadata checksum, every offset,
- * index and length") the way restore.c and describe.c rely on it.
+ * index and length") the way restore.c and describe.c rely on it. A
+ * process tree file that opens has each of its processes opened too
+ * (esky_image_open_member): every live one must open (the open checked
+ * them all) and is walked and verified the same way, a zombie must be
+ * refused with a message.
  *
  * Built two ways (CMakeLists.txt): with the standalone driver
  * (image_fuzz_driver.c) under -fsanitize=address,undefined for CTest, and
@@ -67,7 +71,11 @@ static size_t walk_str(const struct esky_image *img, uint32_t off)
 	return strlen(esky_image_str(img, off));
 }
 
-static void walk(struct esky_image *img, size_t size)
+/*
+ * Walk the view of img, an image of image_size bytes (the input's, or its
+ * process's in a tree) in an input of size bytes.
+ */
+static void walk(struct esky_image *img, size_t image_size, size_t size)
 {
 	const struct esky_image_view *v = esky_image_view(img);
 	volatile size_t sink = 0;
@@ -75,9 +83,9 @@ static void walk(struct esky_image *img, size_t size)
 
 	if (!v->hdr || !v->core)
 		broken("no header or core in the view");
-	if (v->file_size != size)
-		broken("file size %llu, the input has %zu bytes", (unsigned long long)v->file_size,
-		       size);
+	if (v->file_size != image_size)
+		broken("image size %llu, expected %zu bytes", (unsigned long long)v->file_size,
+		       image_size);
 	sink += walk_str(img, v->core->cwd) + walk_str(img, v->core->cmdline) +
 		walk_str(img, v->hdr->parent_hint);
 	if (v->core->exe_file != UINT32_MAX && v->core->exe_file >= v->file_n)
@@ -195,9 +203,56 @@ static void walk(struct esky_image *img, size_t size)
 	(void)sink;
 }
 
+/*
+ * The processes of a tree that opened: its table as the reader promised
+ * it, each live process's image opened, walked and verified, each
+ * zombie's refused with a message.
+ */
+static void walk_tree(struct esky_image *img, const struct esky_tree_header *t, size_t size)
+{
+	if (t->proc_n < 1 || t->proc_n > ESKY_TREE_MAX_PROCS)
+		broken("tree of %u processes", t->proc_n);
+	if (t->file_size != size)
+		broken("tree file size %llu, the input has %zu bytes",
+		       (unsigned long long)t->file_size, size);
+	for (size_t i = 0; i < t->proc_n; i++) {
+		const struct esky_tree_proc *p = &t->procs[i];
+		struct esky_image *m;
+		int ret;
+
+		esky_error_clear();
+		ret = esky_image_open_member(img, i, &m);
+		if (p->flags & ESKY_TREE_ZOMBIE) {
+			if (!i)
+				broken("the root of the tree is a zombie");
+			if (!ret)
+				broken("esky_image_open_member opened zombie %zu", i);
+			check_message(ret, "esky_image_open_member (zombie)");
+			continue;
+		}
+		if (ret)
+			broken("process %zu of the tree did not open after the tree did: %s", i,
+			       esky_last_error() ? esky_last_error() : "no message");
+		if (p->offset % 4096 || p->offset < ESKY_TREE_HEADER_SIZE || p->offset > size ||
+		    p->size > size - p->offset)
+			broken("process %zu: image of %llu bytes at %llu", i,
+			       (unsigned long long)p->size, (unsigned long long)p->offset);
+		if (esky_image_tree(m) != NULL &&
+		    memcmp(esky_image_tree(m), t, sizeof(*t)))
+			broken("process %zu: another table than the root's", i);
+		walk(m, (size_t)p->size, size);
+		esky_error_clear();
+		ret = esky_image_verify_pages(m);
+		if (ret)
+			check_message(ret, "esky_image_verify_pages (member)");
+		esky_image_close(m);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int fd = -1;
+	const struct esky_tree_header *t;
 	struct esky_image *img;
 	int ret;
 
@@ -218,11 +273,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_message(ret, "esky_image_open_fd");
 		return 0;
 	}
-	walk(img, size);
+	t = esky_image_tree(img);
+	walk(img, t ? (size_t)t->procs[0].size : size, size);
 	esky_error_clear();
 	ret = esky_image_verify_pages(img);
 	if (ret)
 		check_message(ret, "esky_image_verify_pages");
+	if (t)
+		walk_tree(img, t, size);
 	esky_image_close(img);
 	return 0;
 }
@@ -231,6 +289,21 @@ void image_fuzz_reseal(uint8_t *data, size_t size)
 {
 	struct esky_img_header h;
 
+	if (size >= sizeof(struct esky_tree_header) && !memcmp(data, ESKY_TREE_MAGIC, 8)) {
+		struct esky_tree_header t;
+		unsigned n;
+
+		memcpy(&t, data, sizeof(t));
+		n = t.proc_n < ESKY_TREE_MAX_PROCS ? t.proc_n : ESKY_TREE_MAX_PROCS;
+		for (unsigned i = 0; i < n; i++)
+			if (t.procs[i].offset && t.procs[i].offset < size &&
+			    t.procs[i].size <= size - t.procs[i].offset)
+				image_fuzz_reseal(data + t.procs[i].offset, (size_t)t.procs[i].size);
+		t.checksum = esky_hash64(&t, offsetof(struct esky_tree_header, checksum),
+					 ESKY_IMG_CHECKSUM_SEED);
+		memcpy(data, &t, sizeof(t));
+		return;
+	}
 	if (size < sizeof(h))
 		return;
 	memcpy(&h, data, sizeof(h));

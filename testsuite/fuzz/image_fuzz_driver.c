@@ -1,6 +1,7 @@
 /*
  * Standalone driver of the image reader's fuzz target, for CTest: writes
- * a few valid images with the writer (the seeds), then runs the target on
+ * a few valid images with the writer and a process tree file of two of
+ * them (the seeds), then runs the target on
  * each seed and on thousands of deterministic mutations of them. Built
  * with -fsanitize=address,undefined when the compiler has them, with the
  * reader's sources compiled in (not esky_core), so that an out-of-bounds
@@ -253,9 +254,10 @@ static bool parent_hash(void *ctx, uint64_t vaddr, uint64_t *hash)
  * One seed: kind 0 minimal (core, strings, no mapping); 1 a small process
  * with every kind of record (two threads besides the main one, a signal
  * queued to one); 2 the same as an incremental child; 3 one page only,
- * with a named mapping and long strings.
+ * with a named mapping and long strings. pid: the process's (its threads
+ * are 101 and up).
  */
-static void write_seed(const char *path, int kind)
+static void write_seed(const char *path, int kind, uint32_t pid)
 {
 	static unsigned char mem[8 * 4096];
 	struct esky_image_writer *w;
@@ -273,7 +275,7 @@ static void write_seed(const char *path, int kind)
 		core.regs[i] = rnd();
 	core.arch = ESKY_IMG_ARCH_X86_64;
 	core.exe_file = UINT32_MAX;
-	core.pid = 100;
+	core.pid = pid;
 	if (kind == 0) {
 		must(esky_image_set_core(w, &core), "esky_image_set_core");
 		must(esky_image_writer_commit(w), "esky_image_writer_commit");
@@ -430,20 +432,37 @@ static void write_seed(const char *path, int kind)
 	must(esky_image_writer_commit(w), "esky_image_writer_commit");
 }
 
+/*
+ * The seeds: the four kinds of image, and a process tree file of three
+ * processes (esky_image_tree_write): the root (kind 1, pid 100), a live
+ * child (kind 3, pid 200) and a zombie child of the child (killed by
+ * SIGKILL).
+ */
 static void make_seeds(void)
 {
 	char dir[] = "/tmp/esky-image-fuzz.XXXXXX";
+	char paths[4][sizeof(dir) + 32], tree[sizeof(dir) + 32];
+	const char *members[3] = { paths[1], paths[3], NULL };
+	const struct esky_tree_proc procs[3] = {
+		{ .pid = 100, .pgid = 100, .sid = 100 },
+		{ .pid = 200, .ppid = 100, .pgid = 100, .sid = 100 },
+		{ .pid = 300, .ppid = 200, .pgid = 100, .sid = 100, .flags = ESKY_TREE_ZOMBIE,
+		  .status = 9 },
+	};
 
 	if (!mkdtemp(dir))
 		harness_error("mkdtemp: %s", strerror(errno));
 	for (int kind = 0; kind < 4; kind++) {
-		char path[sizeof(dir) + 32];
-
-		snprintf(path, sizeof(path), "%s/seed%d.img", dir, kind);
-		write_seed(path, kind);
-		load(path, &seeds[seed_n++]);
-		unlink(path);
+		snprintf(paths[kind], sizeof(paths[kind]), "%s/seed%d.img", dir, kind);
+		write_seed(paths[kind], kind, kind == 3 ? 200 : 100);
+		load(paths[kind], &seeds[seed_n++]);
 	}
+	snprintf(tree, sizeof(tree), "%s/seed.tree", dir);
+	must(esky_image_tree_write(tree, procs, 3, members), "esky_image_tree_write");
+	load(tree, &seeds[seed_n++]);
+	unlink(tree);
+	for (int kind = 0; kind < 4; kind++)
+		unlink(paths[kind]);
 	rmdir(dir);
 }
 
@@ -510,12 +529,59 @@ static void set_file_size(uint8_t *buf, size_t size)
 		memcpy(buf + offsetof(struct esky_img_header, file_size), &fs, sizeof(fs));
 }
 
+static size_t mutate_image(uint8_t *buf, size_t size);
+
+/*
+ * Mutate a process tree file: its table (an interesting value or a bit
+ * flip in a process's entry or the header's fields), one of its images
+ * (mutate_image on the image's bytes in place: a size it changes is not
+ * the file's), or the whole file (truncated, junk appended). The checksums
+ * are recomputed (image_fuzz_reseal, the images' too) most of the time.
+ */
+static size_t mutate_tree(uint8_t *buf, size_t size)
+{
+	const struct esky_tree_header *h = (const void *)buf;
+	unsigned n = h->proc_n < ESKY_TREE_MAX_PROCS ? h->proc_n : ESKY_TREE_MAX_PROCS;
+	size_t table = offsetof(struct esky_tree_header, procs) + (n + 1) * sizeof(h->procs[0]);
+	unsigned op = (unsigned)(rnd() % 6);
+
+	if (op < 2) {
+		if (rnd() % 2)
+			put(buf, size, (size_t)(rnd() % table) / 4 * 4, interesting(size),
+			    rand_width());
+		else
+			buf[rnd() % table] ^= (uint8_t)(1u << (rnd() % 8));
+		if (rnd() % 8)
+			image_fuzz_reseal(buf, size);
+		return size;
+	}
+	if (op < 5 && n) {
+		const struct esky_tree_proc *p = &h->procs[rnd() % n];
+
+		if (p->offset && p->size && p->offset < size && p->size <= size - p->offset) {
+			mutate_image(buf + p->offset, (size_t)p->size);
+			/* (mutate_image resealed the image alone: the table's checksum too.) */
+			if (rnd() % 8)
+				image_fuzz_reseal(buf, size);
+			return size;
+		}
+	}
+	return mutate_image(buf, size);
+}
+
 /*
  * Mutate buf (size bytes of a seed, room for size + 8192) in place; returns
  * the new size. Most mutations recompute the checksums afterwards, so that
  * they reach the checks behind them.
  */
 static size_t mutate(uint8_t *buf, size_t size)
+{
+	if (size >= sizeof(struct esky_tree_header) && !memcmp(buf, ESKY_TREE_MAGIC, 8))
+		return mutate_tree(buf, size);
+	return mutate_image(buf, size);
+}
+
+static size_t mutate_image(uint8_t *buf, size_t size)
 {
 	struct esky_img_header *h = (void *)buf;
 	unsigned op = (unsigned)(rnd() % 12), k;
