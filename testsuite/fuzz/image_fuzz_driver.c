@@ -1,11 +1,11 @@
 /*
  * Standalone driver of the image reader's fuzz target, for CTest: writes
  * a few valid images with the writer and a process tree file of two of
- * them (the seeds), then runs the target on
- * each seed and on thousands of deterministic mutations of them. Built
- * with -fsanitize=address,undefined when the compiler has them, with the
- * reader's sources compiled in (not esky_core), so that an out-of-bounds
- * read or undefined behaviour in the reader is a crash.
+ * them (the seeds), then runs the target on each seed and on thousands of
+ * deterministic mutations of them. Built with -fsanitize=address,undefined
+ * when the compiler has them, with the reader's sources compiled in (not
+ * esky_core), so that an out-of-bounds read or undefined behaviour in the
+ * reader is a crash.
  *
  *   image_fuzz_driver [--cases N] [--seed S] [--stats]
  *                                              generate and run (default 20000, seed 1);
