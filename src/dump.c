@@ -633,9 +633,15 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 		 * log.txt to 1): that one is saved as the file it is. A file the
 		 * monitor shares (esky start prog > out) is still the stdio.
 		 */
-		if (r->fd <= 2 && (!S_ISREG(r->st.st_mode) ||
-				   sys_kcmp(pid, getpid(), KCMP_FILE, (unsigned long)r->fd,
-					    (unsigned long)r->fd) == 0)) {
+		/*
+		 * (In a tree only the root's are: another process's 0-2 are the
+		 * root's open files, found below as its peers, or its own, as a
+		 * pipe from its parent.)
+		 */
+		if (r->fd <= 2 && !(d->opts.tree && d->opts.tree->self) &&
+		    (!S_ISREG(r->st.st_mode) ||
+		     sys_kcmp(pid, getpid(), KCMP_FILE, (unsigned long)r->fd,
+			      (unsigned long)r->fd) == 0)) {
 			f->kind = ESKY_IMG_FD_STDIO;
 			f->stdio_src = r->fd;
 			free(link);
