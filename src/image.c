@@ -879,6 +879,42 @@ out_free:
 }
 
 /*
+ * Open the image of live process i of the tree h. Besides what open_at
+ * checks: an fd that shares an open file with another process of the
+ * tree (PEER, PEER_OBJECT) names a live process before this one in the
+ * table, as the freeze writes them (the thaw makes the open file in that
+ * process first).
+ */
+static int open_proc(int fd, const char *name, const struct esky_tree_header *h, size_t i,
+		     struct esky_image **out)
+{
+	const struct esky_tree_proc *p = &h->procs[i];
+	const struct esky_image_view *v;
+	struct esky_image *img;
+	int ret;
+
+	ret = open_at(fd, name, p->offset, p->size, p->pid, &img);
+	if (ret)
+		return ret;
+	v = &img->view;
+	for (size_t k = 0; k < v->fd_n; k++) {
+		const struct esky_img_fd *f = &v->fds[k];
+
+		if (f->kind != ESKY_IMG_FD_PEER && f->kind != ESKY_IMG_FD_PEER_OBJECT)
+			continue;
+		/* (check_refs made sure that file >= 0.) */
+		if ((size_t)f->file >= i || (h->procs[f->file].flags & ESKY_TREE_ZOMBIE)) {
+			esky_image_close(img);
+			return esky_error(-EBADMSG, "%s: damaged: fd %d of process %u names process "
+					  "table entry %d, not a live process before it", name, f->fd,
+					  p->pid, f->file);
+		}
+	}
+	*out = img;
+	return 0;
+}
+
+/*
  * Open a process tree file: its table, every live process's image checked
  * (all but page data), the root's returned.
  */
@@ -891,7 +927,7 @@ static int open_tree(int fd, const char *name, uint64_t size, struct esky_image 
 	ret = read_tree(fd, name, size, &h);
 	if (ret)
 		return ret;
-	ret = open_at(fd, name, h->procs[0].offset, h->procs[0].size, h->procs[0].pid, &root);
+	ret = open_proc(fd, name, h, 0, &root);
 	if (ret) {
 		free(h);
 		return ret;
@@ -902,7 +938,7 @@ static int open_tree(int fd, const char *name, uint64_t size, struct esky_image 
 
 		if (h->procs[i].flags & ESKY_TREE_ZOMBIE)
 			continue;
-		ret = open_at(fd, name, h->procs[i].offset, h->procs[i].size, h->procs[i].pid, &m);
+		ret = open_proc(fd, name, h, i, &m);
 		if (ret) {
 			esky_image_close(root);
 			return ret;
@@ -933,8 +969,7 @@ int esky_image_open_member(const struct esky_image *img, size_t i, struct esky_i
 	if (h->procs[i].flags & ESKY_TREE_ZOMBIE)
 		return esky_error(-EINVAL, "%s: process %u is a zombie: it has no image", img->name,
 				  h->procs[i].pid);
-	ret = open_at(img->fd, img->name, h->procs[i].offset, h->procs[i].size, h->procs[i].pid,
-		      &m);
+	ret = open_proc(img->fd, img->name, h, i, &m);
 	if (ret)
 		return ret;
 	m->tree = malloc(sizeof(*h));

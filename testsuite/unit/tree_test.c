@@ -24,7 +24,9 @@
  *    made right again after the edit, so that the check behind them is
  *    reached), the padding between images, truncation at several sizes,
  *    trailing bytes, and damaged member images (their own messages, the
- *    file named).
+ *    file named);
+ * 4. an fd shared with another process (kinds PEER, PEER_OBJECT) names a
+ *    live process before its own in the table, or the tree is refused.
  *
  *   tree_test [--keep]
  *
@@ -291,8 +293,8 @@ struct member {
  * Metadata lengths make the image end off a 4096 boundary (padding
  * follows it in the tree).
  */
-static void write_member(struct member *m, const char *name, uint32_t pid, unsigned heap_pages,
-			 const char *comm)
+static void write_member_fd(struct member *m, const char *name, uint32_t pid,
+			    unsigned heap_pages, const char *comm, const struct esky_img_fd *extra)
 {
 	struct esky_image_writer *w;
 	struct esky_img_core core;
@@ -334,6 +336,8 @@ static void write_member(struct member *m, const char *name, uint32_t pid, unsig
 	must(esky_image_set_xstate(w, xstate, sizeof(xstate)), "esky_image_set_xstate");
 	must(esky_image_add_meta(w, "esky", "tree-test"), "esky_image_add_meta");
 	must(esky_image_add_fd(w, &fd), "esky_image_add_fd");
+	if (extra)
+		must(esky_image_add_fd(w, extra), "esky_image_add_fd (extra)");
 	th.tid = pid + 100;
 	snprintf(th.comm, sizeof(th.comm), "%s-t", comm);
 	must(esky_image_add_thread(w, &th, xstate, 500), "esky_image_add_thread");
@@ -357,6 +361,12 @@ static void write_member(struct member *m, const char *name, uint32_t pid, unsig
 	must(esky_image_write_pages(w, STACK, m->stack, 2, true, NULL, NULL, NULL),
 	     "esky_image_write_pages");
 	must(esky_image_writer_commit(w), "esky_image_writer_commit");
+}
+
+static void write_member(struct member *m, const char *name, uint32_t pid, unsigned heap_pages,
+			 const char *comm)
+{
+	write_member_fd(m, name, pid, heap_pages, comm, NULL);
 }
 
 static void free_member(struct member *m)
@@ -1099,6 +1109,69 @@ static void test_damage(const char *tree_path)
 	free(d);
 }
 
+/* ---- fds shared with another process of the tree ---- */
+
+/*
+ * An fd of kind PEER or PEER_OBJECT names a live process before its own in
+ * the table: the child's naming the root opens; the root's naming itself,
+ * the child's naming the zombie or itself are refused.
+ */
+static void test_peers(const struct member *root)
+{
+	struct esky_img_fd peer = { .fd = 5, .kind = ESKY_IMG_FD_PEER, .flags = 2, .file = 0,
+				    .stdio_src = -1, .dup_of = 0 };
+	struct esky_tree_proc procs[3];
+	struct member m;
+	const char *paths[3] = { root->path, NULL, NULL };
+	char *t = path_of("peers.tree");
+	struct esky_image *img, *mem;
+
+	tree_procs(procs);
+	write_member_fd(&m, "child-peer.img", CHILD_PID, 3, "child", &peer);
+	paths[1] = m.path;
+	esky_error_clear();
+	must(esky_image_tree_write(t, procs, 3, paths), "esky_image_tree_write (peer)");
+	esky_error_clear();
+	if (esky_image_open(t, &img)) {
+		FAIL("a child with an fd of the root's: expected to open, found \"%s\"",
+		     esky_last_error() ? esky_last_error() : "no message");
+	} else {
+		must(esky_image_open_member(img, 1, &mem), "esky_image_open_member (peer)");
+		CHECK_U64("the child's fd of the root's: kind", esky_image_view(mem)->fds[1].kind,
+			  ESKY_IMG_FD_PEER);
+		esky_image_close(mem);
+		esky_image_close(img);
+	}
+	free_member(&m);
+
+	peer.kind = ESKY_IMG_FD_PEER_OBJECT;
+	peer.file = 2;
+	write_member_fd(&m, "child-peer.img", CHILD_PID, 3, "child", &peer);
+	paths[1] = m.path;
+	must(esky_image_tree_write(t, procs, 3, paths), "esky_image_tree_write (peer of zombie)");
+	expect_open_error(t, "%s: damaged: fd 5 of process %u names process table entry 2, not a "
+			  "live process before it", t, CHILD_PID);
+	free_member(&m);
+	peer.file = 1;
+	write_member_fd(&m, "child-peer.img", CHILD_PID, 3, "child", &peer);
+	paths[1] = m.path;
+	must(esky_image_tree_write(t, procs, 3, paths), "esky_image_tree_write (peer of itself)");
+	expect_open_error(t, "%s: damaged: fd 5 of process %u names process table entry 1, not a "
+			  "live process before it", t, CHILD_PID);
+	free_member(&m);
+
+	peer.kind = ESKY_IMG_FD_PEER;
+	peer.file = 0;
+	write_member_fd(&m, "root-peer.img", ROOT_PID, 2, "root", &peer);
+	paths[0] = m.path;
+	must(esky_image_tree_write(t, procs, 1, paths), "esky_image_tree_write (root's peer)");
+	expect_open_error(t, "%s: damaged: fd 5 of process %u names process table entry 0, not a "
+			  "live process before it", t, ROOT_PID);
+	free_member(&m);
+	unlink(t);
+	free(t);
+}
+
 /* ---- main ---- */
 
 static int rm_tree(const char *path)
@@ -1151,6 +1224,8 @@ int main(int argc, char **argv)
 	test_writer(&root, &child, tree_path);
 	fprintf(stderr, "damage\n");
 	test_damage(tree_path);
+	fprintf(stderr, "fds of other processes\n");
+	test_peers(&root);
 	free_member(&root);
 	free_member(&child);
 	free(tree_path);
