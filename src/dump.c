@@ -162,9 +162,10 @@ static int check_process(pid_t pid, struct esky_proc_status *status, bool tree)
 				  "cannot restore", pid);
 	ret = tree ? -ENOENT : esky_proc_children(pid, &kids, &nkids);
 	if (!ret && nkids) {
-		ret = esky_error(-EOPNOTSUPP, "pid %d has %zu child process%s (pid %d%s): esky "
-				 "cannot save child processes", pid, nkids, nkids > 1 ? "es" : "",
-				 kids[0], nkids > 1 ? ", ..." : "");
+		ret = esky_error(-EOPNOTSUPP, "pid %d has %zu child process%s (pid %d%s): esky-shell "
+				 "snapshots one process (esky start and esky checkpoint save its "
+				 "children too)", pid, nkids, nkids > 1 ? "es" : "", kids[0],
+				 nkids > 1 ? ", ..." : "");
 		free(kids);
 		return ret;
 	}

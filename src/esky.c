@@ -18,6 +18,7 @@
 #include "session.h"
 #include "store.h"
 #include "target.h"
+#include "tree.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -573,6 +574,8 @@ static int cmd_checkpoint(int argc, char **argv)
 			esky_fmt_size(st.file_size, sz, sizeof(sz)));
 	}
 	if (kill_it) {
+		/* A tree goes whole: its descendants first (the root is still ours, stopped). */
+		esky_tree_kill_descendants((pid_t)pid);
 		esky_target_free(t);
 		return 0;
 	}

@@ -34,6 +34,37 @@ bool esky_tree_has_children(pid_t pid)
 	return n > 0;
 }
 
+void esky_tree_kill_descendants(pid_t root)
+{
+	pid_t *all = NULL;
+	size_t n = 0, cap = 0;
+
+	/* Gathered first (stopped ones may not be waited on by us), then killed all at once. */
+	for (size_t i = 0; i <= n; i++) {
+		pid_t p = i ? all[i - 1] : root;
+		int *kids;
+		size_t nk;
+
+		if (esky_proc_children(p, &kids, &nk))
+			continue;
+		for (size_t k = 0; k < nk; k++) {
+			if (n == cap) {
+				pid_t *na = realloc(all, (cap ? cap * 2 : 16) * sizeof(*all));
+
+				if (!na)
+					break;
+				all = na;
+				cap = cap ? cap * 2 : 16;
+			}
+			all[n++] = kids[k];
+		}
+		free(kids);
+	}
+	for (size_t i = 0; i < n; i++)
+		kill(all[i], SIGKILL);
+	free(all);
+}
+
 /* The descendants of m[0], breadth first (a parent before its children). */
 static int collect(struct member **out, size_t *count)
 {

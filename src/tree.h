@@ -15,6 +15,9 @@
 /* True if process pid has a child (its tree is more than itself). */
 bool esky_tree_has_children(pid_t pid);
 
+/* SIGKILL every descendant of root (esky checkpoint --kill of a tree). */
+void esky_tree_kill_descendants(pid_t root);
+
 /*
  * Checkpoint the stopped process root and all its descendants into path
  * (a tree file): each one seized and stopped, all of them before any is
