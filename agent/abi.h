@@ -224,7 +224,7 @@ struct ea_args {
 	int32_t nice;
 	uint64_t rlimits[16][2];           /* soft, hard per RLIMIT_* */
 	uint32_t no_new_privs;
-	uint32_t pad1;
+	uint32_t pdeath_sig;               /* prctl(PR_SET_PDEATHSIG), 0: none */
 	uint64_t timer_slack;
 
 	uint32_t obj_fd_off, obj_fd_n;     /* objects' fds the monitor passed: int32_t numbers */

@@ -653,6 +653,8 @@ static void restore_limits(void)
 	sys_call(__NR_setpriority, 0 /* PRIO_PROCESS */, 0, args->nice, 0, 0, 0);
 	if (args->timer_slack)
 		sys_call(__NR_prctl, PR_SET_TIMERSLACK, args->timer_slack, 0, 0, 0, 0);
+	if (args->pdeath_sig)
+		sys_call(__NR_prctl, PR_SET_PDEATHSIG, args->pdeath_sig, 0, 0, 0, 0);
 	if (args->no_new_privs) {
 		long r = sys_call(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 

@@ -246,7 +246,8 @@ static void describe_tree(const struct esky_tree_header *t, FILE *out)
 			describe_wait_status(p->status, out);
 			fprintf(out, ")");
 		} else {
-			fprintf(out, "child of %u)", p->ppid);
+			fprintf(out, "%schild of %u)", p->flags & ESKY_TREE_STOPPED ? "stopped " : "",
+				p->ppid);
 		}
 	}
 	fprintf(out, "\n");

@@ -773,6 +773,7 @@ struct scratch_layout {
 	uint64_t robust_head;
 	uint64_t robust_len;
 	uint64_t tid_address;
+	uint64_t pdeath_sig;    /* an int */
 };
 
 static int rsys(struct esky_tracee *t, long *ret, long nr, long a0, long a1, long a2, long a3,
@@ -919,6 +920,14 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(tid_address), &sl.tid_address,
 					   sizeof(sl.tid_address));
 		core->clear_child_tid = sl.tid_address;
+	}
+	if (!ret)
+		ret = rsys(t, &r, SYS_prctl, PR_GET_PDEATHSIG, SCRATCH(pdeath_sig), 0, 0, 0);
+	if (!ret && r == 0) {
+		int32_t sig = 0;
+
+		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(pdeath_sig), &sig, sizeof(sig));
+		core->pdeath_sig = sig > 0 && sig < 65 ? (uint32_t)sig : 0;
 	}
 	for (size_t i = 0; !ret && i < d->vma_n; i++)
 		if (d->vmas[i].img.kind == ESKY_IMG_VMA_SYSV_SHM)

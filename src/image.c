@@ -705,7 +705,8 @@ static bool tree_table_ok(const struct esky_tree_header *h, char *why, size_t wn
 			snprintf(why, wn, "two processes have pid %u", p->pid);
 			return false;
 		}
-		if (p->flags & ~ESKY_TREE_ZOMBIE) {
+		if ((p->flags & ~(ESKY_TREE_ZOMBIE | ESKY_TREE_STOPPED)) ||
+		    (p->flags & ESKY_TREE_ZOMBIE && p->flags & ESKY_TREE_STOPPED)) {
 			snprintf(why, wn, "process %u has flags 0x%x", p->pid, p->flags);
 			return false;
 		}

@@ -134,7 +134,9 @@ struct esky_img_core {
 	uint32_t rlimit_n;        /* entries of rlimits in use (RLIMIT_*) */
 	uint64_t timer_slack;     /* ns */
 	uint64_t rlimits[16][2];  /* soft, hard per RLIMIT_* (RLIM_INFINITY is ~0) */
-	uint64_t reserved[6];
+	uint32_t pdeath_sig;      /* prctl(PR_SET_PDEATHSIG) of the main thread; 0: none */
+	uint32_t reserved32;
+	uint64_t reserved[5];
 };
 
 /* Mapping kinds (on disk). */
@@ -393,6 +395,7 @@ _Static_assert(sizeof(struct esky_img_inotify_watch) == 16, "inotify watch layou
 
 /* Process flags (on disk). */
 #define ESKY_TREE_ZOMBIE 0x1u /* exited, not yet waited for: no image, its wait status */
+#define ESKY_TREE_STOPPED 0x2u /* stopped by a job-control signal: stopped again after the resume */
 
 struct esky_tree_proc {
 	uint32_t pid, ppid, pgid, sid; /* as the program saw them; the root's ppid is 0 */

@@ -898,6 +898,7 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	a.nice = c->nice;
 	a.no_new_privs = c->no_new_privs;
 	a.timer_slack = c->timer_slack;
+	a.pdeath_sig = c->pdeath_sig;
 
 	if (!ab->err)
 		ab->err = esky_buf_pad(&ab->b, 8);
@@ -1672,8 +1673,10 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 			continue;
 		}
 		threads_free(&m[i].threads, true);
-		/* The others run on by themselves; the root is the caller's. */
+		/* The others run on by themselves (or stop again); the root is the caller's. */
 		if (i && m[i].t) {
+			if (th->procs[i].flags & ESKY_TREE_STOPPED)
+				kill(esky_tracee_pid(m[i].t), SIGSTOP);
 			esky_tracee_detach(m[i].t, 0);
 			esky_tracee_free(m[i].t);
 		}

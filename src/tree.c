@@ -256,6 +256,9 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 			continue;
 		}
 		pids[i] = m[i].pid;
+		/* Stopped by a job-control signal (a child the program stopped): stopped again after. */
+		if (i && m[i].st.state == 'T')
+			p->flags |= ESKY_TREE_STOPPED;
 	}
 	tree.pids = pids;
 	tree.n = n;
