@@ -205,6 +205,38 @@ static uint32_t vmflags_to_img(uint32_t vmf)
 }
 
 /* Decide how to save one mapping; refuse what cannot be saved. */
+/*
+ * Shared anonymous memory in a process tree: the first process that maps
+ * it holds its pages; a later one names that mapping (VMAF_PEER).
+ */
+static int tree_shared_memory(struct esky_dump *d, const struct esky_vma *v, struct dvma *out)
+{
+	struct esky_dump_tree *tree = d->opts.tree;
+	struct esky_tree_shm *ns;
+
+	if (!tree)
+		return 0;
+	/* Where in the memory the mapping starts: two processes may map parts of it. */
+	out->img.pgoff = v->pgoff;
+	for (size_t i = 0; i < tree->shm_n; i++) {
+		if (tree->shms[i].ino == v->ino && tree->shms[i].dev == makedev(v->dev_major,
+										 v->dev_minor)) {
+			out->img.flags |= ESKY_IMG_VMAF_PEER;
+			out->img.file = (int32_t)tree->shms[i].proc;
+			out->img.reserved = tree->shms[i].vma;
+			out->mode = PAGES_NONE;
+			return 0;
+		}
+	}
+	ns = realloc(tree->shms, (tree->shm_n + 1) * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	tree->shms = ns;
+	ns[tree->shm_n++] = (struct esky_tree_shm){ tree->self, (uint32_t)d->vma_n,
+						    makedev(v->dev_major, v->dev_minor), v->ino };
+	return 0;
+}
+
 static int classify_vma(struct esky_dump *d, const struct esky_vma *v, struct dvma *out, bool *skip)
 {
 	struct esky_img_vma *m = &out->img;
@@ -273,11 +305,13 @@ static int classify_vma(struct esky_dump *d, const struct esky_vma *v, struct dv
 		}
 		return esky_error(-EOPNOTSUPP, "mapping %s is %s: esky cannot save it", range, path);
 	}
-	if (v->shared && v->deleted && !strcmp(path, "/dev/zero")) {
+	/* (esky-shared: what a resumed tree's shared anonymous memory is made of.) */
+	if (v->shared && v->deleted &&
+	    (!strcmp(path, "/dev/zero") || !strcmp(path, "/memfd:esky-shared"))) {
 		m->kind = ESKY_IMG_VMA_SHARED_ANON;
 		out->mode = PAGES_ALL;
 		out->zero_holes = true;
-		return 0;
+		return tree_shared_memory(d, v, out);
 	}
 	if (!strncmp(path, "/SYSV", 5) && v->deleted) {
 		/* Its shmid is the inode number maps shows; the rest is asked of the program. */

@@ -80,6 +80,14 @@ struct esky_tree_obj {
 	ino_t ino;
 };
 
+/* Shared anonymous memory met in a process of the tree (its pages are in that image). */
+struct esky_tree_shm {
+	size_t proc;
+	uint32_t vma;           /* its index in that process's VMAS */
+	dev_t dev;
+	uint64_t ino;
+};
+
 struct esky_dump_tree {
 	size_t self;            /* this process's index in the tree's table (and in pids) */
 	const pid_t *pids;      /* every process of the table (as we see them; 0: a zombie) */
@@ -90,6 +98,8 @@ struct esky_dump_tree {
 	size_t pipe_n;
 	struct esky_tree_obj *objs; /* objects of earlier processes (grows) */
 	size_t obj_n;
+	struct esky_tree_shm *shms; /* shared anonymous memory of earlier processes (grows) */
+	size_t shm_n;
 };
 
 struct esky_dump_stats {

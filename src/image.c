@@ -310,8 +310,10 @@ static int check_refs(struct esky_image *img)
 		if (m->start >= m->end || m->start % ESKY_IMG_PAGE_SIZE || m->end % ESKY_IMG_PAGE_SIZE ||
 		    m->start < prev_end || m->kind < ESKY_IMG_VMA_ANON ||
 		    m->kind > ESKY_IMG_VMA_SYSV_SHM || !str_ok(img, m->name) ||
-		    (m->kind != ESKY_IMG_VMA_SYSV_SHM && m->file >= 0 &&
-		     (size_t)m->file >= v->file_n) ||
+		    (m->kind != ESKY_IMG_VMA_SYSV_SHM && !(m->flags & ESKY_IMG_VMAF_PEER) &&
+		     m->file >= 0 && (size_t)m->file >= v->file_n) ||
+		    ((m->flags & ESKY_IMG_VMAF_PEER) &&
+		     (m->kind != ESKY_IMG_VMA_SHARED_ANON || m->file < 0)) ||
 		    (m->kind == ESKY_IMG_VMA_SYSV_SHM &&
 		     (m->file < 0 || (size_t)m->file >= v->fdobj_n ||
 		      v->fdobjs[m->file].kind != ESKY_IMG_OBJ_SYSV_SHM || m->pgoff ||

@@ -165,6 +165,12 @@ struct esky_img_core {
  * read-only now. Images older than this bit lack it: prot decides then.
  */
 #define ESKY_IMG_VMAF_MAYWRITE 0x100u
+/*
+ * SHARED_ANON in a process tree: the same memory as mapping `reserved`
+ * (its index in VMAS) of the earlier process `file` (the tree's table
+ * index), whose image holds the pages. pgoff is the offset in that memory.
+ */
+#define ESKY_IMG_VMAF_PEER 0x200u
 
 struct esky_img_vma {
 	uint64_t start, end;

@@ -354,6 +354,8 @@ struct plan {
 	struct esky_image **src_img;     /* the image of each source index */
 	int32_t *fd_transport;           /* per fd record: the transport of an open file another
 					  * process of a tree shares (the monitor's), or -1 */
+	int32_t *vma_transport;          /* per mapping: the transport of memory shared in a
+					  * tree (a memfd of the monitor's), or -1 */
 };
 
 /*
@@ -367,8 +369,18 @@ struct shared_file {
 	int mfd;                         /* ours */
 };
 
+/* Anonymous memory shared by processes of a tree: a memfd, filled from its first holder's pages. */
+struct shared_mem {
+	size_t proc;                     /* the process whose image holds the pages */
+	uint32_t vma;                    /* its mapping there */
+	uint64_t size;
+	int mfd;
+};
+
 struct thaw_tree {
 	size_t self;
+	struct shared_mem *mems;
+	size_t mem_n;
 	size_t n;
 	const struct esky_image_view **views; /* per table index; NULL: a zombie */
 	struct plan **plans;
@@ -478,6 +490,106 @@ static int open_shared_files(struct thaw_tree *tt)
 	return 0;
 }
 
+static struct shared_mem *shared_mem(struct thaw_tree *tt, size_t proc, uint32_t vma)
+{
+	for (size_t i = 0; i < tt->mem_n; i++)
+		if (tt->mems[i].proc == proc && tt->mems[i].vma == vma)
+			return &tt->mems[i];
+	return NULL;
+}
+
+struct fill_ctx {
+	struct esky_image *img;
+	uint64_t start, pgoff;
+	int mfd;
+};
+
+/* Pages of the first holder's mapping into the memfd, at their offset in the memory. */
+static int fill_piece(void *arg, uint64_t vaddr, uint64_t npages, uint32_t kind, size_t level,
+		      uint64_t file_off, const uint64_t *hashes)
+{
+	struct fill_ctx *c = arg;
+	uint64_t len = npages * ESKY_PAGE_SIZE, done = 0;
+	char buf[1 << 16];
+
+	(void)level;
+	(void)hashes;
+	if (kind != ESKY_IMG_PAGES_DATA)
+		return 0;
+	while (done < len) {
+		size_t chunk = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
+		int ret = esky_pread_all(esky_image_fd(c->img), buf, chunk, (off_t)(file_off + done));
+
+		if (!ret && pwrite(c->mfd, buf, chunk,
+				   (off_t)(c->pgoff + vaddr - c->start + done)) != (ssize_t)chunk)
+			ret = -errno;
+		if (ret)
+			return ret;
+		done += chunk;
+	}
+	return 0;
+}
+
+/*
+ * Memory shared between processes of the tree: one memfd per piece of
+ * it, as large as the furthest mapping of it reaches, with its pages
+ * from the image of the first process that maps it. Every process maps
+ * the memfd where it had the memory.
+ */
+static int make_shared_memory(struct thaw_tree *tt, struct esky_image *const *imgs)
+{
+	for (size_t i = 0; i < tt->n; i++) {
+		const struct esky_image_view *v = tt->views[i];
+
+		for (size_t k = 0; v && k < v->vma_n; k++) {
+			const struct esky_img_vma *m = &v->vmas[k];
+			const struct esky_image_view *hv;
+			struct shared_mem *sm;
+
+			if (!(m->flags & ESKY_IMG_VMAF_PEER))
+				continue;
+			hv = (size_t)m->file < i ? tt->views[m->file] : NULL;
+			if (!hv || m->reserved >= hv->vma_n ||
+			    hv->vmas[m->reserved].kind != ESKY_IMG_VMA_SHARED_ANON ||
+			    (hv->vmas[m->reserved].flags & ESKY_IMG_VMAF_PEER))
+				return esky_error(-EINVAL, "%s: damaged: mapping 0x%" PRIx64 " of process "
+						  "%zu names shared memory another does not have",
+						  tt->views[0]->path, m->start, i);
+			sm = shared_mem(tt, (size_t)m->file, m->reserved);
+			if (!sm) {
+				const struct esky_img_vma *h = &hv->vmas[m->reserved];
+
+				sm = realloc(tt->mems, (tt->mem_n + 1) * sizeof(*sm));
+				if (!sm)
+					return -ENOMEM;
+				tt->mems = sm;
+				sm = &tt->mems[tt->mem_n++];
+				*sm = (struct shared_mem){ (size_t)m->file, m->reserved,
+							   h->pgoff + h->end - h->start, -1 };
+			}
+			if (m->pgoff + m->end - m->start > sm->size)
+				sm->size = m->pgoff + m->end - m->start;
+		}
+	}
+	for (size_t i = 0; i < tt->mem_n; i++) {
+		struct shared_mem *sm = &tt->mems[i];
+		const struct esky_img_vma *h = &tt->views[sm->proc]->vmas[sm->vma];
+		struct fill_ctx c = { imgs[sm->proc], h->start, h->pgoff, -1 };
+		int ret;
+
+		sm->mfd = (int)syscall(SYS_memfd_create, "esky-shared", MFD_CLOEXEC);
+		if (sm->mfd < 0 || ftruncate(sm->mfd, (off_t)sm->size) < 0)
+			return esky_error(-errno, "cannot make shared memory of %" PRIu64 " bytes: %s",
+					  sm->size, strerror(errno));
+		c.mfd = sm->mfd;
+		ret = esky_image_resolve(&c.img, 1, h->start, h->end, fill_piece, &c);
+		if (ret)
+			return esky_error(ret, "%s: cannot copy shared memory 0x%" PRIx64 ": %s",
+					  tt->views[0]->path, h->start, strerror(-ret));
+	}
+	return 0;
+}
+
 /*
  * The monitor's fd for fd record f of the process being planned, when that
  * open file is shared in a tree (a peer's, or one of its own others share);
@@ -578,7 +690,7 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 				  EA_MAX_OBJ_FDS / 2);
 	p->obj_fds = malloc((2 * v->fdobj_n + 1) * sizeof(int));
 	p->obj_transport = malloc((2 * v->fdobj_n + 1) * sizeof(int32_t));
-	parked = malloc((2 * v->fdobj_n + v->fd_n + 1) * sizeof(int32_t));
+	parked = malloc((2 * v->fdobj_n + v->fd_n + (tt ? tt->mem_n : 0) + 1) * sizeof(int32_t));
 	if (!p->obj_fds || !p->obj_transport || !parked) {
 		free(parked);
 		return -ENOMEM;
@@ -632,6 +744,30 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 			regs[nregs++] = (struct ea_epoll_reg){
 				.epfd = epfd, .tfd = r[k].tfd, .events = r[k].events, .data = r[k].data
 			};
+	}
+	/* In a tree: memory shared with other processes (the monitor's memfd). */
+	if (!ret && tt && tt->mem_n) {
+		p->vma_transport = malloc((v->vma_n + 1) * sizeof(int32_t));
+		if (!p->vma_transport)
+			ret = -ENOMEM;
+		for (size_t i = 0; !ret && i < v->vma_n; i++) {
+			const struct esky_img_vma *m = &v->vmas[i];
+			struct shared_mem *sm = m->flags & ESKY_IMG_VMAF_PEER
+				? shared_mem(tt, (size_t)m->file, m->reserved)
+				: shared_mem(tt, tt->self, (uint32_t)i);
+
+			p->vma_transport[i] = -1;
+			if (!sm)
+				continue;
+			if (np == 2 * v->fdobj_n + v->fd_n + tt->mem_n) {
+				ret = -E2BIG;
+				break;
+			}
+			p->vma_transport[i] = next_free_fd(v, next_fd);
+			p->source[p->transport_n] = sm->mfd;
+			p->transport[p->transport_n++] = p->vma_transport[i];
+			parked[np++] = p->vma_transport[i];
+		}
 	}
 	/* In a tree: open files shared with other processes, made by the monitor once. */
 	if (!ret && tt) {
@@ -729,6 +865,24 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	for (size_t i = 0; i < v->vma_n && !ret; i++) {
 		const struct esky_img_vma *m = &v->vmas[i];
 		size_t first = runs.n;
+
+		/* Memory shared in a tree: the monitor's memfd, its pages in already. */
+		if (p->vma_transport && p->vma_transport[i] >= 0) {
+			char path[40];
+
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", p->vma_transport[i]);
+			vmas[i] = (struct ea_vma){
+				.start = m->start,
+				.end = m->end,
+				.pgoff = m->pgoff,
+				.kind = EA_VMA_FILE_SHARED,
+				.prot = m->prot,
+				.flags = vma_flags(m) | EA_VMAF_WRITE_FILE,
+				.path_off = ab_str(ab, path),
+				.name_off = ab_str(ab, esky_image_str(img, m->name)),
+			};
+			continue;
+		}
 
 		/* The agent fills each mapping right after creating it: no run spans two. */
 		runs.first = runs.n;
@@ -1563,6 +1717,14 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 	tt.plans = plans;
 	tt.stdio = stdio;
 	ret = open_shared_files(&tt);
+	if (!ret) {
+		struct esky_image **imgs = calloc(n, sizeof(*imgs));
+
+		for (size_t i = 0; imgs && i < n; i++)
+			imgs[i] = m[i].img;
+		ret = imgs ? make_shared_memory(&tt, imgs) : -ENOMEM;
+		free(imgs);
+	}
 	for (size_t i = 0; i < n && !ret; i++) {
 		const struct esky_tree_proc *tp = &th->procs[i];
 		struct esky_spawn_member *s = &sm[i];
@@ -1697,6 +1859,7 @@ out:
 		free(m[i].plan.obj_in);
 		free(m[i].plan.obj_transport);
 		free(m[i].plan.fd_transport);
+		free(m[i].plan.vma_transport);
 		esky_buf_free(&m[i].plan.ab.b);
 		esky_buf_free(&m[i].plan.ab.strings);
 		free(m[i].plan.level_src);
@@ -1708,6 +1871,10 @@ out:
 	for (size_t i = 0; i < tt.file_n; i++)
 		close(tt.files[i].mfd);
 	free(tt.files);
+	for (size_t i = 0; i < tt.mem_n; i++)
+		if (tt.mems[i].mfd >= 0)
+			close(tt.mems[i].mfd);
+	free(tt.mems);
 	for (int k = 0; k < 3; k++)
 		if (opened[k] >= 0)
 			close(opened[k]);
@@ -1884,6 +2051,7 @@ out_close:
 	free(p.obj_in);
 	free(p.obj_transport);
 	free(p.fd_transport);
+	free(p.vma_transport);
 	esky_buf_free(&p.ab.b);
 	esky_buf_free(&p.ab.strings);
 	free(p.level_src);

@@ -150,15 +150,16 @@ static int shared_state(const struct member *m, size_t n, struct esky_dump_tree 
 			for (size_t k = 0; k < nv && !ret; k++) {
 				void *ns;
 
+				/* (Shared anonymous memory is one, made once: only System V is refused.) */
 				if (!v[k].shared || !v[k].deleted || !v[k].path ||
-				    (strcmp(v[k].path, "/dev/zero") && strncmp(v[k].path, "/SYSV", 5)))
+				    strncmp(v[k].path, "/SYSV", 5))
 					continue;
 				for (size_t s = 0; s < nseen; s++)
 					if (seen[s].ino == v[k].ino && seen[s].who != i)
 						ret = esky_error(-EOPNOTSUPP, "pid %d and pid %d share memory "
-								 "(mapping 0x%" PRIx64 " of pid %d): esky "
-								 "cannot save memory shared between "
-								 "processes yet", m[seen[s].who].pid,
+								 "(System V segment at 0x%" PRIx64 " of pid "
+								 "%d): esky cannot save System V memory "
+								 "shared between processes yet", m[seen[s].who].pid,
 								 m[i].pid, v[k].start, m[i].pid);
 				ns = realloc(seen, (nseen + 1) * sizeof(*seen));
 				if (!ns) {
@@ -317,6 +318,7 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 		}
 	}
 	free(tree.objs);
+	free(tree.shms);
 	free((void *)tree.pipe_ino);
 	free((void *)tree.pipe_ends);
 	free(m);

@@ -8,8 +8,8 @@
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
  * (FILE open for writing), listen FILE (a Unix socket listening at FILE,
- * left behind at the end), and what esky refuses: shared-child (memory shared with
- * a child), socket
+ * left behind at the end), and what esky refuses: shared-child (System V memory
+ * attached in a child too), socket
  * (a Unix socket connected to another process), pipe (its read end alone),
  * inotify (watching a directory esky does not search), timer (a POSIX
  * timer), fifo FILE (a named pipe).
@@ -29,6 +29,7 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -116,11 +117,14 @@ int main(int argc, char **argv)
 			DIE("write %s: %s", file, strerror(errno));
 		printf("go write at %lld\n", (long long)lseek(fd, 0, SEEK_CUR));
 	} else if (!strcmp(mode, "shared-child")) {
-		/* Memory shared with a child (MAP_SHARED, anonymous): the one thing of a tree refused. */
-		map_len = 4096;
-		map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		/* System V memory attached in a child too: a thing of a tree esky refuses. */
+		int shm = shmget(IPC_PRIVATE, 4096, 0600 | IPC_CREAT);
+
+		map = shm < 0 ? MAP_FAILED : shmat(shm, NULL, 0);
+		if (shm >= 0)
+			shmctl(shm, IPC_RMID, NULL);
 		if (map == MAP_FAILED || pipe(fds) < 0)
-			DIE("mmap or pipe: %s", strerror(errno));
+			DIE("shm or pipe: %s", strerror(errno));
 		fflush(stdout);
 		child = fork();
 		if (child < 0)
