@@ -23,6 +23,17 @@
 #                 end), or the test fails.
 #   xz.attach     xz -T2 -1 -c > FILE started outside esky, frozen by
 #                 esky checkpoint PID --kill after its first MiB; resumed.
+#   pipeline      sh -c 'seq 1 60000000 | grep 7 | wc -l' (a tree of four
+#                 processes and two pipes) under esky start, checkpointed
+#                 once seq has written 32 MiB, killed, resumed: the output
+#                 of a plain run. The checkpoint must show the pipeline
+#                 mid-run (seq, grep and wc still running after it was
+#                 written, no output yet), or the test fails; esky info
+#                 lists the four processes.
+#   pipeline.attach  the same pipeline started outside esky, its output to
+#                 a file, frozen by esky checkpoint PID --kill (the whole
+#                 tree) after seq's 32 MiB, resumed: the file gets the
+#                 plain run's output.
 #
 # With "user": as uid/gid 65534 (from root with setpriv, from copies of
 # esky and its agent in the work directory; as another user, as is).
@@ -109,6 +120,10 @@ python=/usr/bin/python3
 [ -x $python ] || skip "no $python (Debian's python3) to run the scripts"
 case $case in
 xz*)	command -v xz > /dev/null || skip "no xz (Debian's xz-utils) installed" ;;
+pipeline*)
+	for t in seq grep wc; do
+		command -v $t > /dev/null || skip "no $t installed"
+	done ;;
 esac
 cp "$src/threads.py" "$src/gen-input.py" . || exit 99
 as=
@@ -298,6 +313,113 @@ xz | xz.attach)
 	cmp plain.xz $out >&2 || fail "$out differs from plain xz -T2 -1's output (checkpoint at $pos of $total bytes)"
 	xz -dc $out | cmp - in >&2 || fail "$out does not decompress to the input"
 	echo "realprog-test $name: checkpoint at output $pos of $total, input $inpos of $((mib << 20))"
+	;;
+# ---- a shell pipeline ----
+
+pipeline | pipeline.attach)
+	cmd='seq 1 60000000 | grep 7 | wc -l'
+	mid=$((32 << 20))	# bytes seq has written before the checkpoint
+	$as /bin/sh -c "$cmd" < /dev/null > plain.out || exit 99
+	[ "$(wc -l < plain.out)" -eq 1 ] || { show plain.out; exit 99; }
+	# pipeline_pids ROOT: wait until seq, grep and wc run below ROOT and
+	# seq has written $mid bytes; sets $pids ("PID:COMM ...").
+	pipeline_pids() {
+		i=0
+		while :; do
+			pids= seq_pid=
+			for p in $(tree "$1"); do
+				c=$(cat /proc/$p/comm 2>/dev/null)
+				case $c in seq|grep|wc) pids="$pids $p:$c" ;; esac
+				[ "$c" = seq ] && seq_pid=$p
+			done
+			if [ -n "$seq_pid" ] && [ "$(echo $pids | wc -w)" -eq 3 ]; then
+				w=$(sed -n 's/^wchar: //p' /proc/$seq_pid/io 2>/dev/null)
+				[ "${w:-0}" -ge $mid ] && return 0
+			fi
+			kill -0 "$1" 2>/dev/null || fail "pid $1 ended before seq had written $mid bytes: the pipeline was too quick"
+			i=$((i + 1))
+			[ $i -le 3000 ] || fail "no pipeline below pid $1 with seq past $mid bytes in 30 s (found:$pids)"
+			sleep 0.01
+		done
+	}
+	# Every one of $pids runs (not a zombie, not gone).
+	pipeline_alive() {
+		for pc in $pids; do
+			st=$(sed 's/^.*) //' /proc/${pc%%:*}/stat 2>/dev/null | cut -c1)
+			[ -n "$st" ] && [ "$st" != Z ] ||
+				fail "${pc#*:} (pid ${pc%%:*}) had ended $1: the checkpoint is not of the pipeline mid-run"
+		done
+	}
+	if [ "$case" = pipeline ]; then
+		$as "$esky" start -o ck -- /bin/sh -c "$cmd" < /dev/null > out.0 2> err.0 &
+		orig=$!
+		roots="$roots $orig"
+		pipeline_pids $orig
+		kill -USR1 $orig
+		wait_for err.0 '^esky: checkpoint written to ck ' $orig
+		# Still running after the checkpoint: it was taken mid-run.
+		pipeline_alive "when the checkpoint was written"
+		kill_tree $orig
+		[ ! -s out.0 ] || { show out.0; fail "the original printed before it was killed: the checkpoint is not of the pipeline mid-run"; }
+		$as "$esky" info ck > info || fail "esky info ck"
+		# sh and the three commands of its pipeline.
+		grep -q '^processes  *4\b' info || { show info; fail "esky info ck: no line 'processes 4 ...'"; }
+		out=out.1
+		timeout -k 5 60 $as "$esky" resume -q -f ck < /dev/null > $out 2> res.err
+		st=$?
+		[ $st -eq 0 ] || { show res.err; fail "esky resume -f ck: exit status $st"; }
+	else
+		out=out.file
+		: > $out && : > sh.err && own $out sh.err
+		# Without the fds it would inherit (CTest's): esky would refuse them.
+		(
+			for f in /proc/self/fd/*; do
+				n=${f##*/}
+				case $n in 0|1|2|255|*[!0-9]*) continue ;; esac
+				eval "exec $n>&-" 2>/dev/null
+			done
+			exec $as /bin/sh -c "$cmd"
+		) < /dev/null > $out 2> sh.err &
+		prog=$!
+		roots="$roots $prog"
+		pipeline_pids $prog
+		pipeline_alive "before esky checkpoint"
+		{
+			$as "$esky" checkpoint -q $prog -o ck --kill 2> ck.err
+			st=$?
+			wait $prog
+			sh_st=$?
+		} 2> /dev/null
+		forget $prog
+		[ $st -eq 0 ] || { show ck.err; fail "esky checkpoint $prog --kill: exit status $st"; }
+		expect_status 137 $sh_st "sh after esky checkpoint --kill (0: the pipeline had finished)"
+		# The whole tree is killed with it (within 1 s: seq alone has
+		# seconds of work left), and none of it printed.
+		i=0
+		for pc in $pids; do
+			while [ -e /proc/${pc%%:*} ] && [ "$(sed 's/^.*) //' /proc/${pc%%:*}/stat 2>/dev/null | cut -c1)" != Z ]; do
+				i=$((i + 1))
+				[ $i -le 100 ] || fail "${pc#*:} (pid ${pc%%:*}) still runs 1 s after esky checkpoint --kill: the tree must be killed whole"
+				sleep 0.01
+			done
+		done
+		[ ! -s $out ] || { show $out; fail "the pipeline printed before it was killed: the checkpoint is not of it mid-run"; }
+		$as "$esky" info ck > info || fail "esky info ck"
+		# sh and the three commands of its pipeline.
+		grep -q '^processes  *4\b' info || { show info; fail "esky info ck: no line 'processes 4 ...'"; }
+		timeout -k 5 60 $as "$esky" resume -q -f ck < /dev/null > res.out 2> res.err
+		st=$?
+		[ $st -eq 0 ] || { show res.err; fail "esky resume -f ck: exit status $st"; }
+		[ ! -s res.out ] && [ ! -s res.err ] || {
+			for f in res.out res.err; do echo "--- $f (its first lines):" >&2; head -n 10 $f >&2; done
+			fail "output from the resumed pipeline on esky's stdio (it goes to $out)"
+		}
+	fi
+	cmp -s plain.out $out || {
+		diff plain.out $out | head -n 20 >&2
+		fail "output differs from the plain run (< plain, > resumed: $(wc -l < $out) lines, the first 20 of the diff above)"
+	}
+	echo "realprog-test $name: pipeline checkpointed after seq's first $mid bytes; $(cat $out) lines counted"
 	;;
 *)
 	echo "realprog-test: unknown case $case" >&2
