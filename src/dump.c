@@ -534,7 +534,14 @@ static int check_objects(const struct esky_dump_tree *tree, pid_t pid, const str
 			for (size_t j = 0; j < nobj && fz->o.v[1]; j++)
 				if (objs[j].fz.o.kind == ESKY_IMG_OBJ_UNIX && objs[j].fz.o.id == fz->o.v[1])
 					peer = &objs[j].fz;
-			ret = esky_fd_unix_check_peer(fz, objs[i].first_fd, peer);
+			/* Its peer in another process of the tree: the pair is made whole at resume. */
+			for (size_t j = 0; !peer && tree && j < tree->sock_n; j++) {
+				if (tree->sock_ino[j] == (ino_t)fz->o.v[1]) {
+					peer = fz; /* (not checked further: made as a pair) */
+					objs[i].fz.o.v[2] |= ESKY_IMG_UNIXF_PEER_TREE;
+				}
+			}
+			ret = peer == fz ? 0 : esky_fd_unix_check_peer(fz, objs[i].first_fd, peer);
 			if (ret)
 				return ret;
 		}

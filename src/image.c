@@ -186,6 +186,10 @@ static bool unix_ok(const struct esky_image *img, size_t i)
 	if (o->kind == ESKY_IMG_OBJ_UNIX_LISTEN) {
 		if (o->v[0] == ESKY_IMG_UNIX_DGRAM || !h.name_len || h.msg_n || gone)
 			return false;
+	} else if (o->v[1] && (o->v[2] & ESKY_IMG_UNIXF_PEER_TREE)) {
+		/* Its peer is in another image of the tree (checked as the pair is made). */
+		if (peer || gone)
+			return false;
 	} else if (o->v[1]) {
 		struct esky_img_unix ph;
 

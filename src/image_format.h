@@ -316,7 +316,8 @@ struct esky_img_fdobj {
 #define ESKY_IMG_UNIXF_SHUT_RD 0x2u   /* shutdown state: no more receiving */
 #define ESKY_IMG_UNIXF_SHUT_WR 0x4u   /* no more sending */
 #define ESKY_IMG_UNIXF_PASSCRED 0x8u  /* SO_PASSCRED */
-#define ESKY_IMG_UNIXF_ALL 0xfu
+#define ESKY_IMG_UNIXF_PEER_TREE 0x10u /* its peer (v[1]) is another process's of the tree */
+#define ESKY_IMG_UNIXF_ALL 0x1fu
 
 /*
  * The start of a Unix socket's bytes in BLOBS (not aligned: read it with

@@ -381,6 +381,7 @@ struct thaw_tree {
 	size_t self;
 	struct shared_mem *mems;
 	size_t mem_n;
+	int **obj_fds;                   /* per process: its objects' fds, made for all at once */
 	size_t n;
 	const struct esky_image_view **views; /* per table index; NULL: a zombie */
 	struct plan **plans;
@@ -709,8 +710,21 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 		p->obj_in[i] = (struct esky_fdobj_in){ o, esky_image_str(img, o->name),
 						       v->blobs + o->data_off };
 	}
-	/* All at once: a socket pair, a connection through a listening socket, are made together. */
-	ret = esky_fdobj_thaw_all(p->obj_in, v->fdobj_n, p->obj_fds);
+	/*
+	 * All at once: a socket pair, a connection through a listening socket,
+	 * are made together; in a tree, with every process's (a pair between
+	 * two processes), before any plan: this process's are taken over.
+	 */
+	if (tt && tt->obj_fds) {
+		int *mine = tt->obj_fds[tt->self];
+
+		for (size_t i = 0; mine && i < 2 * v->fdobj_n; i++) {
+			p->obj_fds[i] = mine[i];
+			mine[i] = -1;
+		}
+	} else {
+		ret = esky_fdobj_thaw_all(p->obj_in, v->fdobj_n, p->obj_fds);
+	}
 	for (size_t i = 0; i < v->fdobj_n && !ret; i++) {
 		const struct esky_img_fdobj *o = &v->fdobjs[i];
 
@@ -1659,6 +1673,10 @@ static int boot_agent(struct esky_tracee *t, const char *agent_path, const char 
 	return 0;
 }
 
+struct thaw_member;
+static int make_tree_objects(struct thaw_tree *tt, struct thaw_member *m, size_t n,
+			     struct esky_fdobj_in **all_in, int **all_fds, size_t *all_n);
+
 /* One process of a tree being thawed. */
 struct thaw_member {
 	struct esky_image *img;          /* the root's is the caller's */
@@ -1670,6 +1688,45 @@ struct thaw_member {
 	struct esky_tracee *t;
 	struct thaw_threads threads;
 };
+
+/*
+ * Every object of every process of the tree made in one call: a Unix
+ * socket pair whose ends two processes hold is made as a pair. Each
+ * process's plan takes its slice (tt->obj_fds) over.
+ */
+static int make_tree_objects(struct thaw_tree *tt, struct thaw_member *m, size_t n,
+			     struct esky_fdobj_in **all_in, int **all_fds, size_t *all_n)
+{
+	size_t total = 0, at = 0;
+	int ret;
+
+	for (size_t i = 0; i < n; i++)
+		total += tt->views[i] ? tt->views[i]->fdobj_n : 0;
+	tt->obj_fds = calloc(n, sizeof(*tt->obj_fds));
+	*all_in = calloc(total + 1, sizeof(**all_in));
+	*all_fds = malloc((2 * total + 1) * sizeof(int));
+	if (!tt->obj_fds || !*all_in || !*all_fds)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct esky_image_view *v = tt->views[i];
+
+		if (!v)
+			continue;
+		tt->obj_fds[i] = *all_fds + 2 * at;
+		for (size_t k = 0; k < v->fdobj_n; k++) {
+			const struct esky_img_fdobj *o = &v->fdobjs[k];
+
+			(*all_in)[at++] = (struct esky_fdobj_in){ o, esky_image_str(m[i].img, o->name),
+								  v->blobs + o->data_off };
+		}
+	}
+	*all_n = total;
+	ret = esky_fdobj_thaw_all(*all_in, total, *all_fds);
+	if (ret)
+		esky_error(ret, "%s: %s", tt->views[0]->path,
+			   esky_last_error() ? esky_last_error() : strerror(-ret));
+	return ret;
+}
 
 /*
  * Thaw a process tree (a tree file; root is its root's image): every
@@ -1688,7 +1745,9 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 	struct plan **plans = calloc(n, sizeof(*plans));
 	struct esky_tracee **ts = calloc(n, sizeof(*ts));
 	struct thaw_tree tt = { 0 };
-	int stdio[3], opened[3], ret = 0;
+	int stdio[3], opened[3], ret = 0, *all_fds = NULL;
+	struct esky_fdobj_in *all_in = NULL;
+	size_t all_n = 0;
 	char *exe_argv[ESKY_TREE_MAX_PROCS][2];
 	static char *const empty_env[] = { NULL };
 
@@ -1725,6 +1784,8 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 		ret = imgs ? make_shared_memory(&tt, imgs) : -ENOMEM;
 		free(imgs);
 	}
+	if (!ret)
+		ret = make_tree_objects(&tt, m, n, &all_in, &all_fds, &all_n);
 	for (size_t i = 0; i < n && !ret; i++) {
 		const struct esky_tree_proc *tp = &th->procs[i];
 		struct esky_spawn_member *s = &sm[i];
@@ -1837,10 +1898,21 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 		threads_free(&m[i].threads, true);
 		/* The others run on by themselves (or stop again); the root is the caller's. */
 		if (i && m[i].t) {
+			pid_t pid = esky_tracee_pid(m[i].t);
+
 			if (th->procs[i].flags & ESKY_TREE_STOPPED)
-				kill(esky_tracee_pid(m[i].t), SIGSTOP);
+				kill(pid, SIGSTOP);
 			esky_tracee_detach(m[i].t, 0);
 			esky_tracee_free(m[i].t);
+			/* Stopped before the program can look (its parent runs next). */
+			for (int k = 0; k < 1000 && (th->procs[i].flags & ESKY_TREE_STOPPED); k++) {
+				struct esky_proc_stat st;
+				struct timespec nap = { 0, 1000000 };
+
+				if (esky_proc_read_stat(pid, &st) || st.state == 'T')
+					break;
+				nanosleep(&nap, NULL);
+			}
 		}
 	}
 	if (!ret)
@@ -1875,6 +1947,15 @@ out:
 		if (tt.mems[i].mfd >= 0)
 			close(tt.mems[i].mfd);
 	free(tt.mems);
+	/* Objects no plan took (a failure before all were planned), and their socket names. */
+	if (ret && all_in)
+		esky_fdobj_thaw_undo(all_in, all_n, all_fds);
+	for (size_t i = 0; all_fds && i < 2 * all_n; i++)
+		if (all_fds[i] >= 0)
+			close(all_fds[i]);
+	free(all_fds);
+	free(all_in);
+	free(tt.obj_fds);
 	for (int k = 0; k < 3; k++)
 		if (opened[k] >= 0)
 			close(opened[k]);

@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct esky_tracee {
@@ -343,6 +344,23 @@ static __attribute__((noreturn)) void member_main(const struct esky_spawn_member
 {
 	const struct esky_spawn_member *me = &m[self];
 
+	/*
+	 * Its session and group before its children are made (they join
+	 * them); a group led by another process of the tree may not exist
+	 * yet (a sibling still starting): tried again for a while.
+	 */
+	if (!me->zombie) {
+		if (me->sid == me->pid)
+			setsid();
+		if (me->pgid == me->pid) {
+			setpgid(0, 0);
+		} else if (me->pgid) {
+			struct timespec nap = { 0, 1000000 };
+
+			for (int i = 0; i < 1000 && setpgid(0, me->pgid) < 0 && errno == EPERM; i++)
+				nanosleep(&nap, NULL);
+		}
+	}
 	for (size_t k = 0; k < n; k++) {
 		struct clone_args ca;
 		pid_t want = m[k].pid, c;
@@ -376,12 +394,6 @@ static __attribute__((noreturn)) void member_main(const struct esky_spawn_member
 		}
 		_exit(WEXITSTATUS(me->status));
 	}
-	if (me->sid == me->pid)
-		setsid();
-	if (me->pgid == me->pid)
-		setpgid(0, 0);
-	else if (me->pgid)
-		setpgid(0, me->pgid);
 	{
 		int idx = (int)self;
 		char cbuf[CMSG_SPACE(sizeof(struct ucred))];

@@ -133,9 +133,9 @@ static int shared_state(const struct member *m, size_t n, struct esky_dump_tree 
 {
 	struct { dev_t dev; ino_t ino; size_t who; uint64_t start; } *seen = NULL;
 	size_t nseen = 0;
-	ino_t *pino = NULL;
+	ino_t *pino = NULL, *sock = NULL;
 	uint8_t *pend = NULL;
-	size_t np = 0;
+	size_t np = 0, nsock = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < n && !ret; i++) {
@@ -181,7 +181,19 @@ static int shared_state(const struct member *m, size_t n, struct esky_dump_tree 
 			size_t p;
 
 			snprintf(what, sizeof(what), "fd/%d", fds[k]);
-			if (esky_proc_readlink(m[i].pid, what, &link) || strncmp(link, "pipe:[", 6) ||
+			if (!esky_proc_readlink(m[i].pid, what, &link) &&
+			    !strncmp(link, "socket:[", 8)) {
+				ino_t *ns = realloc(sock, (nsock + 1) * sizeof(*sock));
+
+				if (!ns) {
+					free(link);
+					ret = -ENOMEM;
+					break;
+				}
+				sock = ns;
+				sock[nsock++] = (ino_t)strtoull(link + 8, NULL, 10);
+			}
+			if (!link || strncmp(link, "pipe:[", 6) ||
 			    esky_proc_read_fdinfo(m[i].pid, fds[k], &fi)) {
 				free(link);
 				continue;
@@ -213,6 +225,8 @@ static int shared_state(const struct member *m, size_t n, struct esky_dump_tree 
 	tree->pipe_ino = pino;
 	tree->pipe_ends = pend;
 	tree->pipe_n = np;
+	tree->sock_ino = sock;
+	tree->sock_n = nsock;
 	return ret;
 }
 
@@ -321,6 +335,7 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 	free(tree.shms);
 	free((void *)tree.pipe_ino);
 	free((void *)tree.pipe_ends);
+	free((void *)tree.sock_ino);
 	free(m);
 	return ret;
 }
