@@ -96,6 +96,8 @@ struct esky_dump_tree {
 	const ino_t *pipe_ino;
 	const uint8_t *pipe_ends; /* bit 0 read end, bit 1 write end */
 	size_t pipe_n;
+	const ino_t *sock_ino;  /* sockets the processes of the tree hold */
+	size_t sock_n;
 	struct esky_tree_obj *objs; /* objects of earlier processes (grows) */
 	size_t obj_n;
 	struct esky_tree_shm *shms; /* shared anonymous memory of earlier processes (grows) */
