@@ -934,9 +934,13 @@ static void test_damage(const char *tree_path)
 	edit_write(&e, d, true);
 	expect_open_error(d, "%s: damaged: two processes have pid %u", d, ROOT_PID);
 	edit_start(&e, orig, len);
-	e.h->procs[1].flags = 0x2;
+	e.h->procs[1].flags = 0x4;
 	edit_write(&e, d, true);
-	expect_open_error(d, "%s: damaged: process %u has flags 0x2", d, CHILD_PID);
+	expect_open_error(d, "%s: damaged: process %u has flags 0x4", d, CHILD_PID);
+	edit_start(&e, orig, len);
+	e.h->procs[2].flags |= ESKY_TREE_STOPPED; /* a zombie cannot be stopped */
+	edit_write(&e, d, true);
+	expect_open_error(d, "%s: damaged: process %u has flags 0x3", d, ZOMBIE_PID);
 	edit_start(&e, orig, len);
 	e.h->procs[2].reserved = 1;
 	edit_write(&e, d, true);
