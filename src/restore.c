@@ -1680,6 +1680,10 @@ static int make_tree_objects(struct thaw_tree *tt, struct thaw_member *m, size_t
 /* One process of a tree being thawed. */
 struct thaw_member {
 	struct esky_image *img;          /* the root's is the caller's */
+	struct esky_image *chain[ESKY_TREE_MAX_PROCS]; /* img, then the images its pages
+						 * refer to (its parents': copy-on-write
+						 * pages stored once) */
+	size_t chain_n;
 	struct plan plan;
 	int report[2];
 	int memfd;
@@ -1688,6 +1692,34 @@ struct thaw_member {
 	struct esky_tracee *t;
 	struct thaw_threads threads;
 };
+
+/*
+ * The chain of member i: its image, then the earlier members' images its
+ * pages refer to (its parent's, for copy-on-write pages stored once), by
+ * their ids. 0 or -EINVAL with a message.
+ */
+static int member_chain(struct thaw_member *m, size_t i)
+{
+	m[i].chain[0] = m[i].img;
+	m[i].chain_n = 1;
+	for (;;) {
+		const struct esky_img_header *h =
+			esky_image_view(m[i].chain[m[i].chain_n - 1])->hdr;
+		size_t k;
+
+		if (!(h->flags & ESKY_IMGF_INCREMENTAL))
+			return 0;
+		for (k = 0; k < i; k++)
+			if (m[k].img && !memcmp(esky_image_view(m[k].img)->hdr->id, h->parent_id,
+						sizeof(h->parent_id)))
+				break;
+		if (k == i || m[i].chain_n == ESKY_TREE_MAX_PROCS)
+			return esky_error(-EINVAL, "%s: damaged: process %zu's pages refer to an "
+					  "image the tree does not have", esky_image_view(m[0].img)->path,
+					  i);
+		m[i].chain[m[i].chain_n++] = m[k].img;
+	}
+}
 
 /*
  * Every object of every process of the tree made in one call: a Unix
@@ -1765,7 +1797,9 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 		else
 			ret = esky_image_open_member(root, i, &m[i].img);
 		if (!ret)
-			ret = esky_restore_check(&m[i].img, 1, o);
+			ret = member_chain(m, i);
+		if (!ret)
+			ret = esky_restore_check(m[i].chain, m[i].chain_n, o);
 		if (ret)
 			goto out;
 		views[i] = esky_image_view(m[i].img);
@@ -1811,7 +1845,7 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 			break;
 		}
 		tt.self = i;
-		ret = build_plan(&m[i].img, 1, o, m[i].report[1], stdio, &m[i].plan, &tt);
+		ret = build_plan(m[i].chain, m[i].chain_n, o, m[i].report[1], stdio, &m[i].plan, &tt);
 		if (!ret) {
 			m[i].memfd = (int)syscall(SYS_memfd_create, "esky-agent-args", MFD_CLOEXEC);
 			ret = m[i].memfd < 0 ? esky_error(-errno, "memfd_create: %s", strerror(errno))

@@ -15,13 +15,60 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/*
+ * The page hashes of a parent's image (written before its children's), for
+ * a child's pages that are the same: copy-on-write pages a fork left
+ * shared are stored once, in the parent's image.
+ */
+struct parent_pages {
+	const char *path;       /* the parent's image, complete when first asked */
+	struct esky_page_hash *h;
+	size_t n;
+	bool loaded;
+};
+
 struct member {
 	pid_t pid;              /* as we see it */
 	struct esky_proc_stat st;
+	int parent;             /* its parent's index (live), -1 for none */
+	struct parent_pages pp; /* its parent's pages */
 	struct esky_tracee *t;  /* live ones; the root's is the caller's */
 	struct esky_dump *d;
 	char *path;             /* its image, beside the tree file until it is copied in */
 };
+
+static bool parent_page(void *ctx, uint64_t vaddr, uint64_t *hash)
+{
+	struct parent_pages *pp = ctx;
+	size_t lo = 0, hi;
+
+	if (!pp->loaded) {
+		struct esky_image *img;
+
+		pp->loaded = true;
+		if (esky_image_open(pp->path, &img) == 0) {
+			if (esky_image_page_hashes(&img, 1, &pp->h, &pp->n))
+				pp->n = 0;
+			esky_image_close(img);
+		} else {
+			esky_error_clear();
+		}
+	}
+	hi = pp->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (pp->h[mid].vaddr < vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < pp->n && pp->h[lo].vaddr == vaddr) {
+		*hash = pp->h[lo].hash;
+		return true;
+	}
+	return false;
+}
 
 bool esky_tree_has_children(pid_t pid)
 {
@@ -300,6 +347,19 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 		}
 		tree.self = i;
 		po.tree = &tree;
+		/* Pages the same as its parent's (copy-on-write since the fork): the parent's. */
+		m[i].parent = -1;
+		for (size_t k = 0; i && k < i; k++)
+			if (m[k].pid == m[i].st.ppid && m[k].d)
+				m[i].parent = (int)k;
+		if (m[i].parent >= 0) {
+			m[i].pp.path = m[m[i].parent].path;
+			po.parent_id = esky_dump_id(m[m[i].parent].d);
+			po.parent_hint = strrchr(m[i].pp.path, '/') ? strrchr(m[i].pp.path, '/') + 1
+								  : m[i].pp.path;
+			po.parent_hash = parent_page;
+			po.parent_ctx = &m[i].pp;
+		}
 		ret = esky_dump_prepare(m[i].t, m[i].path, &po, &m[i].d);
 	}
 	for (size_t i = 0; i < n && !ret; i++) {
@@ -321,6 +381,7 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 			stats->file_size = (uint64_t)sb.st_size;
 	}
 	for (size_t i = 0; i < n; i++) {
+		free(m[i].pp.h);
 		esky_dump_free(m[i].d);
 		if (m[i].path) {
 			unlink(m[i].path);
