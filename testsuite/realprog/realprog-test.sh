@@ -3,6 +3,9 @@
 # killed and resumed with the output of a plain run (issue 9).
 # usage: realprog-test.sh ESKY SRCDIR CASE [user]
 #
+#   cow           python3 and a child sharing 32 MiB copy-on-write since a
+#                 fork (cow.py): the child's image refers to the parent's
+#                 pages, the file holds them once; resumed, the same output
 #   python        python3 with five threading threads (threads.py), each
 #                 half-way through a loop of its work: spinning on the GIL,
 #                 in Event.wait, in a timed Condition.wait, in a sleep loop;
@@ -125,7 +128,7 @@ pipeline*)
 		command -v $t > /dev/null || skip "no $t installed"
 	done ;;
 esac
-cp "$src/threads.py" "$src/gen-input.py" . || exit 99
+cp "$src/threads.py" "$src/gen-input.py" "$src/cow.py" . || exit 99
 as=
 if [ -n "$user" ] && [ "$(id -u)" -eq 0 ]; then
 	command -v setpriv > /dev/null || skip "no setpriv to run as uid 65534"
@@ -181,6 +184,32 @@ same_output() {
 }
 
 case $case in
+cow)
+	# Pages a child shares copy-on-write with its parent are stored once.
+	echo go | $as $python cow.py > plain.out 2> plain.err || { show plain.err; exit 99; }
+	mkfifo stdin.0 && exec 3<> stdin.0 || exit 99
+	$as "$esky" start -o ck.1 -- $python cow.py < stdin.0 > out.0 2> err.0 &
+	orig=$!
+	roots="$roots $orig"
+	wait_for err.0 '^ready$' $orig
+	kill -USR1 $orig
+	wait_for err.0 '^esky: checkpoint written to ck\.1 ' $orig
+	kill_tree $orig
+	exec 3>&-
+	$as "$esky" info -v ck.1 > info.1 || fail "esky info -v ck.1"
+	has info.1 '^processes   2: '
+	# The child's image: at least 7000 of its pages (28 MiB) from the parent's.
+	shared=$(sed -n 's/^memory .* \([0-9]*\) pages from the parent$/\1/p' info.1 | head -n 1)
+	[ -n "$shared" ] && [ "$shared" -ge 7000 ] ||
+		{ show info.1; fail "the child's image does not refer to its parent's pages"; }
+	[ "$(stat -c %s ck.1)" -lt $((48 * 1024 * 1024)) ] ||
+		fail "ck.1 is $(stat -c %s ck.1) bytes: the shared pages are stored twice"
+	echo go > go.1
+	timeout -k 5 30 $as "$esky" resume -q -f ck.1 < go.1 > out.1 2> err.1
+	st=$?
+	[ $st -eq 0 ] || { show err.1; fail "esky resume -f ck.1: exit status $st"; }
+	cmp -s plain.out out.1 || { diff plain.out out.1 >&2; fail "output differs from the plain run"; }
+	;;
 python)
 	plain_python 2
 	start_python 2
