@@ -417,6 +417,19 @@ static long sysv_attach(const struct ea_vma *v, uint32_t index)
 	struct ea_sysv *sv = (struct ea_sysv *)str_at(v->path_off);
 	long r;
 
+	/*
+	 * Another process of a tree, thawed before this one in the same IPC
+	 * namespace, may have made it already: attached as it is (its pages,
+	 * the same as ours, are filled again).
+	 */
+	if (!sv->made) {
+		r = sys_call(__NR_shmat, sv->shmid, v->start,
+			     v->prot & PROT_EXEC ? AGENT_SHM_EXEC : 0, 0, 0, 0);
+		if (r == (long)v->start) {
+			sv->made = 3; /* not ours to remove again */
+			return r;
+		}
+	}
 	if (!sv->made) {
 		char num[24];
 		size_t len = fmt_dec(num, (uint64_t)(uint32_t)sv->shmid);

@@ -172,55 +172,21 @@ static uint32_t member_ns_pid(const struct member *m, size_t n, pid_t pid)
 }
 
 /*
- * What the live processes share that esky keeps per process: memory
- * mapped shared (anonymous, System V) in two of them would come back as
- * two copies. Refused, named. Pipe ends are noted for the dumps.
+ * What the dumps of the processes need to know of the others: the pipe
+ * ends and the sockets each holds.
  */
 static int shared_state(const struct member *m, size_t n, struct esky_dump_tree *tree)
 {
-	struct { dev_t dev; ino_t ino; size_t who; uint64_t start; } *seen = NULL;
-	size_t nseen = 0;
 	ino_t *pino = NULL, *sock = NULL;
 	uint8_t *pend = NULL;
 	size_t np = 0, nsock = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < n && !ret; i++) {
-		struct esky_vma *v;
-		size_t nv;
 		int *fds;
 		size_t nfd;
 
-		if (m[i].st.state == 'Z')
-			continue;
-		if (!esky_proc_read_maps(m[i].pid, false, &v, &nv)) {
-			for (size_t k = 0; k < nv && !ret; k++) {
-				void *ns;
-
-				/* (Shared anonymous memory is one, made once: only System V is refused.) */
-				if (!v[k].shared || !v[k].deleted || !v[k].path ||
-				    strncmp(v[k].path, "/SYSV", 5))
-					continue;
-				for (size_t s = 0; s < nseen; s++)
-					if (seen[s].ino == v[k].ino && seen[s].who != i)
-						ret = esky_error(-EOPNOTSUPP, "pid %d and pid %d share memory "
-								 "(System V segment at 0x%" PRIx64 " of pid "
-								 "%d): esky cannot save System V memory "
-								 "shared between processes yet", m[seen[s].who].pid,
-								 m[i].pid, v[k].start, m[i].pid);
-				ns = realloc(seen, (nseen + 1) * sizeof(*seen));
-				if (!ns) {
-					ret = -ENOMEM;
-					break;
-				}
-				seen = ns;
-				seen[nseen].ino = v[k].ino;
-				seen[nseen].who = i;
-				seen[nseen++].start = v[k].start;
-			}
-			esky_vmas_free(v, nv);
-		}
-		if (ret || esky_proc_list_fds(m[i].pid, &fds, &nfd))
+		if (m[i].st.state == 'Z' || esky_proc_list_fds(m[i].pid, &fds, &nfd))
 			continue;
 		for (size_t k = 0; k < nfd && !ret; k++) {
 			char what[32], *link = NULL;
@@ -268,7 +234,6 @@ static int shared_state(const struct member *m, size_t n, struct esky_dump_tree 
 		}
 		free(fds);
 	}
-	free(seen);
 	tree->pipe_ino = pino;
 	tree->pipe_ends = pend;
 	tree->pipe_n = np;

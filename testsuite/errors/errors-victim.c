@@ -8,8 +8,7 @@
  *
  * Modes: plain, mmap FILE (a read-only private mapping of FILE), write FILE
  * (FILE open for writing), listen FILE (a Unix socket listening at FILE,
- * left behind at the end), and what esky refuses: shared-child (System V memory
- * attached in a child too), socket
+ * left behind at the end), and what esky refuses: socket
  * (a Unix socket connected to another process), pipe (its read end alone),
  * inotify (watching a directory esky does not search), timer (a POSIX
  * timer), fifo FILE (a named pipe).
@@ -29,7 +28,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
-#include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -116,42 +114,13 @@ int main(int argc, char **argv)
 		if (write(fd, "after\n", 6) != 6)
 			DIE("write %s: %s", file, strerror(errno));
 		printf("go write at %lld\n", (long long)lseek(fd, 0, SEEK_CUR));
-	} else if (!strcmp(mode, "shared-child")) {
-		/* System V memory attached in a child too: a thing of a tree esky refuses. */
-		int shm = shmget(IPC_PRIVATE, 4096, 0600 | IPC_CREAT);
-
-		map = shm < 0 ? MAP_FAILED : shmat(shm, NULL, 0);
-		if (shm >= 0)
-			shmctl(shm, IPC_RMID, NULL);
-		if (map == MAP_FAILED || pipe(fds) < 0)
-			DIE("shm or pipe: %s", strerror(errno));
-		fflush(stdout);
-		child = fork();
-		if (child < 0)
-			DIE("fork: %s", strerror(errno));
-		if (child == 0) {
-			/* Wait for the parent's word, then exit 7: proof it lived on. */
-			close(fds[1]);
-			n = read(fds[0], buf, 1);
-			_exit(n == 1 ? 7 : 8);
-		}
-		close(fds[0]);
-		printf("ready shared-child\n");
-		wait_go();
-		{
-			int status;
-
-			if (write(fds[1], "x", 1) != 1 || waitpid(child, &status, 0) != child)
-				DIE("cannot talk to the child: %s", strerror(errno));
-			printf("go child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		}
 	} else if (!strcmp(mode, "socket")) {
 		int status;
 
 		/*
-		 * The other end lives in another process (a grandchild, not ours:
-		 * no child to refuse first), which says hello and waits for the
-		 * end of the connection.
+		 * The other end lives in another process (a grandchild whose
+		 * parent exited: outside the program's tree), which says hello
+		 * and waits for the end of the connection.
 		 */
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
 			DIE("socketpair: %s", strerror(errno));
@@ -238,7 +207,7 @@ int main(int argc, char **argv)
 		n = read(fd, buf, sizeof(buf));
 		printf("go fifo %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else {
-		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|shared-child|socket|pipe|"
+		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|socket|pipe|"
 		    "inotify|timer|fifo FILE");
 	}
 	printf("done %s\n", mode);

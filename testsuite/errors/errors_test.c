@@ -967,10 +967,6 @@ static const struct {
 	const char *re;       /* the cause, after "esky: checkpoint: " */
 	const char *go;       /* the program's lines after "go" */
 } refusals[] = {
-	{ "shared-child", "pid [0-9]+ and pid [0-9]+ share memory \\(System V segment at "
-			  "0x[0-9a-f]+ of pid [0-9]+\\): esky cannot save System V memory shared "
-			  "between processes yet",
-	  "go child exited 7\ndone shared-child\n" },
 	{ "socket", "fd 3 is a Unix stream socket connected to another process \\(peer "
 		    "socket:\\[[0-9]+\\]\\): esky cannot save it",
 	  "go socket hello\ndone socket\n" },
