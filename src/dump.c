@@ -504,6 +504,36 @@ static int object_fd(const struct esky_dump_tree *tree, pid_t pid, struct fdrec 
  * the program; an epoll registration must still name the file it was
  * made for (kcmp KCMP_EPOLL_TFD, since 4.13).
  */
+/* The FIFO object of a named pipe the program has open, unless one holds it already. */
+static int fifo_object(const struct esky_dump_tree *tree, pid_t pid, struct fdrec *r,
+		       const char *link, unsigned flags, struct objrec **objs, size_t *nobj)
+{
+	struct esky_fdobj_src src = { pid, r->fd, link, NULL, &r->st, flags };
+	struct objrec *no;
+	int ret;
+
+	for (size_t i = 0; i < *nobj; i++)
+		if ((*objs)[i].fz.o.kind == ESKY_IMG_OBJ_FIFO && (*objs)[i].ino == r->st.st_ino &&
+		    (*objs)[i].dev == r->st.st_dev)
+			return 0;
+	for (size_t i = 0; tree && i < tree->obj_n; i++)
+		if (tree->objs[i].ino == r->st.st_ino && tree->objs[i].dev == r->st.st_dev)
+			return 0;
+	no = realloc(*objs, (*nobj + 1) * sizeof(*no));
+	if (!no)
+		return -ENOMEM;
+	*objs = no;
+	memset(&no[*nobj], 0, sizeof(no[0]));
+	ret = esky_fd_fifo_freeze(&src, &no[*nobj].fz);
+	if (ret)
+		return ret;
+	no[*nobj].dev = r->st.st_dev;
+	no[*nobj].ino = r->st.st_ino;
+	no[*nobj].first_fd = r->fd;
+	(*nobj)++;
+	return 0;
+}
+
 /* Which ends of pipe ino the other processes of a tree hold (bit 0 read, bit 1 write). */
 static unsigned tree_pipe_ends(const struct esky_dump_tree *tree, ino_t ino)
 {
@@ -726,8 +756,22 @@ static int collect_fds(struct esky_dump *d, pid_t pid)
 					f->dup_of = -1;
 			}
 		}
-		/* (A named FIFO is a path; an anonymous pipe is "pipe:[INODE]".) */
-		if (!f->kind && !(S_ISFIFO(r->st.st_mode) && link[0] == '/')) {
+		/*
+		 * A named pipe (a path; an anonymous one is "pipe:[INODE]") is a
+		 * file reopened by path, its bytes in flight held by a FIFO
+		 * object, one for all the fds (and processes) that have it.
+		 */
+		if (!f->kind && S_ISFIFO(r->st.st_mode) && link[0] == '/') {
+			ret = fifo_object(d->opts.tree, pid, r, link, fi.flags, &objs, &nobj);
+			if (!ret) {
+				f->kind = ESKY_IMG_FD_FILE;
+				ret = file_index(d, link, fd_writable(fi.flags) ? ESKY_IMG_FILEF_WRITTEN
+										: 0, &f->file);
+			}
+			free(link);
+			continue;
+		}
+		if (!f->kind) {
 			ret = object_fd(d->opts.tree, pid, r, link, fi.flags, &objs, &nobj);
 			ret = ret > 0 ? 0 : ret ? ret : -ENOTSUP;
 			if (ret != -ENOTSUP) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int esky_fd_pipe_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out)
@@ -103,5 +104,53 @@ int esky_fd_pipe_thaw(const struct esky_img_fdobj *o, const void *data, int fds[
 		}
 		done += (size_t)w;
 	}
+	return 0;
+}
+
+/*
+ * A named pipe (FIFO): the same bytes in flight as a pipe's, and its path.
+ * The program's fds on it are files reopened by path at resume; this
+ * object holds the FIFO open meanwhile (so that their opens do not wait
+ * for the other side) with the bytes in it.
+ */
+int esky_fd_fifo_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out)
+{
+	int ret = esky_fd_pipe_freeze(src, out);
+
+	if (ret)
+		return ret;
+	out->o.kind = ESKY_IMG_OBJ_FIFO;
+	out->name = strdup(src->link);
+	return out->name ? 0 : -ENOMEM;
+}
+
+int esky_fd_fifo_thaw(const struct esky_img_fdobj *o, const char *name, const void *data,
+		      int fds[2])
+{
+	struct stat st;
+	int hold = open(name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	size_t done = 0;
+
+	if (hold < 0)
+		return esky_error(-errno, "cannot open the FIFO %s again: %s", name, strerror(errno));
+	if (fstat(hold, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		close(hold);
+		return esky_error(-ENOTSUP, "%s is no longer a FIFO", name);
+	}
+	if (o->v[0])
+		fcntl(hold, F_SETPIPE_SZ, (int)o->v[0]);
+	while (done < o->data_len) {
+		ssize_t w = write(hold, (const char *)data + done, o->data_len - done);
+
+		if (w <= 0) {
+			int err = w < 0 ? errno : EIO;
+
+			close(hold);
+			return esky_error(-err, "cannot put the bytes of the FIFO %s back: %s", name,
+					  strerror(err));
+		}
+		done += (size_t)w;
+	}
+	fds[0] = hold;
 	return 0;
 }

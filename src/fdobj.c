@@ -13,7 +13,7 @@ static const char *const kind_names[] = {
 	[ESKY_IMG_OBJ_MEMFD] = "memfd",	      [ESKY_IMG_OBJ_DELETED] = "deleted file",
 	[ESKY_IMG_OBJ_EPOLL] = "epoll",	      [ESKY_IMG_OBJ_UNIX] = "Unix socket",
 	[ESKY_IMG_OBJ_UNIX_LISTEN] = "listening Unix socket", [ESKY_IMG_OBJ_INOTIFY] = "inotify",
-	[ESKY_IMG_OBJ_SYSV_SHM] = "System V shared memory",
+	[ESKY_IMG_OBJ_SYSV_SHM] = "System V shared memory", [ESKY_IMG_OBJ_FIFO] = "FIFO",
 };
 
 const char *esky_fdobj_kind_name(uint32_t kind)
@@ -86,6 +86,8 @@ int esky_fdobj_thaw(const struct esky_img_fdobj *o, const char *name, const void
 		return esky_fd_inotify_thaw(o, data, fds);
 	case ESKY_IMG_OBJ_SYSV_SHM:
 		return 0; /* made by the agent, in the program's IPC namespace; no fd */
+	case ESKY_IMG_OBJ_FIFO:
+		return esky_fd_fifo_thaw(o, name, data, fds);
 	case ESKY_IMG_OBJ_MEMFD:
 	case ESKY_IMG_OBJ_DELETED:
 		return esky_fd_memfd_thaw(o, name, data, fds);

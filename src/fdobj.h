@@ -96,6 +96,9 @@ const char *esky_fdobj_kind_name(uint32_t kind);
 /* ---- the kinds (one file each) ---- */
 int esky_fd_pipe_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out);
 int esky_fd_pipe_thaw(const struct esky_img_fdobj *o, const void *data, int fds[2]);
+int esky_fd_fifo_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out);
+int esky_fd_fifo_thaw(const struct esky_img_fdobj *o, const char *name, const void *data,
+		      int fds[2]);
 int esky_fd_eventfd_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out);
 int esky_fd_eventfd_thaw(const struct esky_img_fdobj *o, int fds[2]);
 int esky_fd_timerfd_freeze(const struct esky_fdobj_src *src, struct esky_fdobj_frozen *out);

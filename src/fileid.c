@@ -171,7 +171,8 @@ int esky_fileid_check(const char *path, const struct esky_img_file *f, char *why
 		}
 		return 0;
 	}
-	if (f->flags & (ESKY_IMG_FILEF_DIR))
+	/* A FIFO holds nothing on disk: being one at its path is all. */
+	if ((f->flags & ESKY_IMG_FILEF_DIR) || S_ISFIFO(f->mode))
 		return 0;
 	if (f->flags & ESKY_IMG_FILEF_WRITTEN) {
 		if (now.size != f->size)

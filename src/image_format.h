@@ -283,6 +283,10 @@ struct esky_img_thread {
  *             (mappings of kind SYSV_SHM name it): v[0] its shmid; v[1]
  *             its key; v[2] its mode (perms, SHM_DEST 01000 when removed
  *             and only still attached); v[3] its size in bytes. No fd has it.
+ *   FIFO      a named pipe the program has open (its fds are FILE records,
+ *             reopened by path): name its path; data the bytes in flight;
+ *             v[0] its capacity. Resume holds it open while the program's
+ *             fds are reopened, with the bytes in it. No fd has it.
  */
 #define ESKY_IMG_OBJ_PIPE 1u
 #define ESKY_IMG_OBJ_EVENTFD 2u
@@ -295,7 +299,8 @@ struct esky_img_thread {
 #define ESKY_IMG_OBJ_UNIX_LISTEN 9u
 #define ESKY_IMG_OBJ_INOTIFY 10u
 #define ESKY_IMG_OBJ_SYSV_SHM 11u
-#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_SYSV_SHM
+#define ESKY_IMG_OBJ_FIFO 12u
+#define ESKY_IMG_OBJ_LAST ESKY_IMG_OBJ_FIFO
 
 struct esky_img_fdobj {
 	uint32_t kind;      /* ESKY_IMG_OBJ_* */

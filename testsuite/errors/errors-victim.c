@@ -11,7 +11,7 @@
  * left behind at the end), and what esky refuses: socket
  * (a Unix socket connected to another process), pipe (its read end alone),
  * inotify (watching a directory esky does not search), timer (a POSIX
- * timer), fifo FILE (a named pipe).
+ * timer).
  *
  * VARIANT (a string of 9 characters, set by the build) tells the two
  * builds apart: same code and layout, different bytes, different build-id.
@@ -196,19 +196,9 @@ int main(int argc, char **argv)
 		    accept(fd, NULL, NULL) < 0)
 			DIE("connect to %s: %s", file, strerror(errno));
 		printf("go listen accepted\n");
-	} else if (!strcmp(mode, "fifo") && file) {
-		if (mkfifo(file, 0600) < 0)
-			DIE("%s: %s", file, strerror(errno));
-		fd = open(file, O_RDWR);
-		if (fd < 0 || write(fd, "fifo data", 9) != 9)
-			DIE("%s: %s", file, strerror(errno));
-		printf("ready fifo\n");
-		wait_go();
-		n = read(fd, buf, sizeof(buf));
-		printf("go fifo %.*s\n", (int)(n > 0 ? n : 0), buf);
 	} else {
 		DIE("usage: errors-victim plain|mmap FILE|write FILE|listen FILE|socket|pipe|"
-		    "inotify|timer|fifo FILE");
+		    "inotify|timer");
 	}
 	printf("done %s\n", mode);
 	return 0;

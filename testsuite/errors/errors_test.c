@@ -977,8 +977,6 @@ static const struct {
 		     "whose path esky cannot find to watch it again",
 	  "go inotify 1\ndone inotify\n" },
 	{ "timer", "pid [0-9]+ has 1 POSIX timer \\(timer_create\\): .*", "go timer armed\ndone timer\n" },
-	{ "fifo", "fd 3 is a pipe \\(%s\\) that is not esky's stdin, stdout or stderr: esky "
-		  "cannot save it", "go fifo fifo data\ndone fifo\n" },
 };
 
 /*
@@ -1238,7 +1236,7 @@ static void usage(void)
 			"       changed.(exe-rebuilt|exe-appended|mapped-changed|mapped-grown|"
 			"mapped-touched|mapped-vanished|written-grew|socket-stale|socket-in-the-way|"
 			"socket-live)\n"
-			"       refuse.(thread|child|socket|pipe|inotify|timer|fifo).(signal|attach)\n"
+			"       refuse.(socket|pipe|inotify|timer).(signal|attach)\n"
 			"       misc.(start-nonexistent|start-not-executable|no-agent|"
 			"unwritable-signal|unwritable-attach|no-such-pid|pid1-unprivileged)\n");
 	exit(EXIT_HARNESS);
