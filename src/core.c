@@ -33,6 +33,7 @@
  *   PROT_NONE unstored, MADV_DONTDUMP  none, as the kernel does
  */
 #include "core.h"
+#include "arch.h"
 #include "fileid.h"
 #include "log.h"
 #include "util.h"
@@ -530,8 +531,8 @@ static const struct xsave_comp xsave_comps[] = {
 	{ 9, 8, 2688, 2432 },    /* PKRU */
 };
 
-/* XCR0 as the kernel leaves it in the software-reserved bytes of FXSAVE. */
-#define XSAVE_XCR0_OFF 464u
+/* XCR0 as the kernel leaves it in the software-reserved bytes of FXSAVE (arch.h). */
+#define XSAVE_XCR0_OFF ARCH_XSTATE_XCR0_OFF
 
 /*
  * The XSTATE note's bytes of a thread's xstate (src, slen bytes, at least

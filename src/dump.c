@@ -1286,9 +1286,10 @@ static int collect_core(struct esky_dump *d, struct esky_img_core *core,
 	arch_regs_fixup_restart(&regs);
 	_Static_assert(sizeof(regs) == sizeof(core->regs), "register set size");
 	memcpy(core->regs, &regs, sizeof(regs));
-	/* XCR0, the features the CPU had enabled: bytes 464-471 (sw_reserved) of ptrace's XSAVE area. */
-	if (xlen >= 480)
-		memcpy(&core->xfeatures, (char *)xstate + 464, sizeof(core->xfeatures));
+	/* XCR0, the features the CPU had enabled (arch.h). */
+	if (xlen >= ARCH_XSTATE_XCR0_OFF + sizeof(core->xfeatures))
+		memcpy(&core->xfeatures, (char *)xstate + ARCH_XSTATE_XCR0_OFF,
+		       sizeof(core->xfeatures));
 	ret = esky_image_set_xstate(d->w, xstate, xlen);
 	if (ret)
 		goto out_free;

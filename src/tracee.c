@@ -1125,7 +1125,7 @@ int esky_tracee_share_syscall_insn(struct esky_tracee *to, struct esky_tracee *f
 
 int esky_tracee_find_syscall_insn(struct esky_tracee *t)
 {
-	static const unsigned char insn[2] = { 0x0f, 0x05 };
+	static const unsigned char insn[ARCH_SYSCALL_INSN_LEN] = ARCH_SYSCALL_INSN_BYTES;
 	struct esky_vma *vmas;
 	size_t n, pass;
 	int ret;

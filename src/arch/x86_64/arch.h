@@ -22,6 +22,14 @@ typedef struct user_regs_struct esky_regs_t;
 
 #define ARCH_NAME "x86_64"
 #define ARCH_SYSCALL_INSN_LEN 2
+/* The syscall instruction's bytes (remote syscalls look for them in the tracee's code). */
+#define ARCH_SYSCALL_INSN_BYTES { 0x0f, 0x05 }
+/*
+ * XCR0, the features the CPU had enabled, in ptrace's XSAVE area: the
+ * software-reserved bytes of FXSAVE, where the kernel puts it for ptrace
+ * and core dumps alike.
+ */
+#define ARCH_XSTATE_XCR0_OFF 464u
 #define ARCH_BREAKPOINT_LEN 1
 #define ARCH_BREAKPOINT_BYTE 0xcc
 /* The regset of the whole x87/SSE/AVX state (elf.h's NT_X86_XSTATE). */
