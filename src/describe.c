@@ -136,6 +136,21 @@ static void describe_unix(const struct esky_image *img, const struct esky_img_fd
 }
 
 /* One fd that is an object (pipe, eventfd, ...): its kind and its state. */
+/* An fd of a process of a tree that shares another process's open file or object. */
+static void describe_peer_fd(const struct esky_image *img, const struct esky_img_fd *f,
+			     const char *fl, FILE *out)
+{
+	const struct esky_tree_header *t = esky_image_tree(img);
+	unsigned pid = t && f->file >= 0 && (uint32_t)f->file < t->proc_n ? t->procs[f->file].pid : 0;
+
+	if (f->kind == ESKY_IMG_FD_PEER)
+		fprintf(out, "  fd %-3d same open file as fd %d of process %u\n", f->fd, f->dup_of,
+			pid);
+	else
+		fprintf(out, "  fd %-3d %s end of object %d of process %u  %s\n", f->fd,
+			(f->flags & O_ACCMODE) == O_WRONLY ? "write" : "read", f->dup_of, pid, fl);
+}
+
 static void describe_object(const struct esky_image *img, const struct esky_img_fd *f,
 			    const char *fl, FILE *out)
 {
@@ -300,8 +315,15 @@ static void describe_one(const struct esky_image *img, bool verbose, size_t memb
 	if (v->hdr->flags & ESKY_IMGF_INCREMENTAL) {
 		char *how = esky_image_meta(img, "changed-pages");
 
-		fprintf(out, "parent      %s (pages it shares with this one are stored there)\n",
-			esky_image_str(img, v->hdr->parent_hint));
+		const struct esky_tree_header *t = esky_image_tree(img);
+
+		/* A process of a tree: its parent process's image in the same file. */
+		if (t && c->pid != t->procs[0].pid)
+			fprintf(out, "parent      its parent process's image in this file (pages it "
+				"shares with it are stored there)\n");
+		else
+			fprintf(out, "parent      %s (pages it shares with this one are stored there)\n",
+				esky_image_str(img, v->hdr->parent_hint));
 		if (how)
 			fprintf(out, "changes     found by %s\n", how);
 		free(how);
@@ -364,6 +386,8 @@ static void describe_one(const struct esky_image *img, bool verbose, size_t memb
 			fprintf(out, "  fd %-3d same open file as fd %d\n", f->fd, f->dup_of);
 		else if (f->kind == ESKY_IMG_FD_OBJECT)
 			describe_object(img, f, fl, out);
+		else if (f->kind == ESKY_IMG_FD_PEER || f->kind == ESKY_IMG_FD_PEER_OBJECT)
+			describe_peer_fd(img, f, fl, out);
 		else
 			fprintf(out, "  fd %-3d %s  %s  pos %" PRIu64 "\n", f->fd,
 				esky_image_str(img, v->files[f->file].path), fl, f->pos);

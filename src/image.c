@@ -1164,7 +1164,30 @@ int esky_image_open(const char *path, struct esky_image **out)
 	return ret;
 }
 
+static int verify_own_pages(struct esky_image *img);
+
 int esky_image_verify_pages(struct esky_image *img)
+{
+	const struct esky_tree_header *t = esky_image_tree(img);
+	int ret = verify_own_pages(img);
+
+	/* A tree's root stands for the file: every live process's pages are checked. */
+	for (uint32_t i = 1; !ret && t && img->view.core->pid == t->procs[0].pid && i < t->proc_n;
+	     i++) {
+		struct esky_image *m;
+
+		if (t->procs[i].flags & ESKY_TREE_ZOMBIE)
+			continue;
+		ret = esky_image_open_member(img, i, &m);
+		if (!ret) {
+			ret = verify_own_pages(m);
+			esky_image_close(m);
+		}
+	}
+	return ret;
+}
+
+static int verify_own_pages(struct esky_image *img)
 {
 	const struct esky_image_view *v = &img->view;
 	const size_t chunk = 4u << 20;

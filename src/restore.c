@@ -137,12 +137,12 @@ static bool needs_namespace(const struct esky_image_view *v)
  * resumed only where esky may make a user namespace: ask a child to try
  * (unshare), before anything else is made. 0 or -errno with esky_error().
  */
-static int check_namespaces(const struct esky_image_view *v)
+static int check_namespaces(const struct esky_image_view *v, bool tree)
 {
 	int status = 0;
 	pid_t c;
 
-	if (!needs_namespace(v))
+	if (!tree && !needs_namespace(v))
 		return 0;
 	c = fork();
 	if (c == 0)
@@ -154,7 +154,28 @@ static int check_namespaces(const struct esky_image_view *v)
 	status = WIFEXITED(status) ? WEXITSTATUS(status) : EPERM;
 	return esky_error(-status, "%s: its %s keep their ids in a user namespace of their own, "
 			  "and user namespaces are not allowed here (%s); resume it where they are",
-			  v->path, v->thread_n ? "threads" : "System V segments", strerror(status));
+			  v->path, tree ? "processes" : v->thread_n ? "threads" : "System V segments",
+			  strerror(status));
+}
+
+/* Every other live process of a tree checked as the root is (files, vDSO, the agent's range). */
+static int check_members(struct esky_image *root, const struct esky_tree_header *t,
+			 const struct esky_restore_opts *o)
+{
+	int ret = 0;
+
+	for (uint32_t i = 1; !ret && i < t->proc_n; i++) {
+		struct esky_image *m;
+
+		if (t->procs[i].flags & ESKY_TREE_ZOMBIE)
+			continue;
+		ret = esky_image_open_member(root, i, &m);
+		if (!ret) {
+			ret = esky_restore_check(&m, 1, o);
+			esky_image_close(m);
+		}
+	}
+	return ret;
 }
 
 int esky_restore_check(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o)
@@ -163,9 +184,16 @@ int esky_restore_check(struct esky_image *const *chain, size_t n, const struct e
 	uint64_t sizes[3];
 	int ret;
 
-	ret = check_namespaces(v);
-	if (ret)
-		return ret;
+	{
+		const struct esky_tree_header *t = esky_image_tree(chain[0]);
+		bool root = t && t->proc_n > 1 && v->core->pid == t->procs[0].pid;
+
+		ret = check_namespaces(v, root);
+		if (!ret && root && !o->tree_members_checked)
+			ret = check_members(chain[0], t, o);
+		if (ret)
+			return ret;
+	}
 
 	if (!arch_regs_valid((const esky_regs_t *)v->core->regs))
 		return esky_error(-EBADMSG, "%s: damaged: the saved registers are not a user context",
@@ -994,7 +1022,7 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 		a.flags |= EA_F_SET_TID;
 	}
 	/* The capabilities a namespace of its own lent the agent are not the program's. */
-	if (needs_namespace(v) && getuid() != 0)
+	if ((needs_namespace(v) || tt) && getuid() != 0)
 		a.flags |= EA_F_DROP_CAPS;
 
 	a.src_fd_n = (uint32_t)p->src_n;
@@ -1798,8 +1826,12 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 			ret = esky_image_open_member(root, i, &m[i].img);
 		if (!ret)
 			ret = member_chain(m, i);
-		if (!ret)
-			ret = esky_restore_check(m[i].chain, m[i].chain_n, o);
+		if (!ret) {
+			struct esky_restore_opts mo = *o;
+
+			mo.tree_members_checked = true;
+			ret = esky_restore_check(m[i].chain, m[i].chain_n, &mo);
+		}
 		if (ret)
 			goto out;
 		views[i] = esky_image_view(m[i].img);
@@ -1920,15 +1952,21 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 		if (!ret && pending_sig)
 			kill(esky_tracee_pid(m[i].t), pending_sig);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (ret) {
-			threads_free(&m[i].threads, false);
-			if (m[i].t) {
-				esky_tracee_kill(m[i].t);
-				esky_tracee_free(m[i].t);
-			}
-			continue;
+	/*
+	 * A failure: every process killed and reaped by us (we trace them),
+	 * children before parents, the root (which holds the init) last; the
+	 * namespace's init reaps what comes to it and ends.
+	 */
+	if (ret && m[0].t)
+		esky_tracee_end_namespace(m[0].t);
+	for (size_t i = n; ret && i-- > 0;) {
+		threads_free(&m[i].threads, false);
+		if (m[i].t) {
+			esky_tracee_kill(m[i].t);
+			esky_tracee_free(m[i].t);
 		}
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
 		threads_free(&m[i].threads, true);
 		/* The others run on by themselves (or stop again); the root is the caller's. */
 		if (i && m[i].t) {

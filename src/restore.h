@@ -30,6 +30,8 @@ struct esky_restore_opts {
 	size_t *thread_n_out;
 	/* esky_target_restore: follow every thread (esky_target_follow_threads). */
 	bool follow_threads;
+	/* (restore of a tree: its processes are checked one by one) */
+	bool tree_members_checked;
 };
 
 /*

@@ -42,6 +42,7 @@ struct esky_tracee {
 	pid_t syscall_child;
 	int deferred_sig;      /* an unblockable stop signal seen while injecting */
 	pid_t ns_init;         /* spawned in a PID namespace: its init (our child), or 0 */
+	bool ns_killed;        /* ... and killed (esky_tracee_kill_namespace) */
 	unsigned sticky_opts;  /* PTRACE_O_* kept by every esky_tracee_set_options */
 };
 
@@ -72,9 +73,12 @@ void esky_tracee_free(struct esky_tracee *t)
 {
 	if (!t)
 		return;
-	/* The namespace's init ends with the program: reap it then (else it stays its parent). */
+	/*
+	 * The namespace's init ends once the program and what it left behind
+	 * have: reaped if it has (it may outlive us, then the system reaps it).
+	 */
 	if (t->ns_init > 0 && t->gone)
-		waitpid(t->ns_init, NULL, __WALL);
+		waitpid(t->ns_init, NULL, __WALL | (t->ns_killed ? 0 : WNOHANG));
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
 	free(t);
@@ -216,6 +220,28 @@ static int write_proc_self(const char *what, const char *text)
 }
 
 /*
+ * What the init of esky's PID namespace does once the program is made:
+ * reap whatever ends there, the program and the processes it left behind
+ * (orphans come to pid 1), and end with the program's status once none
+ * is left: its end would kill every process of the namespace.
+ */
+static __attribute__((noreturn)) void ns_init_reap(pid_t program)
+{
+	int status, code = 0;
+
+	for (;;) {
+		pid_t w = waitpid(-1, &status, __WALL);
+
+		if (w == program)
+			code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (w < 0 && errno == ECHILD)
+			_exit(code);
+		if (w < 0 && errno != EINTR)
+			_exit(127);
+	}
+}
+
+/*
  * The init of a new PID namespace (pid 1 there, our child, already in a
  * new user namespace): map our uid and gid, make the program with the pid
  * asked for, tell its pid as we see it through pidfd, then reap whatever
@@ -227,7 +253,7 @@ static __attribute__((noreturn)) void ns_init_main(const struct esky_spawn *sp, 
 	char map[64];
 	pid_t want = sp->ns_pid, p;
 	struct clone_args ca;
-	int err, status;
+	int err;
 
 	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
 	err = write_proc_self("setgroups", "deny");
@@ -280,14 +306,7 @@ static __attribute__((noreturn)) void ns_init_main(const struct esky_spawn *sp, 
 	/* Nothing of esky's stays open in the namespace's init (its stdio, images, pipes). */
 	syscall(SYS_close_range, 0, ~0U, 0);
 	(void)gate;
-	for (;;) {
-		pid_t w = waitpid(-1, &status, __WALL);
-
-		if (w == p)
-			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-		if (w < 0 && errno != EINTR)
-			_exit(127);
-	}
+	ns_init_reap(p);
 }
 
 /*
@@ -510,14 +529,8 @@ int esky_tracee_spawn_tree(const struct esky_spawn_member *m, size_t n, struct e
 			_exit(127);
 		}
 		syscall(SYS_close_range, 0, ~0U, 0);
-		for (;;) {
-			pid_t w = waitpid(-1, &status, __WALL);
-
-			if (w == root)
-				_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-			if (w < 0 && errno != EINTR)
-				_exit(127);
-		}
+		(void)status;
+		ns_init_reap(root);
 	}
 	close(gate[0]);
 	close(errp[1]);
@@ -573,11 +586,18 @@ int esky_tracee_spawn_tree(const struct esky_spawn_member *m, size_t n, struct e
 			esky_error(ret, "cannot run the program of process %d of the tree", m[i].pid);
 	}
 	if (ret) {
-		/* The root's init ends the namespace, and with it every process in it. */
+		/*
+		 * The root's init ends the namespace, and with it every process in
+		 * it; those we trace are reaped by us first (the init's end waits
+		 * for them), then the init.
+		 */
 		kill(init, SIGKILL);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = n; i-- > 0;) {
 			if (out[i]) {
-				out[i]->gone = true;
+				if (ptrace(PTRACE_SEIZE, out[i]->pid, 0, 0) == 0 || errno == EPERM)
+					esky_tracee_kill(out[i]);
+				else
+					out[i]->gone = true;
 				out[i]->ns_init = 0;
 				esky_tracee_free(out[i]);
 				out[i] = NULL;
@@ -782,6 +802,11 @@ int esky_tracee_attach_threads(pid_t pid, bool (*have)(void *ctx, pid_t tid),
 		if (ret || !added)
 			return ret;
 	}
+}
+
+void esky_tracee_end_namespace(struct esky_tracee *t)
+{
+	t->ns_killed = t->ns_init > 0;
 }
 
 int esky_tracee_adopt(pid_t pid, struct esky_tracee **out)

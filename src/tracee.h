@@ -132,6 +132,13 @@ int esky_tracee_detach(struct esky_tracee *t, int sig);
 int esky_tracee_peek_user(struct esky_tracee *t, size_t off, uint64_t *value);
 int esky_tracee_poke_user(struct esky_tracee *t, size_t off, uint64_t value);
 
+/*
+ * The PID namespace a spawned tracee runs in is ending (every process of
+ * it killed and reaped, this one last): freeing the tracee waits for the
+ * namespace's init, which reaps the rest and ends.
+ */
+void esky_tracee_end_namespace(struct esky_tracee *t);
+
 /* SIGKILL the process and reap it. */
 void esky_tracee_kill(struct esky_tracee *t);
 
