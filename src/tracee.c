@@ -220,6 +220,24 @@ static int write_proc_self(const char *what, const char *text)
 }
 
 /*
+ * In a user namespace of our own: our uid and gid mapped to themselves
+ * (an unprivileged process may map its own ids, once setgroups is denied).
+ */
+static int map_own_ids(uid_t uid, gid_t gid)
+{
+	char map[64];
+	int err = write_proc_self("setgroups", "deny");
+
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	if (!err)
+		err = write_proc_self("uid_map", map);
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	if (!err)
+		err = write_proc_self("gid_map", map);
+	return err;
+}
+
+/*
  * What the init of esky's PID namespace does once the program is made:
  * reap whatever ends there, the program and the processes it left behind
  * (orphans come to pid 1), and end with the program's status once none
@@ -250,18 +268,11 @@ static __attribute__((noreturn)) void ns_init_reap(pid_t program)
 static __attribute__((noreturn)) void ns_init_main(const struct esky_spawn *sp, int gate,
 						   int errfd, int pidfd, uid_t uid, gid_t gid)
 {
-	char map[64];
 	pid_t want = sp->ns_pid, p;
 	struct clone_args ca;
 	int err;
 
-	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-	err = write_proc_self("setgroups", "deny");
-	if (!err)
-		err = write_proc_self("uid_map", map);
-	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-	if (!err)
-		err = write_proc_self("gid_map", map);
+	err = map_own_ids(uid, gid);
 	/*
 	 * A /proc of this namespace, in a mount namespace of its own, so that
 	 * /proc/self is the program's pid as it sees it. Where the kernel
@@ -496,7 +507,6 @@ int esky_tracee_spawn_tree(const struct esky_spawn_member *m, size_t n, struct e
 		goto out;
 	}
 	if (init == 0) {
-		char map[64];
 		pid_t want = m[0].pid, root;
 		int status, err;
 		struct clone_args rc;
@@ -504,13 +514,7 @@ int esky_tracee_spawn_tree(const struct esky_spawn_member *m, size_t n, struct e
 		close(gate[1]);
 		close(errp[0]);
 		close(sk[0]);
-		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-		err = write_proc_self("setgroups", "deny");
-		if (!err)
-			err = write_proc_self("uid_map", map);
-		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-		if (!err)
-			err = write_proc_self("gid_map", map);
+		err = map_own_ids(uid, gid);
 		if (!err && unshare(CLONE_NEWNS) == 0 &&
 		    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0)
 			mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
