@@ -34,54 +34,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EXIT_PASS 0
-#define EXIT_FAIL 1
-#define EXIT_SKIP 77
-#define EXIT_HARNESS 99
-
 /* addresses per addr2line command line: well below ARG_MAX */
 #define A2L_CHUNK 400
 /* failures printed before the rest are only counted */
 #define MAX_REPORTS 40
+#define UNIT_NAME "debuginfo_test"
+#include "unit_test.h"
 
 static const char *prog_path;
 static const char *prog_name; /* basename, as debuginfo's messages say it */
 static const char *src_name;  /* basename of SOURCE */
-static unsigned failures;
 /* what was checked, for the PASS line: a test that checks nothing passes too */
 static unsigned n_lines, n_funcs, n_syms;
-
-static void fail_at(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail_at(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (++failures > MAX_REPORTS)
-		return;
-	fprintf(stderr, "%s:%d: %s: ", file, line, prog_name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-#define FAIL(...) fail_at(__FILE__, __LINE__, __VA_ARGS__)
-
-static void harness_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void harness_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "debuginfo_test: harness error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_HARNESS);
-}
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -944,6 +908,7 @@ int main(int argc, char **argv)
 	src_path = argv[argi];
 	prog_path = argv[argi + 1];
 	prog_name = base_of(prog_path);
+	fail_context = &prog_name;
 	src_name = base_of(src_path);
 	if (access(prog_path, R_OK) != 0 || access(src_path, R_OK) != 0)
 		harness_error("cannot read %s or %s", src_path, prog_path);

@@ -51,160 +51,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_PASS 0
-#define EXIT_FAIL 1
-#define EXIT_HARNESS 99
-
 #define PAGE ESKY_IMG_PAGE_SIZE
 /* failures printed before the rest are only counted */
 #define MAX_REPORTS 60
 
-static unsigned failures, checks;
-static char dir[4096];
+#define UNIT_NAME "image_test"
+#define UNIT_WORK_DIR
+#define UNIT_RNG_SEED 0x9e3779b97f4a7c15ULL
+#include "unit_test.h"
+
 /* --quick: fewer header bytes flipped (for valgrind, which makes each fork slow) */
 static bool quick;
 /* the damage being checked, named in failures */
 static const char *damage = "";
 
-static void fail_at(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail_at(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (++failures > MAX_REPORTS)
-		return;
-	fprintf(stderr, "%s:%d: %s%s", file, line, damage, *damage ? ": " : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void harness_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void harness_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "image_test: harness error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (work directory %s kept)\n", dir);
-	exit(EXIT_HARNESS);
-}
-
-#define FAIL(...) fail_at(__FILE__, __LINE__, __VA_ARGS__)
-
-#define CHECK(cond, ...)                     \
-	do {                                 \
-		checks++;                    \
-		if (!(cond))                 \
-			FAIL(__VA_ARGS__);   \
-	} while (0)
-
-#define CHECK_U64(what, found, expected)                                                      \
-	do {                                                                                  \
-		uint64_t f_ = (uint64_t)(found), e_ = (uint64_t)(expected);                   \
-		CHECK(f_ == e_, "%s: expected %" PRIu64 " (0x%" PRIx64 "), found %" PRIu64    \
-		      " (0x%" PRIx64 ")", what, e_, e_, f_, f_);                              \
-	} while (0)
-
-#define CHECK_STR(what, found, expected)                                                      \
-	do {                                                                                  \
-		const char *f_ = (found), *e_ = (expected);                                   \
-		CHECK(f_ && !strcmp(f_, e_), "%s: expected \"%s\", found %s%s%s", what, e_,   \
-		      f_ ? "\"" : "", f_ ? f_ : "NULL", f_ ? "\"" : "");                      \
-	} while (0)
-
 #define CHECK_MEM(what, found, expected, len)                                                 \
 	CHECK(!memcmp(found, expected, len), "%s: %zu bytes differ from what was written",    \
 	      what, (size_t)(len))
-
-/* ---- small helpers ---- */
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64*: deterministic, so that a failure repeats */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static void fill_random(void *p, size_t n)
-{
-	unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		c[i] = (unsigned char)rnd();
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-
-	if (!p)
-		harness_error("out of memory (%zu bytes)", n);
-	return p;
-}
-
-static char *path_of(const char *name)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s", dir, name) < 0)
-		harness_error("out of memory");
-	return p;
-}
-
-static void read_whole(const char *path, unsigned char **buf, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) < 0)
-		harness_error("%s: %s", path, strerror(errno));
-	*len = (size_t)st.st_size;
-	*buf = xmalloc(*len);
-	if (*len && pread(fd, *buf, *len, 0) != (ssize_t)*len)
-		harness_error("%s: short read", path);
-	close(fd);
-}
-
-static void write_whole(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		harness_error("%s: %s", path, strerror(errno));
-	if (len && write(fd, buf, len) != (ssize_t)len)
-		harness_error("%s: short write", path);
-	close(fd);
-}
-
-/* Names of files in the work directory that look like the writer's temporaries. */
-static int count_temporaries(bool report)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		harness_error("%s: %s", dir, strerror(errno));
-	while ((e = readdir(d)))
-		if (strstr(e->d_name, ".esky-tmp")) {
-			if (report)
-				fprintf(stderr, "temporary file left: %s/%s\n", dir, e->d_name);
-			n++;
-		}
-	closedir(d);
-	return n;
-}
 
 /*
  * Open path in a child process (a crash of the reader is then one failed
@@ -355,13 +218,6 @@ static void make_page(unsigned char *p, unsigned i, unsigned pattern)
 		memset(p, 0, PAGE);
 	else
 		fill_random(p, PAGE);
-}
-
-static void must(int ret, const char *what)
-{
-	if (ret)
-		harness_error("%s: %s (%s)", what, strerror(-ret),
-			      esky_last_error() ? esky_last_error() : "no message");
 }
 
 static struct esky_img_vma vma_of(uint64_t start, uint64_t pages, uint32_t kind, uint32_t prot,
@@ -1920,6 +1776,7 @@ int main(int argc, char **argv)
 	const char *tmp = getenv("TMPDIR");
 	bool keep = false;
 
+	fail_context = &damage;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--keep")) {
 			keep = true;

@@ -54,157 +54,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define EXIT_PASS 0
-#define EXIT_FAIL 1
-#define EXIT_HARNESS 99
-
 #define PAGE ESKY_IMG_PAGE_SIZE
 #define MAX_REPORTS 60
-
-static unsigned failures, checks;
-static char dir[4096];
-
-static void fail_at(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail_at(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (++failures > MAX_REPORTS)
-		return;
-	fprintf(stderr, "%s:%d: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void harness_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void harness_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "tree_test: harness error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (work directory %s kept)\n", dir);
-	exit(EXIT_HARNESS);
-}
-
-#define FAIL(...) fail_at(__FILE__, __LINE__, __VA_ARGS__)
-
-#define CHECK(cond, ...)                     \
-	do {                                 \
-		checks++;                    \
-		if (!(cond))                 \
-			FAIL(__VA_ARGS__);   \
-	} while (0)
-
-#define CHECK_U64(what, found, expected)                                                      \
-	do {                                                                                  \
-		uint64_t f_ = (uint64_t)(found), e_ = (uint64_t)(expected);                   \
-		CHECK(f_ == e_, "%s: expected %" PRIu64 " (0x%" PRIx64 "), found %" PRIu64    \
-		      " (0x%" PRIx64 ")", what, e_, e_, f_, f_);                              \
-	} while (0)
-
-#define CHECK_STR(what, found, expected)                                                      \
-	do {                                                                                  \
-		const char *f_ = (found), *e_ = (expected);                                   \
-		CHECK(f_ && !strcmp(f_, e_), "%s: expected \"%s\", found %s%s%s", what, e_,   \
-		      f_ ? "\"" : "", f_ ? f_ : "NULL", f_ ? "\"" : "");                      \
-	} while (0)
-
-/* ---- helpers ---- */
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64*: deterministic, so that a failure repeats */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static void fill_random(void *p, size_t n)
-{
-	unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		c[i] = (unsigned char)rnd();
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-
-	if (!p)
-		harness_error("out of memory (%zu bytes)", n);
-	return p;
-}
-
-static char *path_of(const char *name)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s", dir, name) < 0)
-		harness_error("out of memory");
-	return p;
-}
-
-static void read_whole(const char *path, unsigned char **buf, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) < 0)
-		harness_error("%s: %s", path, strerror(errno));
-	*len = (size_t)st.st_size;
-	/* room for appending junk */
-	*buf = xmalloc(*len + 2 * PAGE);
-	if (*len && pread(fd, *buf, *len, 0) != (ssize_t)*len)
-		harness_error("%s: short read", path);
-	close(fd);
-}
-
-static void write_whole(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		harness_error("%s: %s", path, strerror(errno));
-	if (len && write(fd, buf, len) != (ssize_t)len)
-		harness_error("%s: short write", path);
-	close(fd);
-}
-
-static void must(int ret, const char *what)
-{
-	if (ret)
-		harness_error("%s: %s (%s)", what, strerror(-ret),
-			      esky_last_error() ? esky_last_error() : "no message");
-}
-
-static int count_temporaries(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		harness_error("%s: %s", dir, strerror(errno));
-	while ((e = readdir(d)))
-		if (strstr(e->d_name, ".esky-tmp")) {
-			fprintf(stderr, "temporary file left: %s/%s\n", dir, e->d_name);
-			n++;
-		}
-	closedir(d);
-	return n;
-}
+#define UNIT_NAME "tree_test"
+#define UNIT_WORK_DIR
+#define UNIT_RNG_SEED 0x2545f4914f6cdd1dULL
+/* room for appending junk */
+#define UNIT_READ_ROOM (2 * PAGE)
+#include "unit_test.h"
 
 /*
  * Open path in a child process (a crash of the reader is one failed check,
@@ -541,7 +398,7 @@ static void test_round_trip(struct member *root, struct member *child, const cha
 	CHECK_U64("the caller's table untouched (offset)", procs[0].offset, 12345);
 	CHECK(stat(tree_path, &st) == 0 && (st.st_mode & 0777) == 0600,
 	      "tree file: expected mode 0600, found 0%o", st.st_mode & 0777);
-	CHECK(count_temporaries() == 0, "a temporary file is left after esky_image_tree_write");
+	CHECK(count_temporaries(true) == 0, "a temporary file is left after esky_image_tree_write");
 	CHECK(access(root->path, F_OK) == 0 && access(child->path, F_OK) == 0,
 	      "the member files were removed");
 
@@ -735,7 +592,7 @@ static void expect_write_error_at(int line, const char *path, const struct esky_
 		fail_at(__FILE__, line, "tree_write failed but changed %s", path);
 	free(after);
 	checks++;
-	if (count_temporaries())
+	if (count_temporaries(true))
 		fail_at(__FILE__, line, "tree_write failed and left a temporary file");
 }
 
