@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@ struct member {
 	struct esky_tracee *t;  /* live ones; the root's is the caller's */
 	struct esky_dump *d;
 	char *path;             /* its image, beside the tree file until it is copied in */
+	int lock;               /* that file, flocked while it is ours (0: not open) */
 };
 
 static bool parent_page(void *ctx, uint64_t vaddr, uint64_t *hash)
@@ -68,6 +70,17 @@ static bool parent_page(void *ctx, uint64_t vaddr, uint64_t *hash)
 		return true;
 	}
 	return false;
+}
+
+/* ".NAME.procI.esky-tmp.member" beside path (esky_outfile_clean's pattern). */
+static int member_path(const char *path, size_t i, char **out)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash)
+		return asprintf(out, "%.*s/.%s.proc%zu.esky-tmp.member", (int)(slash - path), path,
+				slash + 1, i);
+	return asprintf(out, ".%s.proc%zu.esky-tmp.member", path, i);
 }
 
 bool esky_tree_has_children(pid_t pid)
@@ -295,7 +308,13 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 
 		if (m[i].st.state == 'Z')
 			continue;
-		if (asprintf(&m[i].path, "%s.esky-proc%zu", path, i) < 0) {
+		/*
+		 * Named as a temporary file (".NAME...esky-tmp.XXXXXX") and locked
+		 * once written, until the tree file holds it: a checkpoint killed
+		 * on the way leaves it unlocked, and the next writer in the
+		 * directory removes it (esky_outfile_clean).
+		 */
+		if (member_path(path, i, &m[i].path) < 0) {
 			m[i].path = NULL;
 			ret = -ENOMEM;
 			break;
@@ -333,6 +352,11 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 		if (!m[i].d)
 			continue;
 		ret = esky_dump_write(m[i].d, &st);
+		if (!ret) {
+			m[i].lock = open(m[i].path, O_RDONLY | O_CLOEXEC);
+			if (m[i].lock >= 0)
+				flock(m[i].lock, LOCK_EX);
+		}
 		stats->prepare_ns += st.prepare_ns;
 		stats->write_ns += st.write_ns;
 		stats->pages_stored += st.pages_stored;
@@ -352,6 +376,8 @@ int esky_tree_checkpoint(struct esky_tracee *root, const char *path,
 			unlink(m[i].path);
 			free(m[i].path);
 		}
+		if (m[i].lock > 0)
+			close(m[i].lock);
 		if (i && m[i].t) {
 			esky_tracee_detach(m[i].t, 0);
 			esky_tracee_free(m[i].t);
