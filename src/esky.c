@@ -59,7 +59,7 @@ static int fail(int err, const char *fallback)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: esky start [-o FILE] [--] PROGRAM [ARGS...]\n"
+		"usage: esky start [-o FILE | --chain DIR] [--] PROGRAM [ARGS...]\n"
 		"       esky resume [-f FILE] [-o FILE] [--force] [--no-verify] [--detach | --gdb]\n"
 		"                   [PROGRAM [ARGS...]]\n"
 		"       esky checkpoint PID [-o FILE] [--kill]\n"
@@ -94,6 +94,76 @@ static int bad_option(char **argv)
 	return 2;
 }
 
+/*
+ * esky start --chain DIR: each SIGUSR1 writes DIR/NNNN.ckpt, incremental
+ * on the one before (pages it has the same are referred to, not stored);
+ * the first one is whole. esky resume -f DIR/NNNN.ckpt finds its parents.
+ */
+static struct {
+	const char *dir;
+	unsigned n;                      /* checkpoints written */
+	char path[PATH_MAX];             /* the one being written */
+	char prev[64];                   /* the last one written: its file name */
+	uint8_t prev_id[16];
+	struct esky_page_hash *hashes;   /* every page the last one holds or refers to */
+	size_t nhashes;
+} chain;
+
+static bool chain_hash(void *ctx, uint64_t vaddr, uint64_t *hash)
+{
+	size_t lo = 0, hi = chain.nhashes;
+
+	(void)ctx;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (chain.hashes[mid].vaddr < vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < chain.nhashes && chain.hashes[lo].vaddr == vaddr) {
+		*hash = chain.hashes[lo].hash;
+		return true;
+	}
+	return false;
+}
+
+/* Where the next checkpoint goes: out, or the chain's next file. */
+static const char *checkpoint_path(const char *out)
+{
+	if (!chain.dir)
+		return out;
+	snprintf(chain.path, sizeof(chain.path), "%s/%04u.ckpt", chain.dir, chain.n + 1);
+	return chain.path;
+}
+
+/* A checkpoint of the chain is complete: the next one refers to it. */
+static void chain_written(const char *path)
+{
+	struct esky_image **imgs;
+	size_t n;
+
+	if (!chain.dir)
+		return;
+	free(chain.hashes);
+	chain.hashes = NULL;
+	chain.nhashes = 0;
+	if (esky_image_open_chain(path, &imgs, &n) == 0) {
+		memcpy(chain.prev_id, esky_image_view(imgs[0])->hdr->id, sizeof(chain.prev_id));
+		if (esky_image_page_hashes(imgs, n, &chain.hashes, &chain.nhashes))
+			chain.nhashes = 0;
+		esky_image_close_chain(imgs, n);
+		snprintf(chain.prev, sizeof(chain.prev), "%04u.ckpt", chain.n + 1);
+		chain.n++;
+	} else {
+		/* (The next one is whole then.) */
+		esky_error_clear();
+		chain.n++;
+		chain.prev[0] = '\0';
+	}
+}
+
 static int take_checkpoint(struct esky_target *t, const char *path)
 {
 	struct esky_checkpoint_opts o = { .background = true };
@@ -101,6 +171,11 @@ static int take_checkpoint(struct esky_target *t, const char *path)
 	uint64_t t0 = esky_now_ns();
 	int ret;
 
+	if (chain.dir && chain.prev[0]) {
+		o.parent_id = chain.prev_id;
+		o.parent_hint = chain.prev;
+		o.parent_hash = chain_hash;
+	}
 	esky_error_clear();
 	ret = esky_target_checkpoint(t, path, &o, &st);
 	if (ret) {
@@ -108,6 +183,8 @@ static int take_checkpoint(struct esky_target *t, const char *path)
 									   : strerror(-ret));
 		return ret;
 	}
+	if (!esky_target_checkpoint_busy(t))
+		chain_written(path);
 	if (!esky_target_checkpoint_busy(t) && !quiet) {
 		char sz[32];
 
@@ -128,6 +205,8 @@ static void checkpoint_written(struct esky_target *t, const char *path)
 
 	esky_error_clear();
 	ret = esky_target_checkpoint_done(t, &st);
+	if (!ret)
+		chain_written(path);
 	if (ret) {
 		fprintf(stderr, "esky: checkpoint: %s\n", esky_last_error() ? esky_last_error()
 									   : strerror(-ret));
@@ -194,7 +273,7 @@ static int monitor(struct esky_target *t, const char *out_path)
 			break;
 		}
 		if (pfd[1].revents & POLLIN)
-			checkpoint_written(t, out_path);
+			checkpoint_written(t, chain.dir ? chain.path : out_path);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -203,7 +282,7 @@ static int monitor(struct esky_target *t, const char *out_path)
 		case SIGUSR1:
 			if (esky_target_checkpoint_busy(t)) {
 				fprintf(stderr, "esky: checkpoint: one is still being written to %s\n",
-					out_path);
+					chain.dir ? chain.path : out_path);
 				break;
 			}
 			want_checkpoint = true;
@@ -230,7 +309,7 @@ static int monitor(struct esky_target *t, const char *out_path)
 				}
 				if (ev.kind == ESKY_EV_STOPPED && want_checkpoint) {
 					want_checkpoint = false;
-					take_checkpoint(t, out_path);
+					take_checkpoint(t, checkpoint_path(out_path));
 				}
 				if (ev.kind != ESKY_EV_NONE)
 					ret = esky_target_cont(t);
@@ -257,7 +336,7 @@ static int monitor(struct esky_target *t, const char *out_path)
 		}
 	}
 	if (esky_target_checkpoint_busy(t))
-		checkpoint_written(t, out_path);
+		checkpoint_written(t, chain.dir ? chain.path : out_path);
 	close(sfd);
 	if (ret && status < 0) {
 		fprintf(stderr, "esky: lost the program (pid %d): %s\n", esky_target_pid(t),
@@ -308,15 +387,36 @@ static int check_output(const char *what, const char *out, struct esky_image *co
 	return 0;
 }
 
+/* --chain DIR: made if missing; one that holds a chain already is refused (nothing overwritten). */
+static int check_chain_dir(const char *dir)
+{
+	char first[PATH_MAX];
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return esky_error(-errno, "%s: %s", dir, strerror(errno));
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return esky_error(-ENOTDIR, "%s: not a directory", dir);
+	if (access(dir, W_OK) < 0)
+		return esky_error(-errno, "%s: %s", dir, strerror(errno));
+	snprintf(first, sizeof(first), "%s/0001.ckpt", dir);
+	if (access(first, F_OK) == 0)
+		return esky_error(-EEXIST, "%s already holds a chain of checkpoints (0001.ckpt): give "
+				  "another directory", dir);
+	return 0;
+}
+
 static int cmd_start(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "chain", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *out = DEFAULT_CHECKPOINT;
+	bool have_out = false;
 	struct esky_target *t;
 	int c, ret;
 
@@ -324,6 +424,10 @@ static int cmd_start(int argc, char **argv)
 		switch (c) {
 		case 'o':
 			out = optarg;
+			have_out = true;
+			break;
+		case 'c':
+			chain.dir = optarg;
 			break;
 		case 'q':
 			quiet = true;
@@ -336,10 +440,14 @@ static int cmd_start(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "esky: start: which program? (esky start [-o FILE] PROGRAM [ARGS...])\n");
+		fprintf(stderr, "esky: start: which program? (esky start [-o FILE | --chain DIR] PROGRAM [ARGS...])\n");
 		return 2;
 	}
-	ret = check_output("a checkpoint", out, NULL, 0, false);
+	if (chain.dir && have_out) {
+		fprintf(stderr, "esky: start: -o FILE or --chain DIR, not both\n");
+		return 2;
+	}
+	ret = chain.dir ? check_chain_dir(chain.dir) : check_output("a checkpoint", out, NULL, 0, false);
 	if (ret)
 		return fail(ret, NULL);
 	ret = esky_target_start(argv + optind, &t);

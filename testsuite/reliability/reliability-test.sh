@@ -2,6 +2,8 @@
 # Bugs found by trying esky (issue 12), each a case that failed before its fix.
 # usage: reliability-test.sh ESKY ESKY_SHELL HEARTBEAT COUNTER CASE [THREADED]
 #
+#   chain-dir          esky start --chain DIR: incremental checkpoints on
+#                      SIGUSR1, the last one resumed; a used DIR refused
 #   killed-checkpoint  esky checkpoint SIGKILLed while it writes: the program
 #                      carries on unharmed, and the next checkpoint to the
 #                      same place removes the temporary file left behind
@@ -77,6 +79,45 @@ store_unchanged() {
 }
 
 case $case in
+chain-dir)
+	# esky start --chain DIR (issue 10): each SIGUSR1 writes DIR/NNNN.ckpt,
+	# the first whole, the next ones only what changed (their parent the
+	# one before); the last one checks and resumes; a directory holding a
+	# chain, or -o with --chain, is refused before anything starts.
+	"$esky" start --chain d -- "$heartbeat" -b 64 > hb.out 2> hb.err &
+	e=$!
+	pids="$pids $e"
+	wait_for hb.err '^ready$'
+	for k in 1 2 3; do
+		wait_for hb.out '^beat '
+		kill -USR1 $e
+		wait_for hb.err "^esky: checkpoint written to d/000$k\.ckpt "
+	done
+	prog=$(pgrep -P $e | head -n 1)
+	kill -KILL $e $prog
+	wait $e 2>/dev/null
+	full=$(stat -c %s d/0001.ckpt)
+	for k in 2 3; do
+		sz=$(stat -c %s d/000$k.ckpt)
+		[ "$sz" -lt $((full / 10)) ] || fail "d/000$k.ckpt is $sz bytes, the whole one $full: not incremental"
+	done
+	"$esky" info d/0003.ckpt > info.out || fail "esky info d/0003.ckpt"
+	has info.out '^parent      0002\.ckpt '
+	"$esky" check -q d/0003.ckpt || fail "d/0003.ckpt does not check"
+	"$esky" resume -q -f d/0003.ckpt -o again.ckpt > res.out 2> res.err &
+	r=$!
+	pids="$pids $r"
+	wait_for res.out '^beat '
+	kill -TERM $r
+	wait $r
+	expect_status 143 $? "the resumed chain"
+	"$esky" start --chain d -- "$heartbeat" -b 1 > /dev/null 2> again.err
+	expect_status 1 $? "esky start --chain into a directory that holds a chain"
+	has again.err '^esky: start: d already holds a chain of checkpoints (0001\.ckpt): give another directory$'
+	"$esky" start -o x --chain e -- "$heartbeat" -b 1 > /dev/null 2> both.err
+	expect_status 2 $? "esky start -o and --chain"
+	[ ! -e e ] && [ ! -e x ] || fail "-o with --chain made files"
+	;;
 monitor-death)
 	# esky start's monitor killed with SIGKILL: the program (no breakpoint
 	# in it) runs on, untraced; esky checkpoint PID freezes it again.
