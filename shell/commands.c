@@ -691,6 +691,63 @@ static int cmd_x(struct shell *sh, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * x/FMT ADDRESS, as gdb writes it: x/[COUNT][FORMAT][SIZE] with FORMAT x
+ * (hex, the default), d, u or o and SIZE b, h, w (4 bytes, the default) or
+ * g; a row holds 8 bytes or halfwords, 4 words, 2 giants, as gdb's.
+ */
+static int cmd_x_fmt(struct shell *sh, int argc, char **argv, const char *fmt)
+{
+	unsigned char buf[2048];
+	unsigned size = 4, per_row;
+	char f = 'x';
+	long count = 0;
+	uint64_t addr;
+
+	while (*fmt >= '0' && *fmt <= '9')
+		count = count * 10 + (*fmt++ - '0');
+	for (; *fmt; fmt++) {
+		if (strchr("xduo", *fmt))
+			f = *fmt;
+		else if (*fmt == 'b' || *fmt == 'h' || *fmt == 'w' || *fmt == 'g')
+			size = *fmt == 'b' ? 1 : *fmt == 'h' ? 2 : *fmt == 'w' ? 4 : 8;
+		else
+			return fail("x/FMT: FMT is [COUNT][x|d|u|o][b|h|w|g]");
+	}
+	if (!count)
+		count = 1;
+	if (argc != 2 || count * size > sizeof(buf))
+		return fail("x/FMT ADDRESS (at most 2048 bytes)");
+	if (esky_session_eval(sh->s, argv[1], &addr)) {
+		esky_error_clear();
+		if (esky_session_print(sh->s, argv[1], &addr))
+			return fail("bad address");
+	}
+	if (esky_session_read(sh->s, addr, buf, (size_t)(count * size)))
+		return fail("cannot read memory");
+	per_row = size <= 2 ? 8 : size == 4 ? 4 : 2;
+	for (long i = 0; i < count; i++) {
+		uint64_t v = 0;
+		int64_t sv;
+
+		memcpy(&v, buf + i * size, size);
+		sv = size == 8 ? (int64_t)v : (int64_t)(v << (64 - 8 * size)) >> (64 - 8 * size);
+		if (i % per_row == 0)
+			printf("0x%" PRIx64 ":", addr + (uint64_t)i * size);
+		if (f == 'x')
+			printf("\t0x%0*" PRIx64, (int)(2 * size), v);
+		else if (f == 'd')
+			printf("\t%" PRId64, sv);
+		else if (f == 'u')
+			printf("\t%" PRIu64, v);
+		else
+			printf(v ? "\t0%" PRIo64 : "\t%" PRIo64, v);
+		if (i % per_row == per_row - 1 || i == count - 1)
+			printf("\n");
+	}
+	return 0;
+}
+
 static void print_breakpoints(struct shell *sh)
 {
 	static const char *const kinds[] = { "breakpoint", "tbreak", "snap", "watchpoint",
@@ -1060,8 +1117,8 @@ static const struct cmd commands[] = {
 	  "look at thread TID (where, info registers); the program goes on from the one that stopped" },
 	{ "info", "i", cmd_info, "info WHAT",
 	  "WHAT: breakpoints, registers, threads, snapshots (tab-separated; or checkpoints) or store" },
-	{ "x", NULL, cmd_x, "x ADDRESS [COUNT]",
-	  "show COUNT 8-byte words at ADDRESS (a number, $register or function)" },
+	{ "x", NULL, cmd_x, "x ADDRESS [COUNT] | x/[N][xduo][bhwg] ADDRESS",
+	  "show COUNT 8-byte words at ADDRESS (a number, $register, function or &variable); x/FMT as gdb's" },
 	{ "snapshot", "checkpoint", cmd_snapshot, "snapshot [NOTE]", "take a snapshot now" },
 	{ "snap", NULL, cmd_snap, "snap LOCATION [COUNT]",
 	  "take a snapshot each time LOCATION is reached and go on (at most COUNT times)" },
@@ -1270,6 +1327,14 @@ int shell_execute(struct shell *sh, const char *line)
 	if (!argc) {
 		free(copy);
 		return 0;
+	}
+	/* gdb's x/FMT, the format glued to the command's name. */
+	if (!strncmp(argv[0], "x/", 2)) {
+		esky_error_clear();
+		ret = cmd_x_fmt(sh, argc, argv, argv[0] + 2);
+		fflush(stdout);
+		free(copy);
+		return ret;
 	}
 	c = find_cmd(argv[0]);
 	if (!c) {
