@@ -77,23 +77,6 @@ static void sort_merge(struct ranges *r)
 	r->n = k + 1;
 }
 
-static bool ranges_has(const struct ranges *r, uint64_t a)
-{
-	size_t lo = 0, hi = r->n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (r->v[mid].end <= a)
-			lo = mid + 1;
-		else if (r->v[mid].start > a)
-			hi = mid;
-		else
-			return true;
-	}
-	return false;
-}
-
 /* out = a minus b (both sorted and merged). */
 static int ranges_minus(const struct ranges *a, const struct ranges *b, struct ranges *out)
 {
@@ -334,11 +317,38 @@ int esky_dirty_collect(struct esky_dirty *d)
 	return ret;
 }
 
-bool esky_dirty_unchanged(void *ctx, uint64_t vaddr)
+/* The index of the first range of r that ends above a (r->n if none). */
+static size_t ranges_from(const struct ranges *r, uint64_t a)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (r->v[mid].end <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+size_t esky_dirty_unchanged(void *ctx, uint64_t vaddr, size_t max)
 {
 	const struct esky_dirty *d = ctx;
+	size_t v = ranges_from(&d->valid, vaddr), w = ranges_from(&d->written, vaddr);
+	uint64_t limit;
 
-	return ranges_has(&d->valid, vaddr) && !ranges_has(&d->written, vaddr);
+	if (v == d->valid.n || d->valid.v[v].start > vaddr)
+		return 0;
+	limit = d->valid.v[v].end;
+	if (w < d->written.n) {
+		if (d->written.v[w].start <= vaddr)
+			return 0;
+		if (d->written.v[w].start < limit)
+			limit = d->written.v[w].start;
+	}
+	return (limit - vaddr) / PAGE < max ? (size_t)((limit - vaddr) / PAGE) : max;
 }
 
 void esky_dirty_counts(const struct esky_dirty *d, uint64_t *written, uint64_t *tracked)

@@ -20,6 +20,7 @@
 #define ESKY_DIRTY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -50,11 +51,12 @@ int esky_dirty_read_events(struct esky_dirty *d);
 int esky_dirty_collect(struct esky_dirty *d);
 
 /*
- * After a collect: true if the page at vaddr was tracked through the whole
- * interval and not written (its contents are those of the last
- * snapshot). ctx is the struct esky_dirty (a dump callback).
+ * After a collect: how many pages from vaddr on (at most max) were tracked
+ * through the whole interval and not written (their contents are those of
+ * the last snapshot); 0 if the page at vaddr was written or not tracked.
+ * ctx is the struct esky_dirty (a dump callback).
  */
-bool esky_dirty_unchanged(void *ctx, uint64_t vaddr);
+size_t esky_dirty_unchanged(void *ctx, uint64_t vaddr, size_t max);
 
 /* Pages found written by the last collect, and pages it could vouch for. */
 void esky_dirty_counts(const struct esky_dirty *d, uint64_t *written, uint64_t *tracked);

@@ -368,7 +368,10 @@ static int collect_vmas(struct esky_dump *d, pid_t pid)
 	size_t n;
 	int ret;
 
-	ret = esky_proc_read_maps(pid, true, &vmas, &n);
+	if (d->opts.maps_cache)
+		ret = esky_proc_read_smaps_cached(pid, d->opts.maps_cache, &vmas, &n);
+	else
+		ret = esky_proc_read_maps(pid, true, &vmas, &n);
 	if (ret)
 		return esky_error(ret, "pid %d: cannot read its memory map: %s", pid, strerror(-ret));
 	d->vmas = calloc(n ? n : 1, sizeof(*d->vmas));
@@ -1550,6 +1553,7 @@ static int write_range(struct esky_dump *d, struct dvma *v, uint64_t addr, char 
 static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src, int pagemap_fd,
 		    uint64_t *pm, struct esky_dump_stats *st)
 {
+	size_t (*unchanged)(void *, uint64_t, size_t) = d->opts.page_unchanged;
 	uint64_t addr;
 	int ret = 0;
 
@@ -1568,61 +1572,60 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 		 * Pages dirty-page tracking vouches for are the parent's: not
 		 * read, not hashed (a whole chunk of them costs no page map read).
 		 */
-		if (d->opts.page_unchanged) {
-			size_t same = 0;
-
-			while (same < n && d->opts.page_unchanged(d->opts.unchanged_ctx,
-								  addr + same * ESKY_PAGE_SIZE))
-				same++;
-			if (same == n) {
-				ret = esky_image_add_parent_pages(d->w, addr, n);
-				st->pages_parent += n;
-				continue;
-			}
-		}
-		if (v->mode != PAGES_ALL) {
-			ret = esky_pread_all(pagemap_fd, pm, n * sizeof(*pm),
-					     (off_t)(addr / ESKY_PAGE_SIZE * sizeof(*pm)));
-			if (ret)
-				return esky_error(ret, "cannot read the page map of pid %d: %s",
-						  esky_tracee_pid(src), strerror(-ret));
+		if (unchanged && unchanged(d->opts.unchanged_ctx, addr, n) == n) {
+			ret = esky_image_add_parent_pages(d->w, addr, n);
+			st->pages_parent += n;
+			continue;
 		}
 		/* The chunk's pages land in a writer buffer at their offset in the chunk. */
 		buf = esky_image_writer_buffer(d->w);
 		if (!buf)
 			return -ENOMEM;
 		while (i < n && !ret) {
-			size_t j;
+			size_t e = n, same, j;
 
-			if (d->opts.page_unchanged &&
-			    d->opts.page_unchanged(d->opts.unchanged_ctx, addr + i * ESKY_PAGE_SIZE)) {
-				for (j = i + 1; j < n && d->opts.page_unchanged(d->opts.unchanged_ctx,
-										 addr + j * ESKY_PAGE_SIZE);
+			if (unchanged) {
+				/* A stretch the parent holds, then one written since (or untracked). */
+				same = unchanged(d->opts.unchanged_ctx, addr + i * ESKY_PAGE_SIZE, n - i);
+				if (same) {
+					ret = esky_image_add_parent_pages(d->w, addr + i * ESKY_PAGE_SIZE,
+									  same);
+					st->pages_parent += same;
+					i += same;
+					continue;
+				}
+				for (e = i + 1;
+				     e < n && !unchanged(d->opts.unchanged_ctx, addr + e * ESKY_PAGE_SIZE, 1);
+				     e++)
+					;
+			}
+			/* Only the stretch's part of the page map: its walk costs per page. */
+			if (v->mode != PAGES_ALL) {
+				ret = esky_pread_all(pagemap_fd, pm + i, (e - i) * sizeof(*pm),
+						     (off_t)((addr / ESKY_PAGE_SIZE + i) * sizeof(*pm)));
+				if (ret)
+					return esky_error(ret, "cannot read the page map of pid %d: %s",
+							  esky_tracee_pid(src), strerror(-ret));
+			}
+			while (i < e && !ret) {
+				if (v->mode != PAGES_ALL && !want_page(v->mode, pm[i])) {
+					i++;
+					continue;
+				}
+				for (j = i + 1; j < e && (v->mode == PAGES_ALL || want_page(v->mode, pm[j]));
 				     j++)
 					;
-				ret = esky_image_add_parent_pages(d->w, addr + i * ESKY_PAGE_SIZE, j - i);
-				st->pages_parent += j - i;
+				ret = esky_tracee_read_mem(src, addr + i * ESKY_PAGE_SIZE,
+							   buf + i * ESKY_PAGE_SIZE, (j - i) * ESKY_PAGE_SIZE);
+				if (ret)
+					return esky_error(ret,
+							  "cannot read memory at 0x%" PRIx64 " of pid %d: %s",
+							  addr + i * ESKY_PAGE_SIZE, esky_tracee_pid(src),
+							  strerror(-ret));
+				ret = write_range(d, v, addr + i * ESKY_PAGE_SIZE, buf + i * ESKY_PAGE_SIZE,
+						  j - i, st);
 				i = j;
-				continue;
 			}
-			if (v->mode != PAGES_ALL && !want_page(v->mode, pm[i])) {
-				i++;
-				continue;
-			}
-			for (j = i + 1; j < n && (v->mode == PAGES_ALL || want_page(v->mode, pm[j])) &&
-				    !(d->opts.page_unchanged &&
-				      d->opts.page_unchanged(d->opts.unchanged_ctx, addr + j * ESKY_PAGE_SIZE));
-			     j++)
-				;
-			ret = esky_tracee_read_mem(src, addr + i * ESKY_PAGE_SIZE, buf + i * ESKY_PAGE_SIZE,
-						   (j - i) * ESKY_PAGE_SIZE);
-			if (ret)
-				return esky_error(ret, "cannot read memory at 0x%" PRIx64 " of pid %d: %s",
-						  addr + i * ESKY_PAGE_SIZE, esky_tracee_pid(src),
-						  strerror(-ret));
-			ret = write_range(d, v, addr + i * ESKY_PAGE_SIZE, buf + i * ESKY_PAGE_SIZE, j - i,
-					  st);
-			i = j;
 		}
 		if (!ret)
 			ret = esky_image_writer_submit(d->w);

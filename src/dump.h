@@ -23,6 +23,8 @@
 #include "tracee.h"
 
 /* A byte to put back into the image in place of what memory holds (breakpoints). */
+struct esky_maps_cache;
+
 struct esky_dump_patch {
 	uint64_t addr;
 	uint8_t byte;
@@ -49,12 +51,19 @@ struct esky_dump_opts {
 	bool (*parent_hash)(void *ctx, uint64_t vaddr, uint64_t *hash);
 	void *parent_ctx;
 	/*
-	 * Dirty-page tracking (dirty.h): true if the page at vaddr is known
-	 * unchanged since the parent was taken; it is then referred to
-	 * without being read. NULL: every page is read and compared.
+	 * Dirty-page tracking (dirty.h): how many pages from vaddr on (at
+	 * most max) are known unchanged since the parent was taken; they are
+	 * referred to without being read. NULL: every page is read and
+	 * compared.
 	 */
-	bool (*page_unchanged)(void *ctx, uint64_t vaddr);
+	size_t (*page_unchanged)(void *ctx, uint64_t vaddr, size_t max);
 	void *unchanged_ctx;
+	/*
+	 * The smaps of the last snapshot of this program, kept between
+	 * snapshots (proc.h): read again only when maps changed. NULL:
+	 * smaps is read each time.
+	 */
+	struct esky_maps_cache *maps_cache;
 	/*
 	 * Every other thread is stopped by prepare and stays stopped until
 	 * esky_dump_release_threads (or free), unless given here, stopped

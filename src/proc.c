@@ -224,6 +224,65 @@ void esky_vmas_free(struct esky_vma *vmas, size_t n)
 	free(vmas);
 }
 
+void esky_maps_cache_clear(struct esky_maps_cache *c)
+{
+	esky_vmas_free(c->vmas, c->n);
+	free(c->maps);
+	c->vmas = NULL;
+	c->maps = NULL;
+	c->n = 0;
+	c->pid = 0;
+}
+
+static int vmas_dup(const struct esky_vma *src, size_t n, struct esky_vma **out)
+{
+	struct esky_vma *v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = src[i];
+		v[i].path = NULL;
+		if (src[i].path && !(v[i].path = strdup(src[i].path))) {
+			esky_vmas_free(v, i);
+			return -ENOMEM;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+int esky_proc_read_smaps_cached(pid_t pid, struct esky_maps_cache *c, struct esky_vma **vmas,
+				size_t *n)
+{
+	struct esky_vma *fresh;
+	size_t fresh_n;
+	char *text;
+	int ret = read_proc_text(pid, "maps", &text);
+
+	if (ret)
+		return ret;
+	if (c->maps && c->pid == pid && strcmp(c->maps, text) == 0) {
+		free(text);
+		c->hits++;
+		*n = c->n;
+		return vmas_dup(c->vmas, c->n, vmas);
+	}
+	c->misses++;
+	ret = esky_proc_read_maps(pid, true, &fresh, &fresh_n);
+	if (ret) {
+		free(text);
+		return ret;
+	}
+	esky_maps_cache_clear(c);
+	c->pid = pid;
+	c->maps = text;
+	c->vmas = fresh;
+	c->n = fresh_n;
+	*n = fresh_n;
+	return vmas_dup(fresh, fresh_n, vmas);
+}
+
 int esky_proc_parse_stat(const char *text, struct esky_proc_stat *st)
 {
 	const char *open = strchr(text, '('), *close = strrchr(text, ')'), *p;

@@ -56,6 +56,27 @@ int esky_proc_parse_maps(const char *text, struct esky_vma **vmas, size_t *n);
 int esky_proc_read_maps(pid_t pid, bool smaps, struct esky_vma **vmas, size_t *n);
 void esky_vmas_free(struct esky_vma *vmas, size_t n);
 
+/*
+ * smaps costs a walk of the page tables (its Rss lines: ~18 ms per GiB
+ * mapped), maps does not. A stopped program whose maps text is the one
+ * seen last time has the same mappings: their VmFlags are taken from the
+ * smaps read then. What it misses is a madvise() or mlock() over whole
+ * mappings, which changes VmFlags without splitting one (doc/design.md).
+ * Zero-initialise; esky_maps_cache_clear frees what it holds.
+ */
+struct esky_maps_cache {
+	pid_t pid;
+	char *maps;             /* maps text when smaps was last read; NULL: empty */
+	struct esky_vma *vmas;  /* parsed from that smaps */
+	size_t n;
+	uint64_t hits, misses;
+};
+
+/* As esky_proc_read_maps(pid, true, ...), through the cache c. */
+int esky_proc_read_smaps_cached(pid_t pid, struct esky_maps_cache *c, struct esky_vma **vmas,
+				size_t *n);
+void esky_maps_cache_clear(struct esky_maps_cache *c);
+
 /* The fields of /proc/PID/stat that esky uses. */
 struct esky_proc_stat {
 	char comm[64];

@@ -900,6 +900,7 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 		.parent_ctx = o->parent_ctx,
 		.page_unchanged = o->page_unchanged,
 		.unchanged_ctx = o->unchanged_ctx,
+		.maps_cache = o->maps_cache,
 	};
 	struct esky_tracee **mine = NULL;
 	struct esky_dump *d;

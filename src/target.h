@@ -175,8 +175,9 @@ struct esky_checkpoint_opts {
 	const char *parent_hint;
 	bool (*parent_hash)(void *ctx, uint64_t vaddr, uint64_t *hash);
 	void *parent_ctx;
-	bool (*page_unchanged)(void *ctx, uint64_t vaddr); /* see esky_dump_opts */
+	size_t (*page_unchanged)(void *ctx, uint64_t vaddr, size_t max); /* see esky_dump_opts */
 	void *unchanged_ctx;
+	struct esky_maps_cache *maps_cache;                /* see esky_dump_opts */
 };
 
 int esky_target_checkpoint(struct esky_target *t, const char *path,
