@@ -47,6 +47,7 @@
 #define UFFD_USER_MODE_ONLY 1
 #endif
 #define AGENT_SIG_SETMASK 2
+#define AGENT_SIGTRAP_BIT (1ULL << (5 - 1)) /* SIGTRAP is 5 on every Linux */
 #define AGENT_SS_ONSTACK 1
 #define AGENT_SS_DISABLE 2
 #define AGENT_FUTEX_WAIT 128 /* FUTEX_WAIT | FUTEX_PRIVATE_FLAG */
@@ -766,6 +767,25 @@ static void restore_signals(void)
 	}
 }
 
+/*
+ * Stop for the monitor (int3: SIGTRAP, SI_KERNEL). The kernel forces that
+ * SIGTRAP through, and a forced signal the task blocks (all are, here) has
+ * its handler reset to SIG_DFL: the program's own SIGTRAP handler would be
+ * lost. So SIGTRAP alone is unblocked for the trap, unless one is pending
+ * (restored with the program's state: it would be taken now, here); then
+ * losing the handler is the lesser harm. The monitor sets the program's
+ * mask afterwards.
+ */
+static void stop_for_monitor(void)
+{
+	uint64_t pending = 0, mask = ~AGENT_SIGTRAP_BIT;
+
+	if (sys_call(__NR_rt_sigpending, &pending, 8, 0, 0, 0, 0) == 0 &&
+	    !(pending & AGENT_SIGTRAP_BIT))
+		sys_call(__NR_rt_sigprocmask, AGENT_SIG_SETMASK, &mask, 0, 8, 0, 0);
+	arch_breakpoint();
+}
+
 static void restore_timers(void)
 {
 	for (int which = 0; which < 3; which++) {
@@ -852,7 +872,7 @@ static void thread_main(uint64_t index)
 	}
 	__atomic_add_fetch(&threads_ready, 1, __ATOMIC_SEQ_CST);
 	sys_call(__NR_futex, &threads_ready, AGENT_FUTEX_WAKE, 1, 0, 0, 0);
-	arch_breakpoint();
+	stop_for_monitor();
 	for (;;)
 		sys_call(__NR_exit_group, AGENT_EXIT_FAILED, 0, 0, 0, 0, 0);
 }
@@ -966,7 +986,7 @@ void agent_main(uint64_t *sp)
 	close_transports();
 	/* Timers last: the less time between them and the program, the better. */
 	restore_timers();
-	arch_breakpoint();
+	stop_for_monitor();
 	/* The monitor never resumes us here; if it does, do no harm. */
 	for (;;)
 		sys_call(__NR_exit_group, AGENT_EXIT_FAILED, 0, 0, 0, 0, 0);

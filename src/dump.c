@@ -853,16 +853,25 @@ static int read_cmdline(pid_t pid, char **out)
 	return 0;
 }
 
-/* Scratch memory in the tracee for the results of injected syscalls. */
+/*
+ * Scratch memory in the tracee: the results of injected syscalls (page 0),
+ * the table of a batch of them (pages 1-2) and the batch's code (page 3,
+ * made executable; the rest stays writable, never both).
+ */
+#define SCRATCH_PAGES 4u
+#define SCRATCH_TABLE 4096u
+#define SCRATCH_TABLE_MAX (8192u / sizeof(struct esky_batch_call))
+#define SCRATCH_CODE (3u * 4096u)
 struct scratch_layout {
-	uint64_t sigaction[4];  /* struct kernel sigaction */
+	uint64_t sigaction[64][4]; /* struct kernel sigaction, by signal */
 	uint64_t altstack[3];   /* stack_t */
-	uint64_t itimer[4];     /* struct itimerval */
+	uint64_t itimer[3][4];  /* struct itimerval, by timer */
 	uint64_t robust_head;
 	uint64_t robust_len;
 	uint64_t tid_address;
 	uint64_t pdeath_sig;    /* an int */
 };
+_Static_assert(sizeof(struct scratch_layout) <= SCRATCH_TABLE, "the results fit page 0");
 
 static int rsys(struct esky_tracee *t, long *ret, long nr, long a0, long a1, long a2, long a3,
 		long a4)
@@ -873,6 +882,12 @@ static int rsys(struct esky_tracee *t, long *ret, long nr, long a0, long a1, lon
 		return esky_error(err, "pid %d: cannot run syscall %ld in it: %s", esky_tracee_pid(t),
 				  nr, strerror(-err));
 	return 0;
+}
+
+static void add_call(struct esky_batch_call *calls, size_t *n, long nr, long a0, long a1, long a2,
+		     long a3)
+{
+	calls[(*n)++] = (struct esky_batch_call){ .nr = nr, .a = { a0, a1, a2, a3 } };
 }
 
 /*
@@ -931,16 +946,19 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 {
 	struct esky_tracee *t = d->t;
 	pid_t pid = esky_tracee_pid(t);
+	struct esky_batch_call calls[SCRATCH_TABLE_MAX];
+	size_t nc = 0, i_altstack, i_itimer, i_brk;
 	struct scratch_layout sl;
 	uint64_t scratch = 0;
+	bool batched = false;
 	long r;
 	int ret, end_ret;
 
 	ret = esky_tracee_inject_begin(t);
 	if (ret)
 		return ret;
-	ret = rsys(t, &r, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		   -1);
+	ret = rsys(t, &r, SYS_mmap, 0, SCRATCH_PAGES * 4096, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1);
 	if (ret)
 		goto out_end;
 	if (r < 0 && r > -4096) {
@@ -950,79 +968,93 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 	}
 	scratch = (uint64_t)r;
 #define SCRATCH(field) ((long)(scratch + offsetof(struct scratch_layout, field)))
-	for (int sig = 1; sig <= 64 && !ret; sig++) {
-		uint64_t bit = 1ULL << (sig - 1);
-
+	/* Every query below at once: none needs another's result. */
+	for (int sig = 1; sig <= 64; sig++)
 		/* Default ones too: SIG_DFL may carry flags (SIGCHLD's SA_NOCLDWAIT). */
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		ret = rsys(t, &r, SYS_rt_sigaction, sig, 0, SCRATCH(sigaction), 8, 0);
-		if (!ret && r == 0) {
-			ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(sigaction), sl.sigaction,
-						   sizeof(sl.sigaction));
-			memcpy(&core->sigactions[sig - 1], sl.sigaction, sizeof(sl.sigaction));
-			core->sigaction_valid |= bit;
-		}
+		if (sig != SIGKILL && sig != SIGSTOP)
+			add_call(calls, &nc, SYS_rt_sigaction, sig, 0, SCRATCH(sigaction[sig - 1]), 8);
+	i_altstack = nc;
+	add_call(calls, &nc, SYS_sigaltstack, 0, SCRATCH(altstack), 0, 0);
+	i_itimer = nc;
+	for (int which = 0; which < 3; which++)
+		add_call(calls, &nc, SYS_getitimer, which, SCRATCH(itimer[which]), 0, 0);
+	i_brk = nc;
+	add_call(calls, &nc, SYS_brk, 0, 0, 0, 0);
+	add_call(calls, &nc, SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0);
+	add_call(calls, &nc, SYS_personality, 0xffffffff, 0, 0, 0);
+	add_call(calls, &nc, SYS_get_robust_list, 0, SCRATCH(robust_head), SCRATCH(robust_len), 0);
+	add_call(calls, &nc, SYS_prctl, PR_GET_TID_ADDRESS, SCRATCH(tid_address), 0, 0);
+	add_call(calls, &nc, SYS_prctl, PR_GET_PDEATHSIG, SCRATCH(pdeath_sig), 0, 0);
+	_Static_assert(64 + 10 <= SCRATCH_TABLE_MAX, "the batch fits its table");
+	/*
+	 * One resume for all of them through code in the scratch page; where
+	 * executable memory is refused (or the code cannot run), one
+	 * injected syscall each, as before: the same answers, ~2 ms slower.
+	 */
+	ret = rsys(t, &r, SYS_mprotect, (long)(scratch + SCRATCH_CODE), 4096, PROT_READ | PROT_EXEC,
+		   0, 0);
+	if (!ret && r == 0) {
+		int bret = esky_tracee_syscall_batch(t, scratch + SCRATCH_CODE, scratch + SCRATCH_TABLE,
+						     calls, nc);
+
+		if (bret == 0)
+			batched = true;
+		else if (bret != -EFAULT)
+			ret = esky_error(bret, "pid %d: cannot run syscalls in it: %s", pid,
+					 strerror(-bret));
+		else
+			pr_debug("pid %d: batched syscalls did not run; one by one", pid);
+	}
+	for (size_t i = 0; i < nc && !ret && !batched; i++) {
+		ret = rsys(t, &r, calls[i].nr, calls[i].a[0], calls[i].a[1], calls[i].a[2],
+			   calls[i].a[3], calls[i].a[4]);
+		calls[i].ret = r;
 	}
 	if (!ret)
-		ret = rsys(t, &r, SYS_sigaltstack, 0, SCRATCH(altstack), 0, 0, 0);
-	if (!ret && r == 0) {
-		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(altstack), sl.altstack,
-					   sizeof(sl.altstack));
+		ret = esky_tracee_read_mem(t, scratch, &sl, sizeof(sl));
+	for (size_t i = 0; i < i_altstack && !ret; i++) {
+		int sig = (int)calls[i].a[0];
+
+		if (calls[i].ret == 0) {
+			memcpy(&core->sigactions[sig - 1], sl.sigaction[sig - 1],
+			       sizeof(sl.sigaction[0]));
+			core->sigaction_valid |= 1ULL << (sig - 1);
+		}
+	}
+	if (!ret && calls[i_altstack].ret == 0) {
 		core->altstack_sp = sl.altstack[0];
 		core->altstack_flags = (uint32_t)sl.altstack[1];
 		core->altstack_size = sl.altstack[2];
 	}
-	for (int which = 0; which < 3 && !ret; which++) {
-		ret = rsys(t, &r, SYS_getitimer, which, SCRATCH(itimer), 0, 0, 0);
-		if (!ret && r == 0) {
-			ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(itimer), sl.itimer,
-						   sizeof(sl.itimer));
-			memcpy(&core->itimers[which], sl.itimer, sizeof(sl.itimer));
-		}
-	}
-	if (!ret)
-		ret = rsys(t, &r, SYS_brk, 0, 0, 0, 0, 0);
-	if (!ret)
-		core->brk = (uint64_t)r;
-	if (!ret)
-		ret = rsys(t, &r, SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0);
-	if (!ret && r > 0)
-		core->timer_slack = (uint64_t)r;
-	if (!ret)
-		ret = rsys(t, &r, SYS_personality, 0xffffffff, 0, 0, 0, 0);
-	if (!ret)
-		core->personality = (uint32_t)r;
-	if (!ret)
-		ret = rsys(t, &r, SYS_get_robust_list, 0, SCRATCH(robust_head), SCRATCH(robust_len), 0,
-			   0);
-	if (!ret && r == 0) {
-		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(robust_head), &sl.robust_head,
-					   2 * sizeof(uint64_t));
-		core->robust_list = sl.robust_head;
-		core->robust_len = sl.robust_len;
-	}
-	if (!ret)
-		ret = rsys(t, &r, SYS_prctl, PR_GET_TID_ADDRESS, SCRATCH(tid_address), 0, 0, 0);
-	if (!ret && r == 0) {
-		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(tid_address), &sl.tid_address,
-					   sizeof(sl.tid_address));
-		core->clear_child_tid = sl.tid_address;
-	}
-	if (!ret)
-		ret = rsys(t, &r, SYS_prctl, PR_GET_PDEATHSIG, SCRATCH(pdeath_sig), 0, 0, 0);
-	if (!ret && r == 0) {
-		int32_t sig = 0;
+	for (int which = 0; which < 3 && !ret; which++)
+		if (calls[i_itimer + (size_t)which].ret == 0)
+			memcpy(&core->itimers[which], sl.itimer[which], sizeof(sl.itimer[0]));
+	if (!ret) {
+		const struct esky_batch_call *c = &calls[i_brk];
 
-		ret = esky_tracee_read_mem(t, (uint64_t)SCRATCH(pdeath_sig), &sig, sizeof(sig));
-		core->pdeath_sig = sig > 0 && sig < 65 ? (uint32_t)sig : 0;
+		core->brk = (uint64_t)c[0].ret;
+		if (c[1].ret > 0)
+			core->timer_slack = (uint64_t)c[1].ret;
+		core->personality = (uint32_t)c[2].ret;
+		if (c[3].ret == 0) {
+			core->robust_list = sl.robust_head;
+			core->robust_len = sl.robust_len;
+		}
+		if (c[4].ret == 0)
+			core->clear_child_tid = sl.tid_address;
+		if (c[5].ret == 0) {
+			int32_t sig;
+
+			memcpy(&sig, &sl.pdeath_sig, sizeof(sig));
+			core->pdeath_sig = sig > 0 && sig < 65 ? (uint32_t)sig : 0;
+		}
 	}
 	for (size_t i = 0; !ret && i < d->vma_n; i++)
 		if (d->vmas[i].img.kind == ESKY_IMG_VMA_SYSV_SHM)
 			ret = collect_sysv(d, &d->vmas[i], scratch);
 #undef SCRATCH
 	if (scratch) {
-		int uret = rsys(t, &r, SYS_munmap, (long)scratch, 4096, 0, 0, 0);
+		int uret = rsys(t, &r, SYS_munmap, (long)scratch, SCRATCH_PAGES * 4096, 0, 0, 0);
 
 		if (!ret)
 			ret = uret;

@@ -2820,6 +2820,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	struct esky_restore_opts ro = { .verify_pages = true, .follow_threads = true };
 	struct esky_image **chain;
 	const struct esky_image_view *v;
+	uint64_t t0 = esky_now_ns();
 	size_t n;
 	int ret;
 
@@ -2863,6 +2864,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	}
 	r->why = ESKY_WHY_REWOUND;
 	report_where(s, r);
+	pr_debug("rewind to snapshot %d: %.1f ms (thaw)", id, (double)(esky_now_ns() - t0) / 1e6);
 out_close:
 	esky_image_close_chain(chain, n);
 	return ret;

@@ -1295,6 +1295,65 @@ int esky_tracee_syscall(struct esky_tracee *t, long *ret, long nr, long a0, long
 	return 0;
 }
 
+int esky_tracee_syscall_batch(struct esky_tracee *t, uint64_t code, uint64_t table,
+			      struct esky_batch_call *calls, size_t n)
+{
+	_Static_assert(sizeof(struct esky_batch_call) == 64, "the batch code's entry size");
+	uint8_t buf[ARCH_BATCH_CODE_MAX];
+	size_t len = arch_batch_code(buf);
+	esky_regs_t regs = t->saved_regs;
+	struct esky_stop st;
+	int ret;
+
+	if (!t->injecting || !n)
+		return -EINVAL;
+	ret = esky_tracee_write_mem(t, code, buf, len);
+	if (!ret)
+		ret = esky_tracee_write_mem(t, table, calls, n * sizeof(*calls));
+	if (ret)
+		return ret;
+	arch_regs_set_batch(&regs, code, table, n);
+	ret = esky_tracee_set_regs(t, &regs);
+	/*
+	 * The breakpoint's SIGTRAP must not be blocked: a fault signal the
+	 * task blocks is forced through with its handler reset to SIG_DFL,
+	 * and the program's own SIGTRAP handler would be lost.
+	 */
+	if (!ret)
+		ret = esky_tracee_set_sigmask(t, ~(1ULL << (SIGTRAP - 1)));
+	if (ret)
+		return ret;
+	t->injected++;
+	for (;;) {
+		if (ptrace(PTRACE_CONT, t->pid, 0, 0) < 0)
+			return -errno;
+		ret = esky_tracee_wait(t, &st, false);
+		if (ret)
+			return ret;
+		if (st.kind == ESKY_STOP_EXITED || st.kind == ESKY_STOP_KILLED)
+			return -ESRCH;
+		if (st.kind == ESKY_STOP_SIGNAL && st.sig == SIGTRAP && st.si_code == SI_KERNEL) {
+			ret = esky_tracee_get_regs(t, &regs);
+			if (ret)
+				return ret;
+			if (arch_regs_ip(&regs) == code + len)
+				break;
+			return -EFAULT;
+		}
+		if (st.kind == ESKY_STOP_SIGNAL &&
+		    (st.sig == SIGSEGV || st.sig == SIGBUS || st.sig == SIGILL || st.sig == SIGTRAP))
+			return -EFAULT; /* the code did not run as written: not passed on */
+		if (st.kind == ESKY_STOP_SIGNAL || st.kind == ESKY_STOP_GROUP)
+			t->deferred_sig = st.sig; /* SIGSTOP: sent again at the end */
+		if (st.kind == ESKY_STOP_CLONE)
+			t->syscall_child = st.new_pid;
+	}
+	ret = esky_tracee_set_sigmask(t, ~0ULL);
+	if (!ret)
+		ret = esky_tracee_read_mem(t, table, calls, n * sizeof(*calls));
+	return ret;
+}
+
 int esky_tracee_inject_end(struct esky_tracee *t)
 {
 	struct esky_stop st;

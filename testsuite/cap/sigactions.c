@@ -1,4 +1,4 @@
-/* Signal dispositions survive: handlers with SA_SIGINFO, SA_RESTART, SA_NODEFER, SA_RESETHAND, SA_ONSTACK and their sa_mask, ignored signals, SIGCHLD's SA_NOCLDWAIT|SA_NOCLDSTOP (read back with rt_sigaction, and handlers run), and the alternate signal stack. */
+/* Signal dispositions survive: handlers with SA_SIGINFO, SA_RESTART, SA_NODEFER, SA_RESETHAND, SA_ONSTACK and their sa_mask, ignored signals, SIGCHLD's SA_NOCLDWAIT|SA_NOCLDSTOP (read back with rt_sigaction, and handlers run), the alternate signal stack, and a SIGTRAP handler (esky's own breakpoint traps while it reads the state must not reset it). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
@@ -37,6 +37,13 @@ static void on_usr2(int sig)
 	got_usr2 += sig;
 }
 
+static volatile sig_atomic_t got_trap;
+
+static void on_trap(int sig)
+{
+	got_trap = sig;
+}
+
 static void get_k(int sig, struct ksigaction *k)
 {
 	CHECK_SYS(syscall(SYS_rt_sigaction, sig, NULL, k, 8));
@@ -66,6 +73,7 @@ int main(void)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGRTMIN + 5, on_usr2);
+	signal(SIGTRAP, on_trap);
 	/* SIG_DFL with a flag that matters: children reap themselves. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -138,6 +146,8 @@ int main(void)
 	CHECK(back.sa_handler == SIG_DFL);	/* SA_RESETHAND */
 	raise(SIGRTMIN + 5);
 	CHECK_INT(got_usr2, SIGUSR2 + SIGRTMIN + 5);
+	raise(SIGTRAP);
+	CHECK_INT(got_trap, SIGTRAP);
 	printf("handlers ran: ok\n");
 	return 0;
 }

@@ -25,6 +25,39 @@ void arch_regs_set_syscall(esky_regs_t *r, uint64_t ip, long nr, const long args
 	r->r9 = (unsigned long)args[5];
 }
 
+size_t arch_batch_code(uint8_t buf[ARCH_BATCH_CODE_MAX])
+{
+	/* rbx: the entry, r12: entries left. syscall clobbers rcx and r11 only. */
+	static const uint8_t code[] = {
+		0x48, 0x8b, 0x03,       /* loop: mov rax, [rbx] */
+		0x48, 0x8b, 0x7b, 0x08, /* mov rdi, [rbx + 8] */
+		0x48, 0x8b, 0x73, 0x10, /* mov rsi, [rbx + 16] */
+		0x48, 0x8b, 0x53, 0x18, /* mov rdx, [rbx + 24] */
+		0x4c, 0x8b, 0x53, 0x20, /* mov r10, [rbx + 32] */
+		0x4c, 0x8b, 0x43, 0x28, /* mov r8, [rbx + 40] */
+		0x4c, 0x8b, 0x4b, 0x30, /* mov r9, [rbx + 48] */
+		0x0f, 0x05,             /* syscall */
+		0x48, 0x89, 0x43, 0x38, /* mov [rbx + 56], rax */
+		0x48, 0x83, 0xc3, 0x40, /* add rbx, 64 */
+		0x49, 0xff, 0xcc,       /* dec r12 */
+		0x75, 0xd6,             /* jnz loop (-42) */
+		0xcc,                   /* int3 */
+	};
+	_Static_assert(sizeof(code) <= ARCH_BATCH_CODE_MAX, "the batch code fits");
+	memcpy(buf, code, sizeof(code));
+	return sizeof(code);
+}
+
+void arch_regs_set_batch(esky_regs_t *r, uint64_t ip, uint64_t table, uint64_t n)
+{
+	r->rip = ip;
+	r->rbx = table;
+	r->r12 = n;
+	/* Not in a syscall for the kernel's restart logic; no single-step trap on the way. */
+	r->orig_rax = (unsigned long)-1L;
+	r->eflags &= ~0x100ul;
+}
+
 bool arch_regs_fixup_restart(esky_regs_t *r)
 {
 	if ((long)r->orig_rax < 0)

@@ -95,6 +95,18 @@ static inline long arch_regs_syscall_nr(const esky_regs_t *r) { return (long)r->
 void arch_regs_set_syscall(esky_regs_t *r, uint64_t ip, long nr, const long args[6]);
 
 /*
+ * A batch of syscalls run in one resume (esky_tracee_syscall_batch): code
+ * that takes a table of n entries of 8 words (number, six arguments, the
+ * result it writes back) and runs them in order, then stops at a
+ * breakpoint. arch_batch_code writes it into buf (ARCH_BATCH_CODE_MAX
+ * bytes) and returns its length; arch_regs_set_batch points r at it
+ * (code at ip, the table at table); the stop is at ip + length.
+ */
+#define ARCH_BATCH_CODE_MAX 64
+size_t arch_batch_code(uint8_t buf[ARCH_BATCH_CODE_MAX]);
+void arch_regs_set_batch(esky_regs_t *r, uint64_t ip, uint64_t table, uint64_t n);
+
+/*
  * Rewrite the registers of a task stopped inside an interrupted syscall so
  * that a fresh process started from them behaves as the kernel's restart
  * would have: -ERESTARTSYS, -ERESTARTNOINTR and -ERESTARTNOHAND re-execute
