@@ -704,7 +704,7 @@ static int cmd_x_fmt(struct shell *sh, int argc, char **argv, const char *fmt)
 	long count = 0;
 	uint64_t addr;
 
-	while (*fmt >= '0' && *fmt <= '9')
+	while (*fmt >= '0' && *fmt <= '9' && count <= 2048)
 		count = count * 10 + (*fmt++ - '0');
 	for (; *fmt; fmt++) {
 		if (strchr("xduo", *fmt))
@@ -716,7 +716,7 @@ static int cmd_x_fmt(struct shell *sh, int argc, char **argv, const char *fmt)
 	}
 	if (!count)
 		count = 1;
-	if (argc != 2 || count * size > sizeof(buf))
+	if (argc != 2 || (unsigned long)count * size > sizeof(buf))
 		return fail("x/FMT ADDRESS (at most 2048 bytes)");
 	if (esky_session_eval(sh->s, argv[1], &addr)) {
 		esky_error_clear();

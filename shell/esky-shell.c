@@ -313,6 +313,9 @@ int main(int argc, char **argv)
 	/* ESKY_DIRTY=hash: snapshots compare content hashes (tests run both ways). */
 	if (getenv("ESKY_DIRTY") && !strcmp(getenv("ESKY_DIRTY"), "hash"))
 		esky_session_track_pages(sh.s, false);
+	/* ESKY_REWIND=thaw: every rewind makes a new process (tests run both ways). */
+	if (getenv("ESKY_REWIND") && !strcmp(getenv("ESKY_REWIND"), "thaw"))
+		esky_session_rewind_in_place(sh.s, false);
 	sigprocmask(SIG_SETMASK, NULL, &session_mask);
 	{
 		/* No SA_RESTART: readline must see its read interrupted. */

@@ -291,19 +291,24 @@ int esky_dirty_collect(struct esky_dirty *d)
 	for (size_t i = 0; i < d->armed.n && !ret; i++)
 		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end, 0, PAGE_IS_WPALLOWED,
 			   PAGE_IS_WPALLOWED, &notallowed);
-	/* What was written, write-protected again as it is reported. */
-	for (size_t i = 0; i < d->armed.n && !ret; i++)
-		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end,
-			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN,
-			   &d->written);
 	if (!ret) {
 		sort_merge(&d->poison);
 		sort_merge(&notallowed);
-		sort_merge(&d->written);
-		ret = ranges_minus(&d->armed, &d->poison, &trust);
+		ret = ranges_minus(&d->armed, &notallowed, &trust);
 	}
-	if (!ret)
-		ret = ranges_minus(&trust, &notallowed, &d->valid);
+	/*
+	 * What was written, write-protected again as it is reported: in the
+	 * mappings still registered only (a write-protect scan of another
+	 * fails the whole scan with EPERM).
+	 */
+	for (size_t i = 0; i < trust.n && !ret; i++)
+		ret = scan(d, trust.v[i].start, trust.v[i].end,
+			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN,
+			   &d->written);
+	if (!ret) {
+		sort_merge(&d->written);
+		ret = ranges_minus(&trust, &d->poison, &d->valid);
+	}
 	d->n_written = d->n_valid = 0;
 	for (size_t i = 0; !ret && i < d->written.n; i++)
 		d->n_written += (d->written.v[i].end - d->written.v[i].start) / PAGE;

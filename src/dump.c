@@ -853,15 +853,7 @@ static int read_cmdline(pid_t pid, char **out)
 	return 0;
 }
 
-/*
- * Scratch memory in the tracee: the results of injected syscalls (page 0),
- * the table of a batch of them (pages 1-2) and the batch's code (page 3,
- * made executable; the rest stays writable, never both).
- */
-#define SCRATCH_PAGES 4u
-#define SCRATCH_TABLE 4096u
-#define SCRATCH_TABLE_MAX (8192u / sizeof(struct esky_batch_call))
-#define SCRATCH_CODE (3u * 4096u)
+/* The results of the injected queries, in the scratch memory's data page. */
 struct scratch_layout {
 	uint64_t sigaction[64][4]; /* struct kernel sigaction, by signal */
 	uint64_t altstack[3];   /* stack_t */
@@ -871,7 +863,7 @@ struct scratch_layout {
 	uint64_t tid_address;
 	uint64_t pdeath_sig;    /* an int */
 };
-_Static_assert(sizeof(struct scratch_layout) <= SCRATCH_TABLE, "the results fit page 0");
+_Static_assert(sizeof(struct scratch_layout) <= ESKY_SCRATCH_DATA, "the results fit");
 
 static int rsys(struct esky_tracee *t, long *ret, long nr, long a0, long a1, long a2, long a3,
 		long a4)
@@ -946,27 +938,19 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 {
 	struct esky_tracee *t = d->t;
 	pid_t pid = esky_tracee_pid(t);
-	struct esky_batch_call calls[SCRATCH_TABLE_MAX];
+	struct esky_batch_call calls[ESKY_SCRATCH_CALLS];
 	size_t nc = 0, i_altstack, i_itimer, i_brk;
+	struct esky_scratch sc = { 0 };
 	struct scratch_layout sl;
 	uint64_t scratch = 0;
-	bool batched = false;
 	long r;
 	int ret, end_ret;
 
 	ret = esky_tracee_inject_begin(t);
 	if (ret)
 		return ret;
-	ret = rsys(t, &r, SYS_mmap, 0, SCRATCH_PAGES * 4096, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1);
-	if (ret)
-		goto out_end;
-	if (r < 0 && r > -4096) {
-		ret = esky_error((int)r, "pid %d: cannot map scratch memory in it: %s", pid,
-				 strerror((int)-r));
-		goto out_end;
-	}
-	scratch = (uint64_t)r;
+	ret = esky_tracee_scratch_map(t, &sc);
+	scratch = sc.addr;
 #define SCRATCH(field) ((long)(scratch + offsetof(struct scratch_layout, field)))
 	/* Every query below at once: none needs another's result. */
 	for (int sig = 1; sig <= 64; sig++)
@@ -985,31 +969,9 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 	add_call(calls, &nc, SYS_get_robust_list, 0, SCRATCH(robust_head), SCRATCH(robust_len), 0);
 	add_call(calls, &nc, SYS_prctl, PR_GET_TID_ADDRESS, SCRATCH(tid_address), 0, 0);
 	add_call(calls, &nc, SYS_prctl, PR_GET_PDEATHSIG, SCRATCH(pdeath_sig), 0, 0);
-	_Static_assert(64 + 10 <= SCRATCH_TABLE_MAX, "the batch fits its table");
-	/*
-	 * One resume for all of them through code in the scratch page; where
-	 * executable memory is refused (or the code cannot run), one
-	 * injected syscall each, as before: the same answers, ~2 ms slower.
-	 */
-	ret = rsys(t, &r, SYS_mprotect, (long)(scratch + SCRATCH_CODE), 4096, PROT_READ | PROT_EXEC,
-		   0, 0);
-	if (!ret && r == 0) {
-		int bret = esky_tracee_syscall_batch(t, scratch + SCRATCH_CODE, scratch + SCRATCH_TABLE,
-						     calls, nc);
-
-		if (bret == 0)
-			batched = true;
-		else if (bret != -EFAULT)
-			ret = esky_error(bret, "pid %d: cannot run syscalls in it: %s", pid,
-					 strerror(-bret));
-		else
-			pr_debug("pid %d: batched syscalls did not run; one by one", pid);
-	}
-	for (size_t i = 0; i < nc && !ret && !batched; i++) {
-		ret = rsys(t, &r, calls[i].nr, calls[i].a[0], calls[i].a[1], calls[i].a[2],
-			   calls[i].a[3], calls[i].a[4]);
-		calls[i].ret = r;
-	}
+	_Static_assert(64 + 10 <= ESKY_SCRATCH_CALLS, "the batch fits its table");
+	if (!ret)
+		ret = esky_tracee_scratch_calls(t, &sc, calls, nc);
 	if (!ret)
 		ret = esky_tracee_read_mem(t, scratch, &sl, sizeof(sl));
 	for (size_t i = 0; i < i_altstack && !ret; i++) {
@@ -1054,7 +1016,7 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 			ret = collect_sysv(d, &d->vmas[i], scratch);
 #undef SCRATCH
 	if (scratch) {
-		int uret = rsys(t, &r, SYS_munmap, (long)scratch, SCRATCH_PAGES * 4096, 0, 0, 0);
+		int uret = esky_tracee_scratch_unmap(t, &sc);
 
 		if (!ret)
 			ret = uret;
@@ -1084,7 +1046,6 @@ static int collect_injected(struct esky_dump *d, struct esky_img_core *core,
 				 pid, r);
 		}
 	}
-out_end:
 	end_ret = esky_tracee_inject_end(t);
 	if (!ret && end_ret)
 		ret = esky_error(end_ret, "pid %d: cannot put its registers back: %s", pid,

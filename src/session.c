@@ -9,6 +9,7 @@
 #include "image.h"
 #include "log.h"
 #include "proc.h"
+#include "rewind.h"
 #include "restore.h"
 #include "target.h"
 #include "util.h"
@@ -105,6 +106,7 @@ struct esky_session {
 	 */
 	struct esky_dirty *dirty;
 	struct esky_maps_cache maps_cache; /* smaps of the last snapshot, while tracking lasts */
+	bool in_place;          /* rewinds may write what differs into the live program */
 	/* hardware watchpoints: slot i is debug register i */
 	struct watch {
 		int id;
@@ -170,6 +172,7 @@ static int session_new(const char *store_dir, const struct esky_snapfile_sink *s
 	esky_tracee_note_inherited_signals();
 	s->next_bp = 1;
 	s->track_pages = true;
+	s->in_place = true;
 	s->timer_fd = s->intr_fd = s->sig_fd = -1;
 	if (sink)
 		s->sink = *sink;
@@ -2733,6 +2736,11 @@ out_free:
 	return ret;
 }
 
+void esky_session_rewind_in_place(struct esky_session *s, bool on)
+{
+	s->in_place = on;
+}
+
 void esky_session_track_pages(struct esky_session *s, bool on)
 {
 	s->track_pages = on;
@@ -2815,13 +2823,76 @@ static void make_snapshot_thread_current(struct esky_session *s, struct esky_ima
 	free(tid);
 }
 
+/*
+ * Rewind the live program without making a new one when it still has the
+ * snapshot's shape (rewind.h), knowing from the tracking what it wrote.
+ * 0: done, the tracking re-armed for "since this snapshot"; otherwise the
+ * caller thaws (-EAGAIN: not possible here; other: failed on the way).
+ */
+static int rewind_in_place(struct esky_session *s, struct esky_image **chain, size_t n,
+			   const struct esky_page_hash *to, size_t to_n)
+{
+	struct esky_tracee *tr;
+	struct esky_rewind_in in = { 0 };
+	struct esky_rewind_stats st;
+	int ret;
+
+	if (!s->in_place || !esky_session_alive(s))
+		return -EAGAIN;
+	if (!s->dirty || !s->lineage || !esky_store_get(s->store, s->lineage) ||
+	    esky_target_thread_count(s->t) != 1) {
+		pr_debug("rewind in place: %s", !s->dirty ? "no dirty-page tracking"
+					      : esky_target_thread_count(s->t) != 1 ? "threads"
+					      : "the program's snapshot is gone");
+		return -EAGAIN;
+	}
+	tr = esky_target_tracee(s->t);
+	/* What the program wrote since the snapshot it descends from. */
+	ret = esky_dirty_collect(s->dirty);
+	if (ret) {
+		pr_debug("rewind in place: the tracking failed: %s", strerror(-ret));
+		stop_tracking(s);
+		return -EAGAIN;
+	}
+	in = (struct esky_rewind_in){
+		.t = tr,
+		.chain = chain,
+		.n = n,
+		.from = s->hashes,
+		.from_n = s->nhashes,
+		.to = to,
+		.to_n = to_n,
+		.unchanged = esky_dirty_unchanged,
+		.unchanged_ctx = s->dirty,
+		.max_pages = 65536, /* 256 MiB: beyond, a thaw costs about the same */
+	};
+	/* The program's own bytes under our int3s first: every page then holds the program's. */
+	for (size_t i = 0; i < s->nsites; i++)
+		esky_tracee_write_mem(tr, s->sites[i].addr, &s->sites[i].orig, 1);
+	s->nsites = 0;
+	ret = esky_rewind_in_place(&in, &st);
+	pr_debug("rewind in place: %s (%" PRIu64 " pages written of %" PRIu64 ")",
+		 ret == 0 ? "done" : ret == -EAGAIN ? "not possible" : "failed", st.pages_written,
+		 st.pages_compared);
+	if (ret)
+		return ret;
+	/* Our writes count as the program's: from here on, "since this snapshot". */
+	if (esky_dirty_collect(s->dirty))
+		stop_tracking(s);
+	esky_target_rewound(s->t, esky_image_view(chain[0])->core->run_ns);
+	s->pending = PENDING_NONE;
+	return 0;
+}
+
 int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report *r)
 {
 	struct esky_restore_opts ro = { .verify_pages = true, .follow_threads = true };
+	struct esky_page_hash *to = NULL;
 	struct esky_image **chain;
 	const struct esky_image_view *v;
 	uint64_t t0 = esky_now_ns();
-	size_t n;
+	size_t n, to_n = 0;
+	bool in_place = false;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -2829,6 +2900,18 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	if (ret)
 		return ret;
 	v = esky_image_view(chain[0]);
+	ret = esky_image_page_hashes(chain, n, &to, &to_n);
+	if (ret)
+		goto out_close;
+	ret = rewind_in_place(s, chain, n, to, to_n);
+	if (ret && ret != -EAGAIN) {
+		pr_debug("rewind in place failed (%s): the snapshot is thawed", esky_last_error());
+		esky_error_clear();
+	}
+	if (!ret) {
+		in_place = true;
+		goto rewound;
+	}
 	if (!s->program && v->core->exe_file != UINT32_MAX) {
 		ret = esky_session_file(s, esky_image_str(chain[0], v->files[v->core->exe_file].path));
 		if (ret)
@@ -2846,17 +2929,19 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	esky_target_on_new_thread(s->t, thread_born, s);
 	make_snapshot_thread_current(s, chain[0]);
 	esky_target_report_signals(s->t, true);
+	find_bias(s);
+	resolve_libs(s); /* a thawed snapshot has its own library addresses */
+	/* What it writes from here on is known: the next rewind may be in place. */
+	start_tracking(s);
+rewound:
 	memcpy(s->lineage_id, v->hdr->id, sizeof(s->lineage_id));
 	s->lineage = id;
 	free(s->hashes);
-	s->hashes = NULL;
-	s->nhashes = 0;
-	ret = esky_image_page_hashes(chain, n, &s->hashes, &s->nhashes);
+	s->hashes = to;
+	s->nhashes = to_n;
+	to = NULL;
 	s->every_left = s->every_ns;
-	find_bias(s);
-	resolve_libs(s); /* a thawed snapshot has its own library addresses */
-	if (!ret)
-		ret = sync_sites(s);
+	ret = sync_sites(s);
 	/* The program stands at the snapshot even if the store cannot record it (read-only). */
 	if (!ret && esky_store_set_current(s->store, id)) {
 		pr_warn("%s; the tree does not mark snapshot %d as current", esky_last_error(), id);
@@ -2864,8 +2949,10 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	}
 	r->why = ESKY_WHY_REWOUND;
 	report_where(s, r);
-	pr_debug("rewind to snapshot %d: %.1f ms (thaw)", id, (double)(esky_now_ns() - t0) / 1e6);
+	pr_debug("rewind to snapshot %d: %.1f ms (%s)", id, (double)(esky_now_ns() - t0) / 1e6,
+		 in_place ? "in place" : "thaw");
 out_close:
+	free(to);
 	esky_image_close_chain(chain, n);
 	return ret;
 }

@@ -265,6 +265,12 @@ int esky_session_read(struct esky_session *s, uint64_t addr, void *buf, size_t l
  * snapshot reads all memory and compares content hashes.
  */
 void esky_session_track_pages(struct esky_session *s, bool on);
+/*
+ * Whether rewind may bring the live program back by writing only what
+ * differs (rewind.h) when it has the snapshot's shape (on by default);
+ * off: every rewind thaws a new process.
+ */
+void esky_session_rewind_in_place(struct esky_session *s, bool on);
 /* How snapshots find what changed, as a line for info store (in buf). */
 const char *esky_session_pages_mode(const struct esky_session *s, char *buf, size_t n);
 

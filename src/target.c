@@ -516,6 +516,13 @@ void esky_target_drop_signal(struct esky_target *t)
 	t->pending_sig = 0;
 }
 
+void esky_target_rewound(struct esky_target *t, uint64_t run_ns)
+{
+	t->pending_sig = 0;
+	t->run_base_ns = run_ns;
+	t->ran_ns = 0;
+}
+
 static int main_event(struct esky_target *t, const struct esky_stop *stp, struct esky_event *ev);
 
 void esky_target_set_idle(struct esky_target *t, void (*fn)(void *ctx), void *ctx)

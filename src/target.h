@@ -149,6 +149,11 @@ int esky_target_step(struct esky_target *t);
 int esky_target_interrupt(struct esky_target *t);
 /* Drop the signal the program is stopped with (it will not be delivered). */
 void esky_target_drop_signal(struct esky_target *t);
+/*
+ * The stopped program was rewound in place (rewind.h) to a snapshot taken
+ * after run_ns of run time: that is its run time now; no signal waits.
+ */
+void esky_target_rewound(struct esky_target *t, uint64_t run_ns);
 
 /*
  * Collect the program's next stop. With block false returns -EAGAIN if it

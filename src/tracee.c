@@ -1354,6 +1354,81 @@ int esky_tracee_syscall_batch(struct esky_tracee *t, uint64_t code, uint64_t tab
 	return ret;
 }
 
+/* Scratch: [data page][table: two pages][code page]. */
+#define SCRATCH_TABLE_OFF ESKY_SCRATCH_DATA
+#define SCRATCH_CODE_OFF (SCRATCH_TABLE_OFF + 8192u)
+#define SCRATCH_LEN (SCRATCH_CODE_OFF + 4096u)
+_Static_assert(ESKY_SCRATCH_CALLS * sizeof(struct esky_batch_call) <= 8192u, "the table fits");
+
+static int scratch_syscall(struct esky_tracee *t, long *r, long nr, long a0, long a1, long a2,
+			   long a3, long a4, long a5)
+{
+	int err = esky_tracee_syscall(t, r, nr, a0, a1, a2, a3, a4, a5);
+
+	if (err)
+		return esky_error(err, "pid %d: cannot run syscall %ld in it: %s", t->pid, nr,
+				  strerror(-err));
+	return 0;
+}
+
+int esky_tracee_scratch_map(struct esky_tracee *t, struct esky_scratch *s)
+{
+	long r;
+	int ret = scratch_syscall(t, &r, SYS_mmap, 0, SCRATCH_LEN, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	s->addr = 0;
+	s->exec = false;
+	if (ret)
+		return ret;
+	if (r < 0 && r > -4096)
+		return esky_error((int)r, "pid %d: cannot map scratch memory in it: %s", t->pid,
+				  strerror((int)-r));
+	s->addr = (uint64_t)r;
+	ret = scratch_syscall(t, &r, SYS_mprotect, (long)(s->addr + SCRATCH_CODE_OFF), 4096,
+			      PROT_READ | PROT_EXEC, 0, 0, 0);
+	s->exec = !ret && r == 0;
+	return ret;
+}
+
+int esky_tracee_scratch_calls(struct esky_tracee *t, const struct esky_scratch *s,
+			      struct esky_batch_call *calls, size_t n)
+{
+	int ret = 0;
+
+	if (n > ESKY_SCRATCH_CALLS)
+		return -E2BIG;
+	if (s->exec && n) {
+		ret = esky_tracee_syscall_batch(t, s->addr + SCRATCH_CODE_OFF,
+						s->addr + SCRATCH_TABLE_OFF, calls, n);
+		if (ret != -EFAULT)
+			return ret ? esky_error(ret, "pid %d: cannot run syscalls in it: %s", t->pid,
+						strerror(-ret))
+				   : 0;
+		pr_debug("pid %d: batched syscalls did not run; one by one", t->pid);
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		long r;
+
+		ret = scratch_syscall(t, &r, calls[i].nr, calls[i].a[0], calls[i].a[1], calls[i].a[2],
+				      calls[i].a[3], calls[i].a[4], calls[i].a[5]);
+		calls[i].ret = r;
+	}
+	return ret;
+}
+
+int esky_tracee_scratch_unmap(struct esky_tracee *t, struct esky_scratch *s)
+{
+	long r;
+	int ret;
+
+	if (!s->addr)
+		return 0;
+	ret = scratch_syscall(t, &r, SYS_munmap, (long)s->addr, SCRATCH_LEN, 0, 0, 0, 0);
+	s->addr = 0;
+	return ret;
+}
+
 int esky_tracee_inject_end(struct esky_tracee *t)
 {
 	struct esky_stop st;

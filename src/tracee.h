@@ -255,6 +255,26 @@ int esky_tracee_syscall_batch(struct esky_tracee *t, uint64_t code, uint64_t tab
 			      struct esky_batch_call *calls, size_t n);
 
 /*
+ * Scratch memory for injected syscalls (between inject_begin and
+ * inject_end): ESKY_SCRATCH_DATA bytes at its start for the calls'
+ * arguments and results, then room for a batch of ESKY_SCRATCH_CALLS
+ * calls and its code (made executable; the rest stays writable, never
+ * both). esky_tracee_scratch_calls runs them as one batch where it can,
+ * one by one otherwise (executable memory refused): the same results.
+ * 0 or -errno with esky_error().
+ */
+#define ESKY_SCRATCH_DATA 4096u
+#define ESKY_SCRATCH_CALLS 128u
+struct esky_scratch {
+	uint64_t addr;
+	bool exec;              /* the code page is executable: batches run */
+};
+int esky_tracee_scratch_map(struct esky_tracee *t, struct esky_scratch *s);
+int esky_tracee_scratch_calls(struct esky_tracee *t, const struct esky_scratch *s,
+			      struct esky_batch_call *calls, size_t n);
+int esky_tracee_scratch_unmap(struct esky_tracee *t, struct esky_scratch *s);
+
+/*
  * Find a syscall instruction for remote syscalls again (after the vDSO or
  * the text moved, as after a restore). 0 or -ENOENT.
  */

@@ -84,6 +84,8 @@ static inline void arch_regs_set_entry_sp(esky_regs_t *r, uint64_t sp)
 	r->rdx = 0; /* no atexit function for _start */
 }
 static inline long arch_regs_syscall_ret(const esky_regs_t *r) { return (long)r->rax; }
+/* Registers that stand in no syscall: the kernel's restart logic leaves them alone. */
+static inline void arch_regs_clear_syscall(esky_regs_t *r) { r->orig_rax = (unsigned long)-1L; }
 /* The number of the syscall the task is in, or -1. */
 static inline long arch_regs_syscall_nr(const esky_regs_t *r) { return (long)r->orig_rax; }
 
