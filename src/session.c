@@ -107,6 +107,19 @@ struct esky_session {
 	struct esky_dirty *dirty;
 	struct esky_maps_cache maps_cache; /* smaps of the last snapshot, while tracking lasts */
 	bool in_place;          /* rewinds may write what differs into the live program */
+	/*
+	 * A timer snapshot written while the program stood, recorded in the
+	 * store's tree once it runs again (the tree's write and fsync are
+	 * not the program's to wait for): set between the two.
+	 */
+	bool unrecorded;
+	struct esky_snapinfo unrecorded_si;
+	char *unrecorded_path;
+	/*
+	 * The id the next timer snapshot takes, reserved while the program
+	 * runs (a reservation reads and writes the tree: ~2 ms); 0: none.
+	 */
+	int spare_id;
 	/* hardware watchpoints: slot i is debug register i */
 	struct watch {
 		int id;
@@ -285,10 +298,18 @@ static void drop_process(struct esky_session *s)
 	s->pending = PENDING_NONE;
 }
 
+static void release_spare(struct esky_session *s);
+static int take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, const char *note,
+			    int *idp, bool defer);
+static int record_snapshot(struct esky_session *s);
+
 void esky_session_free(struct esky_session *s)
 {
 	if (!s)
 		return;
+	if (s->unrecorded && record_snapshot(s))
+		esky_error_clear();
+	release_spare(s);
 	drop_process(s);
 	for (size_t i = 0; i < s->nbps; i++)
 		free_bp(&s->bps[i]);
@@ -1505,7 +1526,21 @@ static bool fatal_signal(int sig)
 }
 
 /* Run until n stops at breakpoints (n 0: until anything stops it). */
+static int run_until_stop(struct esky_session *s, unsigned n, struct esky_stop_report *r);
+
+/* Run until the n-th stop; no timer snapshot is left unrecorded when it returns. */
 static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report *r)
+{
+	int ret = run_until_stop(s, n, r);
+
+	if (s->unrecorded && record_snapshot(s))
+		esky_error_clear();
+	/* At the prompt, a manual snapshot must get the next number. */
+	release_spare(s);
+	return ret;
+}
+
+static int run_until_stop(struct esky_session *s, unsigned n, struct esky_stop_report *r)
 {
 	int ret;
 
@@ -1530,6 +1565,9 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 		if (!other) {
 			arm_timer(s);
 			ret = esky_target_cont(s->t);
+			/* The program runs: now the timer snapshot's record. */
+			if (!ret && s->unrecorded && record_snapshot(s))
+				esky_error_clear(); /* said; the program runs on */
 			if (!ret)
 				ret = wait_event(s, &ev);
 			disarm_timer(s);
@@ -1619,7 +1657,7 @@ static int run_until(struct esky_session *s, unsigned n, struct esky_stop_report
 				s->every_left = s->every_ns;
 				s->snap_bp = 0;
 				s->snap_hit = ++s->timer_hits;
-				ret = take_snapshot(s, ESKY_SNAP_TIMER, NULL, &id);
+				ret = take_snapshot_as(s, ESKY_SNAP_TIMER, NULL, &id, true);
 				if (ret && esky_target_alive(s->t)) {
 					/* A program esky cannot save: say why once, and let it run. */
 					notify(s, "timer snapshot refused: %s; timer snapshots off",
@@ -2649,8 +2687,8 @@ static void start_tracking(struct esky_session *s)
 		pr_debug("dirty-page tracking off: %s", strerror(-ret));
 }
 
-static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
-			 int *idp)
+static int take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, const char *note,
+			    int *idp, bool defer)
 {
 	struct esky_checkpoint_opts o = { .background = false };
 	struct esky_dump_patch *patches;
@@ -2664,6 +2702,9 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 
 	if (!esky_session_alive(s))
 		return no_process();
+	ret = record_snapshot(s);
+	if (ret)
+		return ret;
 	patches = site_patches(s, &o);
 	if (!patches)
 		return -ENOMEM;
@@ -2671,7 +2712,14 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 		ret = take_snapshot_file(s, &o, idp);
 		goto out_free;
 	}
-	ret = esky_store_reserve(s->store, &id, &path);
+	if (s->spare_id) {
+		id = s->spare_id;
+		s->spare_id = 0;
+		path = esky_store_path(s->store, id);
+		ret = path ? 0 : -ENOMEM;
+	} else {
+		ret = esky_store_reserve(s->store, &id, &path);
+	}
 	if (ret)
 		goto out_free;
 	if (s->lineage && esky_store_get(s->store, s->lineage)) {
@@ -2714,10 +2762,26 @@ static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, con
 	si.created_ns = esky_wall_ns();
 	si.location = where;
 	si.note = (char *)(note ? note : "");
-	ret = esky_store_add(s->store, &si);
-	if (ret) {
-		unlink(path); /* not in the tree: nobody would ever remove it */
-		goto out_free;
+	if (defer) {
+		si.location = strdup(where);
+		si.note = strdup(si.note);
+		if (!si.location || !si.note) {
+			free(si.location);
+			free(si.note);
+			unlink(path);
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		s->unrecorded = true;
+		s->unrecorded_si = si;
+		s->unrecorded_path = path;
+		path = NULL;
+	} else {
+		ret = esky_store_add(s->store, &si);
+		if (ret) {
+			unlink(path); /* not in the tree: nobody would ever remove it */
+			goto out_free;
+		}
 	}
 	s->lineage = id;
 	*idp = id;
@@ -2739,6 +2803,70 @@ out_free:
 void esky_session_rewind_in_place(struct esky_session *s, bool on)
 {
 	s->in_place = on;
+}
+
+static int take_snapshot(struct esky_session *s, enum esky_snap_cause cause, const char *note,
+			 int *idp)
+{
+	return take_snapshot_as(s, cause, note, idp, false);
+}
+
+/*
+ * Record the deferred timer snapshot in the store's tree. If that fails,
+ * its file goes, and the program descends from no recorded snapshot: the
+ * next one is whole, the tracking starts again after it.
+ */
+static int record_snapshot(struct esky_session *s)
+{
+	int ret;
+
+	if (!s->unrecorded)
+		return 0;
+	s->unrecorded = false;
+	ret = esky_store_add(s->store, &s->unrecorded_si);
+	if (ret) {
+		notify(s, "snapshot %d could not be recorded: %s", s->unrecorded_si.id,
+		       esky_last_error() ? esky_last_error() : strerror(-ret));
+		unlink(s->unrecorded_path);
+		stop_tracking(s);
+		s->lineage = 0;
+		free(s->hashes);
+		s->hashes = NULL;
+		s->nhashes = 0;
+	}
+	free(s->unrecorded_si.location);
+	free(s->unrecorded_si.note);
+	free(s->unrecorded_path);
+	s->unrecorded_path = NULL;
+	/* The next one's id, while the program runs. */
+	if (!ret && s->every_ns && !s->spare_id) {
+		char *path = NULL;
+
+		if (esky_store_reserve(s->store, &s->spare_id, &path)) {
+			s->spare_id = 0; /* reserved when it is taken, then */
+			esky_error_clear();
+		}
+		free(path);
+	}
+	return ret;
+}
+
+/* An id reserved for a timer snapshot that will not come. */
+static void release_spare(struct esky_session *s)
+{
+	char *said;
+
+	if (!s->spare_id || !s->store)
+		return;
+	/* A failure leaves a gap in the numbers, and the caller's message as it was. */
+	said = esky_last_error() ? strdup(esky_last_error()) : NULL;
+	if (esky_store_unreserve(s->store, s->spare_id)) {
+		esky_error_clear();
+		if (said)
+			esky_error(-EIO, "%s", said);
+	}
+	free(said);
+	s->spare_id = 0;
 }
 
 void esky_session_track_pages(struct esky_session *s, bool on)

@@ -495,6 +495,21 @@ int esky_store_reserve(struct esky_store *st, int *id, char **path)
 	return *path ? 0 : -ENOMEM;
 }
 
+int esky_store_unreserve(struct esky_store *st, int id)
+{
+	int ret = lock(st);
+
+	if (ret)
+		return ret;
+	ret = load(st);
+	if (!ret && st->next_id == id + 1) {
+		st->next_id = id;
+		ret = save(st);
+	}
+	unlock(st);
+	return ret;
+}
+
 int esky_store_add(struct esky_store *st, const struct esky_snapinfo *si)
 {
 	struct esky_snapinfo *ns, c = *si;

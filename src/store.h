@@ -64,6 +64,11 @@ int esky_store_set_program(struct esky_store *st, char *const *argv);
 char *const *esky_store_program(const struct esky_store *st);
 /* Reserve the next id; *path (malloc'd) is where its image goes. */
 int esky_store_reserve(struct esky_store *st, int *id, char **path);
+/*
+ * Give back a reserved id that was never used, if no id was reserved
+ * after it (then the next snapshot takes it; otherwise it stays a gap).
+ */
+int esky_store_unreserve(struct esky_store *st, int id);
 /* The file name of snapshot id, relative to the store (for parent hints). */
 void esky_store_file_name(int id, char *buf, size_t n);
 /* The path of snapshot id's image, malloc'd. */
