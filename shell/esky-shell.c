@@ -47,7 +47,7 @@ static void usage(FILE *out)
 		     "Type help in the shell for its commands; see doc/esky-shell.md.\n");
 }
 
-static volatile sig_atomic_t at_prompt, prompt_sigint;
+static volatile sig_atomic_t at_prompt, prompt_sigint, prompt_sigtstp;
 static sigset_t session_mask; /* the signals the session keeps blocked (SIGCHLD) */
 
 /*
@@ -67,9 +67,54 @@ static void on_sigint(int sig)
 		return;
 }
 
-/* Readline's read was interrupted by a signal: a SIGINT at the prompt clears the line. */
+static void on_sigtstp(int sig);
+
+/* Stop as SIGTSTP's default action would, and take the signal again once continued. */
+static void stop_self(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, ours = { .sa_handler = on_sigtstp };
+	sigset_t tstp;
+
+	sigemptyset(&dfl.sa_mask);
+	sigemptyset(&ours.sa_mask);
+	ours.sa_flags = SA_NODEFER;
+	sigemptyset(&tstp);
+	sigaddset(&tstp, SIGTSTP);
+	sigaction(SIGTSTP, &dfl, NULL);
+	sigprocmask(SIG_UNBLOCK, &tstp, NULL);
+	raise(SIGTSTP); /* stopped here until fg */
+	sigaction(SIGTSTP, &ours, NULL);
+}
+
+/*
+ * Ctrl-Z. While the program runs, esky-shell stops at once, as it would
+ * without a handler. At the prompt, readline first gives the terminal its
+ * modes back, and after fg takes it again and draws the prompt and line
+ * anew (prompt_signal): without that, the shell's cooked mode stayed in
+ * force under readline, and each line was echoed twice.
+ */
+static void on_sigtstp(int sig)
+{
+	(void)sig;
+	if (at_prompt)
+		prompt_sigtstp = 1;
+	else
+		stop_self();
+}
+
+/*
+ * Readline's read was interrupted by a signal: a SIGINT at the prompt
+ * clears the line, a SIGTSTP stops esky-shell with the terminal as it was.
+ */
 static int prompt_signal(void)
 {
+	if (prompt_sigtstp) {
+		prompt_sigtstp = 0;
+		rl_cleanup_after_signal();
+		stop_self();
+		rl_reset_after_signal();
+		rl_forced_update_display();
+	}
 	if (!prompt_sigint)
 		return 0;
 	prompt_sigint = 0;
@@ -320,6 +365,12 @@ int main(int argc, char **argv)
 	{
 		/* No SA_RESTART: readline must see its read interrupted. */
 		struct sigaction sa = { .sa_handler = on_sigint };
+		struct sigaction tstp = { .sa_handler = on_sigtstp, .sa_flags = SA_NODEFER };
+
+		/* Job control only where there is a terminal to give back. */
+		sigemptyset(&tstp.sa_mask);
+		if (isatty(STDIN_FILENO))
+			sigaction(SIGTSTP, &tstp, NULL);
 
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);

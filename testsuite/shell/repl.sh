@@ -230,6 +230,41 @@ interrupt)
 	[ "$status" = 0 ] || fail "esky-shell exited with status $status after quit"
 	;;
 
+job-control)
+	# Ctrl-Z and fg of esky-shell itself, from an interactive shell: at the
+	# prompt (the prompt is drawn again and a typed line echoed once) and
+	# while the program runs (it goes on after fg).
+	tm new-session -d -s jc -x 200 -y 50 \
+		"cd '$WORK' && env HOME='$WORK/home' ESKY_HISTORY='$WORK/history' INPUTRC=/dev/null TERM=screen PS1='jc\$ ' bash --norc --noprofile -i" ||
+		{ echo "repl: tmux cannot start a session" >&2; exit 99; }
+	target=jc
+	at_shell() { [ "$(last_line)" = 'jc$' ]; }
+	wait_for "the shell's prompt" at_shell
+	keys "'$shell_bin' --store '$WORK/store' '$examples/walk' --slow --steps 200" Enter
+	wait_for "the prompt" at_prompt ''
+	keys C-z
+	wait_for "esky-shell stopped at its prompt" at_shell
+	shows 'Stopped' || fail "no job stopped"
+	keys 'fg' Enter
+	wait_for "the prompt drawn again after fg" at_prompt ''
+	keys 'info store' Enter
+	wait_for "info store after fg" shows "^$WORK/store\$"
+	[ "$(grep -c 'info store' "$WORK/screen")" = 1 ] ||
+		fail "the line typed after fg was echoed twice (the terminal's modes were not readline's)"
+	wait_for "a new prompt" at_prompt ''
+	keys 'run' Enter
+	wait_for "the slow walk to run" shows '^step  3: '
+	keys C-z
+	wait_for "esky-shell stopped while the program runs" at_shell
+	keys 'fg' Enter
+	wait_for "the walk to go on after fg" shows '^step  9: '
+	keys C-c
+	wait_for "the program to be interrupted" shows 'Interrupted, '
+	wait_for "the prompt after the interrupt" at_prompt ''
+	keys 'quit' Enter
+	wait_for "the shell's prompt after quit" at_shell
+	;;
+
 file-completion)
 	start one "HOME='$WORK/home' ESKY_HISTORY='$WORK/history'"
 	wait_for "the prompt" at_prompt ''
