@@ -1652,6 +1652,16 @@ int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
 	}
 	free(pm);
 	close(pagemap_fd);
+	/*
+	 * Every page is read: the copy goes before the file is in place, so
+	 * that nothing of it (its System V attachments, its share of memory)
+	 * outlives the checkpoint the user waits for.
+	 */
+	if (d->copy) {
+		esky_tracee_kill(d->copy);
+		esky_tracee_free(d->copy);
+		d->copy = NULL;
+	}
 	if (!ret) {
 		struct stat sb;
 

@@ -25,7 +25,9 @@ int main(void)
 
 	a = shmget(IPC_PRIVATE, 3 * 4096, 0600 | IPC_CREAT);
 	CHECK_SYS(a);
-	b = shmget(key, 10000, 0640 | IPC_CREAT | IPC_EXCL);
+	/* A key another run left behind (killed before its IPC_RMID): the next one. */
+	while ((b = shmget(key, 10000, 0640 | IPC_CREAT | IPC_EXCL)) < 0 && errno == EEXIST)
+		key++;
 	CHECK_SYS(b);
 	gone = shmget(IPC_PRIVATE, 4096, 0600 | IPC_CREAT);
 	CHECK_SYS(gone);
