@@ -1543,8 +1543,19 @@ static int write_range(struct esky_dump *d, struct dvma *v, uint64_t addr, char 
 				      &st->pages_parent);
 }
 
+/*
+ * A stretch of a chunk: pages the parent holds, or pages to read and
+ * store. A chunk's stretches are found first and its pages read in one
+ * batch, then added in address order.
+ */
+struct stretch {
+	size_t first, n; /* pages, from the chunk's start */
+	bool parent;
+};
+
 static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src, int pagemap_fd,
-		    uint64_t *pm, struct esky_dump_stats *st)
+		    uint64_t *pm, struct stretch *sv, struct esky_mem_range *rg,
+		    struct esky_dump_stats *st)
 {
 	size_t (*unchanged)(void *, uint64_t, size_t) = d->opts.page_unchanged;
 	uint64_t addr;
@@ -1556,7 +1567,7 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 		return write_range(d, v, v->img.start, v->content, npages, st);
 	}
 	for (addr = v->img.start; addr < v->img.end && !ret; addr += CHUNK_PAGES * ESKY_PAGE_SIZE) {
-		size_t n = (size_t)((v->img.end - addr) / ESKY_PAGE_SIZE), i = 0;
+		size_t n = (size_t)((v->img.end - addr) / ESKY_PAGE_SIZE), i = 0, ns = 0, nr = 0, bad;
 		char *buf;
 
 		if (n > CHUNK_PAGES)
@@ -1574,16 +1585,14 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 		buf = esky_image_writer_buffer(d->w);
 		if (!buf)
 			return -ENOMEM;
-		while (i < n && !ret) {
+		while (i < n) {
 			size_t e = n, same, j;
 
 			if (unchanged) {
 				/* A stretch the parent holds, then one written since (or untracked). */
 				same = unchanged(d->opts.unchanged_ctx, addr + i * ESKY_PAGE_SIZE, n - i);
 				if (same) {
-					ret = esky_image_add_parent_pages(d->w, addr + i * ESKY_PAGE_SIZE,
-									  same);
-					st->pages_parent += same;
+					sv[ns++] = (struct stretch){ i, same, true };
 					i += same;
 					continue;
 				}
@@ -1600,7 +1609,7 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 					return esky_error(ret, "cannot read the page map of pid %d: %s",
 							  esky_tracee_pid(src), strerror(-ret));
 			}
-			while (i < e && !ret) {
+			while (i < e) {
 				if (v->mode != PAGES_ALL && !want_page(v->mode, pm[i])) {
 					i++;
 					continue;
@@ -1608,16 +1617,26 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 				for (j = i + 1; j < e && (v->mode == PAGES_ALL || want_page(v->mode, pm[j]));
 				     j++)
 					;
-				ret = esky_tracee_read_mem(src, addr + i * ESKY_PAGE_SIZE,
-							   buf + i * ESKY_PAGE_SIZE, (j - i) * ESKY_PAGE_SIZE);
-				if (ret)
-					return esky_error(ret,
-							  "cannot read memory at 0x%" PRIx64 " of pid %d: %s",
-							  addr + i * ESKY_PAGE_SIZE, esky_tracee_pid(src),
-							  strerror(-ret));
-				ret = write_range(d, v, addr + i * ESKY_PAGE_SIZE, buf + i * ESKY_PAGE_SIZE,
-						  j - i, st);
+				sv[ns++] = (struct stretch){ i, j - i, false };
+				rg[nr++] = (struct esky_mem_range){ addr + i * ESKY_PAGE_SIZE,
+								    buf + i * ESKY_PAGE_SIZE,
+								    (j - i) * ESKY_PAGE_SIZE };
 				i = j;
+			}
+		}
+		ret = esky_tracee_read_ranges(src, rg, nr, &bad);
+		if (ret)
+			return esky_error(ret, "cannot read memory at 0x%" PRIx64 " of pid %d: %s",
+					  rg[bad].addr, esky_tracee_pid(src), strerror(-ret));
+		for (size_t k = 0; k < ns && !ret; k++) {
+			uint64_t at = addr + sv[k].first * ESKY_PAGE_SIZE;
+
+			if (sv[k].parent) {
+				ret = esky_image_add_parent_pages(d->w, at, sv[k].n);
+				st->pages_parent += sv[k].n;
+			} else {
+				ret = write_range(d, v, at, buf + sv[k].first * ESKY_PAGE_SIZE, sv[k].n,
+						  st);
 			}
 		}
 		if (!ret)
@@ -1632,6 +1651,8 @@ int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
 	struct esky_tracee *src = d->copy ? d->copy : d->t;
 	char path[64];
 	uint64_t *pm;
+	struct stretch *sv;
+	struct esky_mem_range *rg;
 	int pagemap_fd, ret = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -1641,16 +1662,20 @@ int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
 		return esky_error(-errno, "cannot read %s: %s", path, strerror(errno));
 	_Static_assert(CHUNK_PAGES * ESKY_PAGE_SIZE <= ESKY_IMAGE_BUF_SIZE, "chunk fits a buffer");
 	pm = malloc(CHUNK_PAGES * sizeof(*pm));
-	if (!pm)
+	sv = malloc(CHUNK_PAGES * sizeof(*sv));
+	rg = malloc(CHUNK_PAGES * sizeof(*rg));
+	if (!pm || !sv || !rg)
 		ret = -ENOMEM;
 	for (size_t i = 0; i < d->vma_n && !ret; i++) {
 		struct dvma *v = &d->vmas[i];
 
 		ret = esky_image_add_vma(d->w, &v->img);
 		if (!ret && v->mode != PAGES_NONE)
-			ret = dump_vma(d, v, src, pagemap_fd, pm, st);
+			ret = dump_vma(d, v, src, pagemap_fd, pm, sv, rg, st);
 	}
 	free(pm);
+	free(sv);
+	free(rg);
 	close(pagemap_fd);
 	/*
 	 * Every page is read: the copy goes before the file is in place, so

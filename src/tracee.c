@@ -1134,6 +1134,46 @@ int esky_tracee_read_mem(struct esky_tracee *t, uint64_t addr, void *buf, size_t
 											   : 0;
 }
 
+int esky_tracee_read_ranges(struct esky_tracee *t, const struct esky_mem_range *r, size_t n,
+			    size_t *bad)
+{
+	enum { BATCH = 1024 };
+	struct iovec local[BATCH], remote[BATCH];
+	size_t i = 0;
+
+	while (i < n) {
+		size_t cnt = 0, want = 0, k;
+		ssize_t got = -1;
+
+		for (k = i; k < n && cnt < BATCH; k++, cnt++) {
+			local[cnt] = (struct iovec){ r[k].buf, r[k].len };
+			remote[cnt] = (struct iovec){ (void *)(uintptr_t)r[k].addr, r[k].len };
+			want += r[k].len;
+		}
+		if (!t->cow_shared)
+			got = process_vm_readv(t->pid, local, (unsigned long)cnt, remote,
+					       (unsigned long)cnt, 0);
+		if (got == (ssize_t)want) {
+			i += cnt;
+			continue;
+		}
+		/* Short: the whole ranges it read, then the one it stopped in by read_mem. */
+		for (k = 0; got > 0 && (size_t)got >= r[i + k].len; k++)
+			got -= (ssize_t)r[i + k].len;
+		i += k;
+		{
+			int ret = esky_tracee_read_mem(t, r[i].addr, r[i].buf, r[i].len);
+
+			if (ret) {
+				*bad = i;
+				return ret;
+			}
+		}
+		i++;
+	}
+	return 0;
+}
+
 int esky_tracee_write_mem(struct esky_tracee *t, uint64_t addr, const void *buf, size_t len)
 {
 	int fd = mem_fd(t);

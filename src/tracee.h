@@ -209,6 +209,22 @@ int esky_tracee_peek_siginfo(struct esky_tracee *t, bool shared, siginfo_t **out
  */
 int esky_tracee_read_mem(struct esky_tracee *t, uint64_t addr, void *buf, size_t len);
 
+/* A range of the tracee's memory and where to put it. */
+struct esky_mem_range {
+	uint64_t addr;
+	void *buf;
+	size_t len;
+};
+
+/*
+ * esky_tracee_read_mem of n ranges, as few process_vm_readv calls as
+ * they fit in (one per 1024 ranges): a snapshot reading a few hundred
+ * scattered pages saves a system call each. 0, or read_mem's error for
+ * the first range it cannot read, whose index goes to *bad.
+ */
+int esky_tracee_read_ranges(struct esky_tracee *t, const struct esky_mem_range *r, size_t n,
+			    size_t *bad);
+
 /*
  * The tracee shares its memory copy-on-write with another process (esky's
  * frozen fork copy): read it through /proc/PID/mem only. process_vm_readv

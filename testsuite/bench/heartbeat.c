@@ -3,7 +3,7 @@
  * every 20 ms, reporting the time between beats, so that a harness can tell
  * how long a checkpointer stopped it and how soon a restore brought it back.
  *
- *   heartbeat [-p MS] [-t MS] [-b] [-x FILE] [-w PAGES] [MIB]
+ *   heartbeat [-p MS] [-t MS] [-b] [-x FILE] [-w PAGES | -W PAGES] [MIB]
  *
  *   MIB      memory to hold, filled with xorshift64 data (default 1024)
  *   -p MS    beat period (default 20)
@@ -17,6 +17,9 @@
  *   -w N     at each beat, write N pages of the data back unchanged (the
  *            content stays checkable; each first write after a fork costs a
  *            copy-on-write fault, as it would in a busy program)
+ *   -W N     at each beat, change one word in each of N pages (so that a
+ *            checkpointer comparing contents sees them changed too); the
+ *            data is then no longer the generator's, so not with -x
  *
  * Why a file and not a long gap: a gap cannot tell a restore from a long
  * stop (CRIU's dump --leave-running and DMTCP stop the program for seconds
@@ -144,12 +147,12 @@ int main(int argc, char **argv)
 {
 	long period_ms = 20, gap_ms = 30, dirty = 0, mib = 1024;
 	const char *marker = NULL;
-	int every = 0, c;
+	int every = 0, change = 0, c;
 	int64_t period, prev, next, prev_real;
 	uint64_t *mem, wsel = 1;
 	size_t bytes, words, pages;
 
-	while ((c = getopt(argc, argv, "p:t:bx:w:h")) != -1) {
+	while ((c = getopt(argc, argv, "p:t:bx:w:W:h")) != -1) {
 		switch (c) {
 		case 'p':
 			period_ms = parse_num(optarg, "-p");
@@ -166,14 +169,22 @@ int main(int argc, char **argv)
 		case 'w':
 			dirty = parse_num(optarg, "-w");
 			break;
+		case 'W':
+			dirty = parse_num(optarg, "-W");
+			change = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: heartbeat [-p MS] [-t MS] [-b] [-x FILE] [-w PAGES] "
-					"[MIB]\n");
+			fprintf(stderr, "usage: heartbeat [-p MS] [-t MS] [-b] [-x FILE] "
+					"[-w PAGES | -W PAGES] [MIB]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (optind < argc)
 		mib = parse_num(argv[optind], "MIB");
+	if (change && marker) {
+		fprintf(stderr, "heartbeat: -W changes the data that -x checks\n");
+		return 2;
+	}
 	if (period_ms < 1 || mib < 1 || optind + 1 < argc) {
 		fprintf(stderr, "heartbeat: want a period of at least 1 ms and at least 1 MiB\n");
 		return 2;
@@ -223,7 +234,10 @@ int main(int argc, char **argv)
 		for (long i = 0; i < dirty; i++) {
 			volatile uint64_t *w = mem + (xorshift64(&wsel) % pages) * (PAGE / 8);
 
-			*w = *w; /* same value: a write fault, the data stays checkable */
+			if (change)
+				*w += n; /* a new value in the page */
+			else
+				*w = *w; /* same value: a write fault, the data stays checkable */
 		}
 		prev = now;
 		prev_real = real;
