@@ -1645,7 +1645,7 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 	return ret;
 }
 
-int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
+int esky_dump_read(struct esky_dump *d, struct esky_dump_stats *st)
 {
 	uint64_t t0 = esky_now_ns();
 	struct esky_tracee *src = d->copy ? d->copy : d->t;
@@ -1687,17 +1687,30 @@ int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
 		esky_tracee_free(d->copy);
 		d->copy = NULL;
 	}
-	if (!ret) {
-		struct stat sb;
-
-		ret = esky_image_writer_commit(d->w);
-		d->w = NULL;
-		if (!ret && stat(d->path, &sb) == 0)
-			st->file_size = (uint64_t)sb.st_size;
-	}
 	st->prepare_ns = d->prepare_ns;
 	st->write_ns = esky_now_ns() - t0;
 	return ret;
+}
+
+int esky_dump_commit(struct esky_dump *d, struct esky_dump_stats *st)
+{
+	uint64_t t0 = esky_now_ns();
+	struct stat sb;
+	int ret;
+
+	ret = esky_image_writer_commit(d->w);
+	d->w = NULL;
+	if (!ret && stat(d->path, &sb) == 0)
+		st->file_size = (uint64_t)sb.st_size;
+	st->write_ns += esky_now_ns() - t0;
+	return ret;
+}
+
+int esky_dump_write(struct esky_dump *d, struct esky_dump_stats *st)
+{
+	int ret = esky_dump_read(d, st);
+
+	return ret ? ret : esky_dump_commit(d, st);
 }
 
 void esky_dump_free(struct esky_dump *d)

@@ -2687,6 +2687,20 @@ static void start_tracking(struct esky_session *s)
 		pr_debug("dirty-page tracking off: %s", strerror(-ret));
 }
 
+/* A snapshot's file is complete: its id and page hashes become the lineage's. */
+static int snapshot_written(struct esky_session *s, const char *path)
+{
+	struct esky_image *img;
+	int ret = esky_image_open(path, &img);
+
+	if (ret)
+		return ret;
+	memcpy(s->lineage_id, esky_image_view(img)->hdr->id, sizeof(s->lineage_id));
+	ret = derive_hashes(s, img);
+	esky_image_close(img);
+	return ret;
+}
+
 static int take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, const char *note,
 			    int *idp, bool defer)
 {
@@ -2694,7 +2708,6 @@ static int take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, 
 	struct esky_dump_patch *patches;
 	struct esky_snapinfo si = { 0 };
 	struct esky_dump_stats st;
-	struct esky_image *img;
 	char hint[32], where[512], *path = NULL;
 	uint64_t pc = 0;
 	uint64_t t0 = esky_now_ns();
@@ -2741,19 +2754,18 @@ static int take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, 
 	if (!o.page_unchanged)
 		stop_tracking(s);
 	o.maps_cache = &s->maps_cache;
+	/* A timer snapshot's file is completed once the program runs again. */
+	o.defer_commit = defer;
 	get_pc(s, &pc);
 	describe(s, pc, where, sizeof(where));
 	ret = esky_target_checkpoint(s->t, path, &o, &st);
 	if (ret)
 		goto out_free;
-	ret = esky_image_open(path, &img);
-	if (ret)
-		goto out_free;
-	memcpy(s->lineage_id, esky_image_view(img)->hdr->id, sizeof(s->lineage_id));
-	ret = derive_hashes(s, img);
-	esky_image_close(img);
-	if (ret)
-		goto out_free;
+	if (!defer) {
+		ret = snapshot_written(s, path);
+		if (ret)
+			goto out_free;
+	}
 	si.id = id;
 	si.parent = o.parent_id ? s->lineage : 0;
 	si.cause = cause;
@@ -2823,7 +2835,16 @@ static int record_snapshot(struct esky_session *s)
 	if (!s->unrecorded)
 		return 0;
 	s->unrecorded = false;
-	ret = esky_store_add(s->store, &s->unrecorded_si);
+	{
+		struct esky_dump_stats st = { 0 };
+
+		ret = s->t ? esky_target_checkpoint_commit(s->t, &st) : -ESRCH;
+		if (!ret)
+			ret = snapshot_written(s, s->unrecorded_path);
+		s->unrecorded_si.bytes = st.file_size;
+	}
+	if (!ret)
+		ret = esky_store_add(s->store, &s->unrecorded_si);
 	if (ret) {
 		notify(s, "snapshot %d could not be recorded: %s", s->unrecorded_si.id,
 		       esky_last_error() ? esky_last_error() : strerror(-ret));

@@ -53,6 +53,7 @@ struct esky_target {
 	int write_ret;
 	char write_err[1024];
 	struct esky_dump_stats write_stats;
+	struct esky_dump *uncommitted; /* defer_commit: every page read, not yet in place */
 };
 
 static struct esky_target *target_new(struct esky_tracee *tr, bool is_parent, uint64_t run_base)
@@ -215,6 +216,7 @@ void esky_target_free(struct esky_target *t)
 	if (!t)
 		return;
 	join_writer(t);
+	esky_dump_free(t->uncommitted);
 	/* Traced threads are reaped before the main one, whose end waits for theirs. */
 	if (t->task_n && !esky_tracee_gone(t->t))
 		kill(esky_tracee_pid(t->t), SIGKILL);
@@ -913,7 +915,7 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 	struct esky_dump *d;
 	int ret;
 
-	if (t->writing)
+	if (t->writing || t->uncommitted)
 		return esky_error(-EBUSY, "a checkpoint is still being written");
 	/*
 	 * A program with children (not under esky-shell, which follows one
@@ -967,10 +969,35 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 	{
 		struct esky_dump_stats st;
 
-		ret = esky_dump_write(d, &st);
-		if (stats)
-			*stats = st;
+		if (o->defer_commit) {
+			ret = esky_dump_read(d, &st);
+			if (stats)
+				*stats = st;
+			if (!ret) {
+				esky_dump_release_threads(d);
+				t->uncommitted = d;
+				return 0;
+			}
+		} else {
+			ret = esky_dump_write(d, &st);
+			if (stats)
+				*stats = st;
+		}
 	}
+	esky_dump_free(d);
+	return ret;
+}
+
+int esky_target_checkpoint_commit(struct esky_target *t, struct esky_dump_stats *stats)
+{
+	struct esky_dump_stats st = { 0 };
+	struct esky_dump *d = t->uncommitted;
+	int ret;
+
+	if (!d)
+		return 0;
+	t->uncommitted = NULL;
+	ret = esky_dump_commit(d, stats ? stats : &st);
 	esky_dump_free(d);
 	return ret;
 }

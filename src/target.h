@@ -170,10 +170,14 @@ int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block);
  * esky_target_checkpoint_done() tells when the file is complete (poll
  * esky_target_checkpoint_fd() for readability). Without it the call
  * returns with the file complete. The program is stopped on return.
- * 0 or -errno with esky_error().
+ * With defer_commit (and no fork copy), the call returns once every page
+ * is read: the program may run, and esky_target_checkpoint_commit()
+ * completes the file (must come before the next checkpoint, which
+ * fails with EBUSY until then). 0 or -errno with esky_error().
  */
 struct esky_checkpoint_opts {
 	bool background;
+	bool defer_commit;
 	const struct esky_dump_patch *patches;
 	size_t patch_n;
 	const uint8_t *parent_id;
@@ -196,5 +200,13 @@ int esky_target_checkpoint_fd(const struct esky_target *t);
  * -errno; its error message (if any) is recorded with esky_error().
  */
 int esky_target_checkpoint_done(struct esky_target *t, struct esky_dump_stats *stats);
+
+/*
+ * Complete a deferred checkpoint (defer_commit): write the rest of its
+ * file, sync it and put it in place; stats accumulate on those of
+ * esky_target_checkpoint. 0 if none was pending, or -errno with
+ * esky_error() (the unfinished file is removed).
+ */
+int esky_target_checkpoint_commit(struct esky_target *t, struct esky_dump_stats *stats);
 
 #endif
