@@ -837,26 +837,25 @@ static bool in_program_code(const struct esky_session *s, uint64_t addr)
 static bool find_program_caller(struct esky_session *s, const struct esky_vma *vmas, size_t nv,
 				uint64_t *ret_addr)
 {
-	struct esky_tracee *tr = esky_target_tracee(s->t);
 	uint64_t words[CALLER_SCAN_BYTES / 8];
 	esky_regs_t regs;
 	uint64_t sp;
 
-	if (!s->di || esky_tracee_get_regs(tr, &regs))
+	if (!s->di || esky_target_get_regs(s->t, &regs))
 		return false;
 	sp = arch_regs_sp(&regs);
 	for (size_t i = 0; i < nv; i++)
 		if (sp >= vmas[i].start && sp < vmas[i].end) {
 			size_t len = vmas[i].end - sp < sizeof(words) ? vmas[i].end - sp : sizeof(words);
 
-			if (esky_tracee_read_mem(tr, sp, words, len & ~(size_t)7))
+			if (esky_target_read_mem(s->t, sp, words, len & ~(size_t)7))
 				return false;
 			for (size_t k = 0; k < len / 8; k++) {
 				uint8_t code[ARCH_CALL_MAX_LEN];
 				uint64_t w = words[k];
 
 				if (w < s->exe_lo + ARCH_CALL_MAX_LEN || !in_program_code(s, w - 1) ||
-				    esky_tracee_read_mem(tr, w - sizeof(code), code, sizeof(code)) ||
+				    esky_target_read_mem(s->t, w - sizeof(code), code, sizeof(code)) ||
 				    !arch_follows_call(code))
 					continue;
 				*ret_addr = w;
@@ -903,7 +902,7 @@ static void describe(struct esky_session *s, uint64_t pc, char *buf, size_t n)
 static int get_pc(struct esky_session *s, uint64_t *pc)
 {
 	esky_regs_t regs;
-	int ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
+	int ret = esky_target_get_regs(s->t, &regs);
 
 	if (!ret)
 		*pc = arch_regs_ip(&regs);
@@ -945,7 +944,7 @@ static bool wanted(struct esky_session *s, uint64_t addr)
 
 static int remove_site(struct esky_session *s, size_t i)
 {
-	int ret = esky_tracee_write_mem(esky_target_tracee(s->t), s->sites[i].addr,
+	int ret = esky_target_write_mem(s->t, s->sites[i].addr,
 					&s->sites[i].orig, 1);
 
 	s->sites[i] = s->sites[--s->nsites];
@@ -964,14 +963,13 @@ static void rebuild_info(struct esky_session *s);
 /* An int3 at addr, its byte kept (one site per address). */
 static int add_site(struct esky_session *s, uint64_t addr)
 {
-	struct esky_tracee *tr = esky_target_tracee(s->t);
 	const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
 	struct site *ns;
 	uint8_t orig;
-	int ret = esky_tracee_read_mem(tr, addr, &orig, 1);
+	int ret = esky_target_read_mem(s->t, addr, &orig, 1);
 
 	if (!ret)
-		ret = esky_tracee_write_mem(tr, addr, &int3, 1);
+		ret = esky_target_write_mem(s->t, addr, &int3, 1);
 	if (ret)
 		return ret;
 	ns = realloc(s->sites, (s->nsites + 1) * sizeof(*ns));
@@ -984,12 +982,10 @@ static int add_site(struct esky_session *s, uint64_t addr)
 
 static int sync_sites(struct esky_session *s)
 {
-	struct esky_tracee *tr;
 	int ret = 0;
 
 	if (!esky_session_alive(s))
 		return 0;
-	tr = esky_target_tracee(s->t);
 	for (size_t i = 0; i < s->nsites;) {
 		if (!wanted(s, s->sites[i].addr))
 			ret = remove_site(s, i);
@@ -1027,9 +1023,9 @@ static int sync_sites(struct esky_session *s)
 				s->bps[i].warned = true;
 				continue;
 			}
-			ret = esky_tracee_read_mem(tr, addr, &orig, 1);
+			ret = esky_target_read_mem(s->t, addr, &orig, 1);
 			if (!ret)
-				ret = esky_tracee_write_mem(tr, addr, &int3, 1);
+				ret = esky_target_write_mem(s->t, addr, &int3, 1);
 			if (ret) {
 				ret = esky_error(ret, "cannot put breakpoint %d at 0x%" PRIx64 ": %s",
 						 s->bps[i].id, addr, strerror(-ret));
@@ -1337,24 +1333,18 @@ static int wait_stop(struct esky_session *s, struct esky_event *ev)
  */
 static int step_over(struct esky_session *s, struct esky_event *ev, bool *other)
 {
-	const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
-	struct esky_tracee *tr;
 	struct site *site;
 	uint64_t pc;
 	int ret;
 
 	/* From the thread that stopped, whichever `thread N` looks at. */
 	esky_target_select_event(s->t);
-	tr = esky_target_tracee(s->t);
 	*other = false;
 	ret = get_pc(s, &pc);
 	if (ret)
 		return ret;
 	site = site_at(s, pc);
-	if (site)
-		ret = esky_tracee_write_mem(tr, pc, &site->orig, 1);
-	if (!ret)
-		ret = esky_target_step(s->t);
+	ret = site ? esky_target_step_over(s->t, pc, site->orig) : esky_target_step(s->t);
 	while (!ret) {
 		ret = wait_stop(s, ev);
 		if (!ret && ev->kind != ESKY_EV_NONE)
@@ -1366,9 +1356,7 @@ static int step_over(struct esky_session *s, struct esky_event *ev, bool *other)
 		esky_target_drop_signal(s->t);
 	else
 		*other = true;
-	if (site && esky_target_alive(s->t))
-		ret = esky_tracee_write_mem(tr, pc, &int3, 1);
-	return ret;
+	return 0;
 }
 
 static struct bp *find_bp(struct esky_session *s, int id)
@@ -1391,7 +1379,7 @@ static int env_reg(void *ctx, const char *name, uint64_t *value)
 
 	if (!esky_session_alive(s))
 		return no_process();
-	if (esky_tracee_get_regs(esky_target_tracee(s->t), &regs) ||
+	if (esky_target_get_regs(s->t, &regs) ||
 	    arch_regs_get(&regs, name, value))
 		return esky_error(-ENOENT, "no register $%s", name);
 	return 0;
@@ -1593,7 +1581,7 @@ static int run_until_stop(struct esky_session *s, unsigned n, struct esky_stop_r
 					return ret;
 				break;
 			}
-			ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
+			ret = esky_target_get_regs(s->t, &regs);
 			if (ret)
 				return ret;
 			addr = arch_breakpoint_addr(&regs);
@@ -1607,7 +1595,7 @@ static int run_until_stop(struct esky_session *s, unsigned n, struct esky_stop_r
 			/* Back to the breakpoint's address: it runs the original instruction next. */
 			arch_regs_set_ip(&regs, addr);
 			esky_target_drop_signal(s->t);
-			ret = esky_tracee_set_regs(esky_target_tracee(s->t), &regs);
+			ret = esky_target_set_regs(s->t, &regs);
 			if (!ret)
 				ret = at_breakpoint(s, addr, &bp, &temporary);
 			if (ret)
@@ -1806,7 +1794,7 @@ static uint64_t after_prologue(struct esky_session *s, const char *function)
 
 static int regs_now(struct esky_session *s, esky_regs_t *regs)
 {
-	return esky_tracee_get_regs(esky_target_tracee(s->t), regs);
+	return esky_target_get_regs(s->t, regs);
 }
 
 /*
@@ -1856,7 +1844,7 @@ static int line_step(struct esky_session *s, bool into, struct esky_stop_report 
 				ret = run_to(s, stop, 0, r);
 				break;
 			}
-			ret = esky_tracee_read_mem(esky_target_tracee(s->t), sp, &ret_addr,
+			ret = esky_target_read_mem(s->t, sp, &ret_addr,
 						   sizeof(ret_addr));
 			if (!ret)
 				ret = run_to(s, ret_addr, sp, r);
@@ -1931,7 +1919,7 @@ int esky_session_finish(struct esky_session *s, struct esky_stop_report *r, uint
 	/* Before the frame is set up, the return address is where the call left it. */
 	slot = body && arch_regs_ip(&regs) < body ? arch_regs_sp(&regs)
 						  : arch_regs_fp(&regs) + ARCH_FP_RET_OFF;
-	ret = esky_tracee_read_mem(esky_target_tracee(s->t), slot, &ret_addr, sizeof(ret_addr));
+	ret = esky_target_read_mem(s->t, slot, &ret_addr, sizeof(ret_addr));
 	if (ret)
 		return esky_error(ret, "finish: cannot read the return address: %s", strerror(-ret));
 	if (!in_program_code(s, ret_addr))
@@ -1974,7 +1962,7 @@ static uint64_t read_value(struct esky_session *s, uint64_t addr, unsigned len)
 {
 	uint64_t v = 0;
 
-	if (esky_tracee_read_mem(esky_target_tracee(s->t), addr, &v, len))
+	if (esky_target_read_mem(s->t, addr, &v, len))
 		return 0;
 	return v;
 }
@@ -2086,14 +2074,13 @@ int esky_session_watch(struct esky_session *s, const char *spec, unsigned len, b
  */
 static int at_watch(struct esky_session *s, struct esky_stop_report *r, bool *stop)
 {
-	struct esky_tracee *tr = esky_target_tracee(s->t);
 	uint64_t dr6 = 0;
-	int ret = esky_tracee_peek_user(tr, ARCH_DEBUGREG_OFF(6), &dr6), snap_id;
+	int ret = esky_target_peek_user(s->t, ARCH_DEBUGREG_OFF(6), &dr6), snap_id;
 
 	*stop = false;
 	esky_target_drop_signal(s->t);
 	if (!ret)
-		ret = esky_tracee_poke_user(tr, ARCH_DEBUGREG_OFF(6), 0);
+		ret = esky_target_poke_user(s->t, ARCH_DEBUGREG_OFF(6), 0);
 	for (size_t i = 0; i < s->nwatches && !ret; i++) {
 		struct watch *w = &s->watches[i];
 		uint64_t now;
@@ -2434,7 +2421,7 @@ int esky_session_registers(struct esky_session *s, char *buf, size_t n)
 
 	if (!esky_session_alive(s))
 		return no_process();
-	ret = esky_tracee_get_regs(esky_target_tracee(s->t), &regs);
+	ret = esky_target_get_regs(s->t, &regs);
 	if (ret)
 		return esky_error(ret, "cannot read the registers: %s", strerror(-ret));
 	arch_regs_format(&regs, buf, n);
@@ -2450,7 +2437,7 @@ int esky_session_eval(struct esky_session *s, const char *expr, uint64_t *addr)
 
 		if (!esky_session_alive(s))
 			return no_process();
-		if (esky_tracee_get_regs(esky_target_tracee(s->t), &regs) ||
+		if (esky_target_get_regs(s->t, &regs) ||
 		    arch_regs_get(&regs, expr + 1, addr))
 			return esky_error(-ENOENT, "no register %s", expr);
 		return 0;
@@ -2481,7 +2468,7 @@ int esky_session_read(struct esky_session *s, uint64_t addr, void *buf, size_t l
 
 	if (!esky_session_alive(s))
 		return no_process();
-	ret = esky_tracee_read_mem(esky_target_tracee(s->t), addr, buf, len);
+	ret = esky_target_read_mem(s->t, addr, buf, len);
 	if (ret)
 		return esky_error(ret, "cannot read memory at 0x%" PRIx64 ": %s", addr, strerror(-ret));
 	/* Show the program's bytes, not our breakpoints. */
@@ -3017,7 +3004,7 @@ static int rewind_in_place(struct esky_session *s, struct esky_image **chain, si
 	};
 	/* The program's own bytes under our int3s first: every page then holds the program's. */
 	for (size_t i = 0; i < s->nsites; i++)
-		esky_tracee_write_mem(tr, s->sites[i].addr, &s->sites[i].orig, 1);
+		esky_target_write_mem(s->t, s->sites[i].addr, &s->sites[i].orig, 1);
 	s->nsites = 0;
 	ret = esky_rewind_in_place(&in, &st);
 	pr_debug("rewind in place: %s (%" PRIu64 " pages written of %" PRIu64 ")",

@@ -54,6 +54,7 @@ struct esky_target {
 	char write_err[1024];
 	struct esky_dump_stats write_stats;
 	struct esky_dump *uncommitted; /* defer_commit: every page read, not yet in place */
+	uint64_t over_addr;     /* esky_target_step_over: the breakpoint to put back, or 0 */
 };
 
 static struct esky_target *target_new(struct esky_tracee *tr, bool is_parent, uint64_t run_base)
@@ -373,6 +374,70 @@ int esky_target_allow_tracer(struct esky_target *t, pid_t tracer)
 struct esky_tracee *esky_target_tracee(struct esky_target *t)
 {
 	return t->cur;
+}
+
+static int gone_or(struct esky_target *t, int ret)
+{
+	return ret && esky_tracee_gone(t->t) ? -ESRCH : ret;
+}
+
+int esky_target_get_regs(struct esky_target *t, esky_regs_t *regs)
+{
+	return gone_or(t, esky_tracee_get_regs(t->cur, regs));
+}
+
+int esky_target_set_regs(struct esky_target *t, const esky_regs_t *regs)
+{
+	return gone_or(t, esky_tracee_set_regs(t->cur, regs));
+}
+
+int esky_target_peek_user(struct esky_target *t, size_t off, uint64_t *value)
+{
+	return gone_or(t, esky_tracee_peek_user(t->cur, off, value));
+}
+
+int esky_target_poke_user(struct esky_target *t, size_t off, uint64_t value)
+{
+	return gone_or(t, esky_tracee_poke_user(t->cur, off, value));
+}
+
+int esky_target_read_mem(struct esky_target *t, uint64_t addr, void *buf, size_t len)
+{
+	return gone_or(t, esky_tracee_read_mem(t->cur, addr, buf, len));
+}
+
+int esky_target_write_mem(struct esky_target *t, uint64_t addr, const void *buf, size_t len)
+{
+	return gone_or(t, esky_tracee_write_mem(t->cur, addr, buf, len));
+}
+
+int esky_target_step_over(struct esky_target *t, uint64_t addr, uint8_t orig)
+{
+	const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
+	int ret = esky_target_write_mem(t, addr, &orig, 1);
+
+	if (ret)
+		return ret;
+	ret = esky_target_step(t);
+	if (ret) {
+		esky_target_write_mem(t, addr, &int3, 1);
+		return ret;
+	}
+	t->over_addr = addr;
+	return 0;
+}
+
+/* The step over a breakpoint is over, whatever ended it: the breakpoint goes back. */
+static void step_over_done(struct esky_target *t, const struct esky_event *ev)
+{
+	const uint8_t int3 = ARCH_BREAKPOINT_BYTE;
+
+	if (!t->over_addr || ev->kind == ESKY_EV_NONE)
+		return;
+	if (ev->kind != ESKY_EV_EXITED && ev->kind != ESKY_EV_KILLED &&
+	    esky_tracee_write_mem(t->cur, t->over_addr, &int3, 1))
+		esky_tracee_write_mem(t->t, t->over_addr, &int3, 1); /* that thread is gone */
+	t->over_addr = 0;
 }
 
 pid_t esky_target_thread(const struct esky_target *t)
@@ -764,7 +829,18 @@ static int task_event(struct esky_target *t, size_t i, const struct esky_stop *s
 	}
 }
 
+static int target_wait(struct esky_target *t, struct esky_event *ev, bool block);
+
 int esky_target_wait(struct esky_target *t, struct esky_event *ev, bool block)
+{
+	int ret = target_wait(t, ev, block);
+
+	if (!ret)
+		step_over_done(t, ev);
+	return ret;
+}
+
+static int target_wait(struct esky_target *t, struct esky_event *ev, bool block)
 {
 	struct esky_stop st;
 	int ret;

@@ -127,8 +127,35 @@ int esky_target_make_current(struct esky_target *t, pid_t tid);
 pid_t esky_target_thread(const struct esky_target *t);
 size_t esky_target_thread_count(const struct esky_target *t);
 
-/* The current thread (the main one unless following threads). */
+/*
+ * The current thread (the main one unless following threads), for the
+ * modules that work on a tracee as a whole (dump, rewind). Registers,
+ * memory and stepping go through the calls below.
+ */
 struct esky_tracee *esky_target_tracee(struct esky_target *t);
+
+/*
+ * The current thread's registers and user area (debug registers), and
+ * the program's memory, while it is stopped. Memory is read as
+ * esky_tracee_read_mem does (PROT_NONE pages too) and written through
+ * /proc/PID/mem (read-only code too). 0, -ESRCH when the program is
+ * gone, or another -errno.
+ */
+int esky_target_get_regs(struct esky_target *t, esky_regs_t *regs);
+int esky_target_set_regs(struct esky_target *t, const esky_regs_t *regs);
+int esky_target_peek_user(struct esky_target *t, size_t off, uint64_t *value);
+int esky_target_poke_user(struct esky_target *t, size_t off, uint64_t value);
+int esky_target_read_mem(struct esky_target *t, uint64_t addr, void *buf, size_t len);
+int esky_target_write_mem(struct esky_target *t, uint64_t addr, const void *buf, size_t len);
+
+/*
+ * Step the current thread over the breakpoint byte at addr: orig, the
+ * byte it replaced, is put back for one instruction, and the breakpoint
+ * byte again as esky_target_wait reports the step's event (or whatever
+ * stopped the program first). 0 or -errno (the breakpoint is then in
+ * place).
+ */
+int esky_target_step_over(struct esky_target *t, uint64_t addr, uint8_t orig);
 pid_t esky_target_pid(const struct esky_target *t);
 bool esky_target_alive(const struct esky_target *t);
 /*
