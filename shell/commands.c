@@ -435,9 +435,11 @@ static int add_break(struct shell *sh, int argc, char **argv, enum esky_bp_kind 
 		argc = i;
 		break;
 	}
-	if (argc < 2 || argc > 3 || (argc == 3 && (kind != ESKY_BP_SNAP || (count = number(argv[2])) <= 0)))
+	if (argc < 2 || argc > 3 || (argc == 3 && (kind != ESKY_BP_SNAP || (count = number(argv[2])) <= 0))) {
+		free(cond); /* (break A B if X leaked it, found by fuzz.shell) */
 		return usage(find_cmd(kind == ESKY_BP_SNAP ? "snap" : kind == ESKY_BP_TBREAK ? "tbreak"
 											: "break"));
+	}
 	if (esky_session_break(sh->s, argv[1], kind, (unsigned)count, &id)) {
 		free(cond);
 		return fail("cannot set the breakpoint");

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,97 +94,249 @@ static void unlock(struct esky_store *st)
 	flock(st->lock_fd, LOCK_UN);
 }
 
-/* Parse the tree file; the caller holds the lock. */
+/*
+ * A whole decimal number of at most max, as save() writes them: no sign,
+ * blank or 0x (strtoull and atoi take those, and atoi's overflow is
+ * undefined). 0 or -EINVAL.
+ */
+static int field_u64(const char *s, uint64_t max, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (*s < '0' || *s > '9' || x > (max - d) / 10)
+			return -EINVAL;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+/* "program" and its tab-separated words (p at the first tab, or ""). */
+static int parse_program(struct esky_store *st, char *p)
+{
+	size_t n = 0;
+
+	free_program(st);
+	for (const char *q = p; *q; q++)
+		n += *q == '\t';
+	/* "program" alone: what save() writes for an empty argv, no program. */
+	if (!n)
+		return 0;
+	st->program = calloc(n + 1, sizeof(*st->program));
+	if (!st->program)
+		return -ENOMEM;
+	n = 0;
+	for (char *q = p + 1, *tab; q; q = tab ? tab + 1 : NULL) {
+		tab = strchr(q, '\t');
+		if (tab)
+			*tab = '\0';
+		st->program[n] = strdup(q);
+		/* (a NULL in the middle would end the list: the rest would leak) */
+		if (!st->program[n++]) {
+			free_program(st);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* A snapshot's line: 8 tab-separated fields, see save(). */
+static int parse_snap(struct esky_store *st, char *line, const char *path, int lineno)
+{
+	struct esky_snapinfo si = { 0 }, *ns;
+	char *f[8];
+	uint64_t id, parent;
+	int nf = 0;
+
+	/* The eighth field takes the rest: a tab in it is a ninth (once ignored). */
+	for (char *p = line;;) {
+		f[nf++] = p;
+		p = strchr(p, '\t');
+		if (!p || nf == 8)
+			break;
+		*p++ = '\0';
+	}
+	if (nf != 8 || strchr(f[7], '\t'))
+		return esky_error(-EBADMSG, "%s:%d: damaged line (not 8 fields)", path, lineno);
+	if (field_u64(f[0], ESKY_STORE_MAX_ID, &id) || !id || field_u64(f[1], ESKY_STORE_MAX_ID, &parent) ||
+	    cause_from_name(f[2], &si.cause) || field_u64(f[3], UINT64_MAX, &si.run_ns) ||
+	    field_u64(f[4], UINT64_MAX, &si.bytes) || field_u64(f[5], UINT64_MAX, &si.created_ns))
+		return esky_error(-EBADMSG, "%s:%d: damaged line", path, lineno);
+	si.id = (int)id;
+	si.parent = (int)parent;
+	si.location = strdup(f[6]);
+	si.note = strdup(f[7]);
+	ns = realloc(st->snaps, (st->n + 1) * sizeof(*ns));
+	if (ns)
+		st->snaps = ns;
+	if (!ns || !si.location || !si.note) {
+		free(si.location);
+		free(si.note);
+		return -ENOMEM;
+	}
+	st->snaps[st->n++] = si;
+	return 0;
+}
+
+static int snap_id_cmp(const void *a, const void *b)
+{
+	const struct esky_snapinfo *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Parse text, len bytes with a NUL after them (written into: lines are
+ * cut in place), the tree file at path. On failure the store may hold
+ * part of it; the caller closes it or loads again.
+ */
+static int parse(struct esky_store *st, char *text, size_t len, const char *path)
+{
+	char *end = text + len, *nl;
+	int lineno = 0, ret = 0;
+	bool magic = false;
+
+	free_snaps(st);
+	free_program(st);
+	st->current = 0;
+	st->next_id = 1;
+	/* A NUL would end the text early: the snapshots after it lost at the next save. */
+	nl = memchr(text, '\0', len);
+	if (nl)
+		return esky_error(-EBADMSG, "%s: damaged (a NUL byte at offset %td)", path, nl - text);
+	for (char *line = text; !ret && line < end; line = nl + 1) {
+		uint64_t v;
+
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			nl = end; /* the NUL after the text */
+		*nl = '\0';
+		if (++lineno == 1) {
+			magic = !strcmp(line, TREE_MAGIC);
+			if (!magic)
+				break;
+			continue;
+		}
+		if (!*line)
+			continue;
+		if (!strncmp(line, "current\t", 8)) {
+			if (field_u64(line + 8, ESKY_STORE_MAX_ID, &v))
+				ret = esky_error(-EBADMSG, "%s:%d: damaged line", path, lineno);
+			else
+				st->current = (int)v;
+		} else if (!strncmp(line, "next\t", 5)) {
+			if (field_u64(line + 5, ESKY_STORE_MAX_ID + 1ULL, &v) || !v)
+				ret = esky_error(-EBADMSG, "%s:%d: damaged line", path, lineno);
+			else
+				st->next_id = (int)v;
+		} else if (!strcmp(line, "program") || !strncmp(line, "program\t", 8)) {
+			ret = parse_program(st, line + 7);
+		} else {
+			ret = parse_snap(st, line, path, lineno);
+		}
+	}
+	if (!ret && !magic)
+		ret = esky_error(-EBADMSG, "%s: not an esky snapshot store", path);
+	if (ret)
+		return ret;
+	/* Sorted by id (store.h), as save() writes them; an id twice would make a loop of the tree. */
+	if (st->n > 1) /* (qsort's array may not be NULL, even empty) */
+		qsort(st->snaps, st->n, sizeof(*st->snaps), snap_id_cmp);
+	for (size_t i = 0; i < st->n; i++) {
+		if (i && st->snaps[i].id == st->snaps[i - 1].id)
+			return esky_error(-EBADMSG, "%s: damaged: snapshot %d is listed twice", path,
+					  st->snaps[i].id);
+		if (st->snaps[i].id >= st->next_id)
+			st->next_id = st->snaps[i].id + 1;
+	}
+	return 0;
+}
+
+/* Read and parse the tree file; the caller holds the lock. */
 static int load(struct esky_store *st)
 {
-	char path[4096], *text, *line, *save = NULL;
-	int ret, lineno = 0;
+	char path[4096], *text;
+	size_t len;
+	int ret;
 
 	free_snaps(st);
 	free_program(st);
 	st->current = 0;
 	st->next_id = 1;
 	snprintf(path, sizeof(path), "%s/tree", st->dir);
-	ret = esky_read_file(path, &text, NULL);
+	ret = esky_read_file(path, &text, &len);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret)
 		return esky_error(ret, "%s: cannot read: %s", path, strerror(-ret));
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[8];
-		int nf = 0;
-		struct esky_snapinfo si, *ns;
-
-		lineno++;
-		if (lineno == 1) {
-			if (strcmp(line, TREE_MAGIC)) {
-				ret = esky_error(-EBADMSG, "%s: not an esky snapshot store", path);
-				break;
-			}
-			continue;
-		}
-		if (!strncmp(line, "current\t", 8)) {
-			st->current = atoi(line + 8);
-			continue;
-		}
-		if (!strncmp(line, "next\t", 5)) {
-			st->next_id = atoi(line + 5);
-			continue;
-		}
-		if (!strncmp(line, "program\t", 8)) {
-			size_t n = 1;
-
-			for (const char *q = line + 8; *q; q++)
-				n += *q == '\t';
-			free_program(st);
-			st->program = calloc(n + 1, sizeof(*st->program));
-			if (!st->program) {
-				ret = -ENOMEM;
-				break;
-			}
-			n = 0;
-			for (char *q = line + 8, *tab; q; q = tab ? tab + 1 : NULL) {
-				tab = strchr(q, '\t');
-				if (tab)
-					*tab = '\0';
-				st->program[n++] = strdup(q);
-			}
-			continue;
-		}
-		for (char *p = line; nf < 8; nf++) {
-			f[nf] = p;
-			p = strchr(p, '\t');
-			if (!p) {
-				nf++;
-				break;
-			}
-			*p++ = '\0';
-		}
-		memset(&si, 0, sizeof(si));
-		if (nf != 8 || (si.id = atoi(f[0])) <= 0 || cause_from_name(f[2], &si.cause)) {
-			ret = esky_error(-EBADMSG, "%s:%d: damaged line", path, lineno);
-			break;
-		}
-		si.parent = atoi(f[1]);
-		si.run_ns = strtoull(f[3], NULL, 10);
-		si.bytes = strtoull(f[4], NULL, 10);
-		si.created_ns = strtoull(f[5], NULL, 10);
-		si.location = strdup(f[6]);
-		si.note = strdup(f[7]);
-		ns = realloc(st->snaps, (st->n + 1) * sizeof(*ns));
-		if (!ns || !si.location || !si.note) {
-			free(si.location);
-			free(si.note);
-			ret = -ENOMEM;
-			break;
-		}
-		st->snaps = ns;
-		st->snaps[st->n++] = si;
-		if (si.id >= st->next_id)
-			st->next_id = si.id + 1;
-	}
+	ret = parse(st, text, len, path);
 	free(text);
 	return ret;
+}
+
+int esky_store_parse(const char *text, size_t len, const char *name, struct esky_store **out)
+{
+	struct esky_store *st = calloc(1, sizeof(*st));
+	char *copy = malloc(len + 1);
+	int ret = -ENOMEM;
+
+	if (st && copy) {
+		st->lock_fd = -1;
+		memcpy(copy, text, len);
+		copy[len] = '\0';
+		ret = parse(st, copy, len, name);
+	}
+	free(copy);
+	if (ret) {
+		esky_store_close(st);
+		return ret;
+	}
+	*out = st;
+	return 0;
+}
+
+/* The text of the tree file into b (see store.h); 0 or -ENOMEM. */
+static int format(const struct esky_store *st, struct esky_buf *b)
+{
+	int ret;
+
+	ret = esky_buf_printf(b, "%s\ncurrent\t%d\nnext\t%d\n", TREE_MAGIC, st->current, st->next_id);
+	if (!ret && st->program) {
+		ret = esky_buf_printf(b, "program");
+		for (size_t i = 0; !ret && st->program[i]; i++)
+			ret = esky_buf_printf(b, "\t%s", st->program[i]);
+		if (!ret)
+			ret = esky_buf_printf(b, "\n");
+	}
+	for (size_t i = 0; !ret && i < st->n; i++) {
+		const struct esky_snapinfo *s = &st->snaps[i];
+
+		ret = esky_buf_printf(b, "%d\t%d\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n",
+				      s->id, s->parent, esky_snap_cause_name(s->cause), s->run_ns,
+				      s->bytes, s->created_ns, s->location, s->note);
+	}
+	return ret;
+}
+
+int esky_store_format(const struct esky_store *st, char **text, size_t *len)
+{
+	struct esky_buf b = { 0 };
+	int ret = format(st, &b);
+
+	if (!ret)
+		ret = esky_buf_append(&b, "", 1);
+	if (ret) {
+		esky_buf_free(&b);
+		return ret;
+	}
+	*text = b.data;
+	*len = b.len - 1;
+	return 0;
 }
 
 /* Write the tree file; the caller holds the lock. */
@@ -195,21 +348,7 @@ static int save(struct esky_store *st)
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/tree", st->dir);
-	ret = esky_buf_printf(&b, "%s\ncurrent\t%d\nnext\t%d\n", TREE_MAGIC, st->current, st->next_id);
-	if (!ret && st->program) {
-		ret = esky_buf_printf(&b, "program");
-		for (size_t i = 0; !ret && st->program[i]; i++)
-			ret = esky_buf_printf(&b, "\t%s", st->program[i]);
-		if (!ret)
-			ret = esky_buf_printf(&b, "\n");
-	}
-	for (size_t i = 0; !ret && i < st->n; i++) {
-		const struct esky_snapinfo *s = &st->snaps[i];
-
-		ret = esky_buf_printf(&b, "%d\t%d\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n",
-				      s->id, s->parent, esky_snap_cause_name(s->cause), s->run_ns,
-				      s->bytes, s->created_ns, s->location, s->note);
-	}
+	ret = format(st, &b);
 	if (!ret)
 		ret = esky_outfile_open(&of, path);
 	if (!ret) {
@@ -484,6 +623,9 @@ int esky_store_reserve(struct esky_store *st, int *id, char **path)
 	if (ret)
 		return ret;
 	ret = load(st);
+	if (!ret && st->next_id > ESKY_STORE_MAX_ID)
+		ret = esky_error(-ENOSPC, "store %s: no snapshot number left (the last is %d): "
+				 "start a new store", st->dir, ESKY_STORE_MAX_ID);
 	if (!ret) {
 		*id = st->next_id++;
 		ret = save(st);

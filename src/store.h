@@ -36,6 +36,12 @@ struct esky_snapinfo {
 	char *note;            /* the user's note, or "" */
 };
 
+/*
+ * The highest snapshot id: the shell reads numbers up to 10^9, and the
+ * next id after it is still an int.
+ */
+#define ESKY_STORE_MAX_ID 1000000000
+
 /* Open the store at dir, creating it (and the directory) if create is set. */
 int esky_store_open(const char *dir, bool create, struct esky_store **out);
 /* Create a fresh store in a new directory under base (e.g. ./.esky). */
@@ -84,6 +90,24 @@ int esky_store_add(struct esky_store *st, const struct esky_snapinfo *si);
 int esky_store_forget(struct esky_store *st, int id, int **removed, size_t *n);
 
 const char *esky_snap_cause_name(enum esky_snap_cause c);
+
+/*
+ * A store read from text alone: len bytes of a tree file, name naming it
+ * in messages. It has no directory: only list, get, current, program,
+ * format and close work on it (for the fuzzer and tests). 0, or -EBADMSG
+ * with a one-line esky_error() starting with name ("NAME:3: damaged
+ * line"), or -ENOMEM. What it promises, as every load of a tree file:
+ * ids from 1 to ESKY_STORE_MAX_ID, each once, sorted; the next id above
+ * them all and at most ESKY_STORE_MAX_ID + 1; no tab or newline in a
+ * string.
+ */
+int esky_store_parse(const char *text, size_t len, const char *name, struct esky_store **out);
+
+/*
+ * The text of st's tree file as it is written: *text malloc'd and
+ * NUL-terminated, *len bytes without the NUL. 0 or -ENOMEM.
+ */
+int esky_store_format(const struct esky_store *st, char **text, size_t *len);
 
 /*
  * Whether the file at path (existing or not) belongs to an esky-shell

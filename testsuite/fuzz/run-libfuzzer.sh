@@ -1,31 +1,71 @@
 #!/bin/sh
-# Build the image reader's fuzz target with clang's libFuzzer (plus ASan and
-# UBSan) and run it, starting from the standalone driver's corpus: the
-# seeds written by the image writer and 300 mutations of them.
+# Build a fuzz target with clang's libFuzzer (plus ASan and UBSan) and run
+# it, starting from its standalone driver's corpus (the seeds, 300
+# mutations of them and, for tree and shell, the regression inputs of
+# regress/TARGET) and, for tree and shell, the driver's dictionary.
 #
-#   testsuite/fuzz/run-libfuzzer.sh [SECONDS [WORKDIR [JOBS]]]
+#   testsuite/fuzz/run-libfuzzer.sh [SECONDS [WORKDIR [JOBS [TARGET]]]]
 #
-# Crashes land in WORKDIR as crash-*, leak-*, timeout-*; reproduce one with
-# WORKDIR/image_fuzz FILE, or with the CTest driver: image_fuzz_driver FILE.
+# TARGET: image (the image reader, the default), tree (the store's tree
+# file) or shell (esky-shell's command lines, locations, expressions).
+# WORKDIR defaults to /tmp/esky-libfuzzer-TARGET. CLANG names the compiler
+# (clang-14 here). Crashes land in WORKDIR as crash-*, leak-*, timeout-*;
+# reproduce one with WORKDIR/TARGET_fuzz FILE, or with the CTest driver:
+# TARGET_fuzz_driver FILE.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-300}
-work=${2:-/tmp/esky-libfuzzer}
+target=${4:-image}
+work=${2:-/tmp/esky-libfuzzer-$target}
 jobs=${3:-1}
 cc=${CLANG:-clang}
+fuzz=$top/testsuite/fuzz
+src=$top/src
+
+inc="-I$src -I$src/arch/x86_64 -I$top/agent -I$fuzz -I$top/shell -I/usr/include/libdwarf"
+cflags="-g -O1 -std=c11 -D_GNU_SOURCE -DESKY_VERSION=\"fuzz\""
+libs="-lpthread"
+extra=""
+case $target in
+image)
+	files="$fuzz/image_fuzz.c $src/image.c $src/hash.c $src/util.c $src/log.c"
+	driver="$fuzz/image_fuzz_driver.c"
+	maxlen=262144
+	;;
+tree)
+	files="$fuzz/tree_fuzz.c $src/store.c $src/util.c $src/log.c"
+	driver="$fuzz/text_fuzz_driver.c"
+	maxlen=16384
+	;;
+shell)
+	files="$fuzz/shell_fuzz.c $fuzz/session_stub.c $top/shell/commands.c $src/debuginfo.c
+		$src/expr.c $src/store.c $src/util.c $src/log.c"
+	driver="$fuzz/text_fuzz_driver.c"
+	libs="-ldwarf -lelf -lpthread"
+	maxlen=4096
+	# the shell prints on every line: libFuzzer keeps its own and the reports
+	extra="-close_fd_mask=3"
+	;;
+*)
+	echo "run-libfuzzer.sh: no target $target (image, tree or shell)" >&2
+	exit 2
+	;;
+esac
 
 mkdir -p "$work/corpus"
-inc="-I$top/src -I$top/src/arch/x86_64 -I$top/agent -I$top/testsuite/fuzz"
-reader="$top/src/image.c $top/src/hash.c $top/src/util.c $top/src/log.c"
 # shellcheck disable=SC2086
-$cc -g -O1 -std=c11 -D_GNU_SOURCE -DESKY_VERSION='"fuzz"' -DESKY_LIBFUZZER \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $inc \
-	"$top/testsuite/fuzz/image_fuzz.c" $reader -lpthread -o "$work/image_fuzz"
+$cc $cflags -DESKY_LIBFUZZER -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	$inc $files $libs -o "$work/${target}_fuzz"
 # shellcheck disable=SC2086
-$cc -g -O1 -std=c11 -D_GNU_SOURCE -DESKY_VERSION='"fuzz"' $inc \
-	"$top/testsuite/fuzz/image_fuzz_driver.c" "$top/testsuite/fuzz/image_fuzz.c" \
-	$reader -lpthread -o "$work/image_fuzz_driver"
-"$work/image_fuzz_driver" --write-corpus "$work/corpus"
+$cc $cflags $inc "$driver" $files $libs -o "$work/${target}_fuzz_driver"
+"$work/${target}_fuzz_driver" --write-corpus "$work/corpus"
+if [ -d "$fuzz/regress/$target" ]; then
+	cp "$fuzz/regress/$target"/* "$work/corpus/" 2>/dev/null || true
+fi
+[ -f "$work/corpus.dict" ] && extra="$extra -dict=corpus.dict"
+# One job runs here (its output on stderr), more each log to WORKDIR/fuzz-N.log.
+[ "$jobs" -gt 1 ] && extra="$extra -jobs=$jobs -workers=$jobs"
 cd "$work"
-exec ./image_fuzz -max_total_time="$secs" -timeout=10 -max_len=262144 \
-	-jobs="$jobs" -workers="$jobs" -print_final_stats=1 corpus
+# shellcheck disable=SC2086
+exec ./${target}_fuzz -max_total_time="$secs" -timeout=10 -max_len=$maxlen \
+	-print_final_stats=1 $extra corpus
