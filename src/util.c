@@ -462,20 +462,27 @@ int esky_parse_duration(const char *s, uint64_t *ns)
 
 int esky_parse_u64(const char *s, uint64_t *out)
 {
-	char *end;
+	static const char hex[] = "0123456789abcdefABCDEF";
 	unsigned long long v;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	if (!s)
 		return -EINVAL;
+	/*
+	 * Digits only, checked first: strtoull skips blanks and takes a sign
+	 * and, in base 16, a second 0x ("\t5", "0x-1", "0x0x5" were numbers).
+	 * Decimal, or hex with 0x: a leading 0 does not mean octal here.
+	 */
 	errno = 0;
-	/* Decimal, or hex with 0x: a leading 0 does not mean octal here. */
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		v = strtoull(s + 2, &end, 16);
-	else
-		v = strtoull(s, &end, 10);
-	if (end == s || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && end == s + 2))
-		return -EINVAL;
-	if (errno || *end)
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		if (!s[2] || s[2 + strspn(s + 2, hex)])
+			return -EINVAL;
+		v = strtoull(s + 2, NULL, 16);
+	} else {
+		if (!s[0] || s[strspn(s, "0123456789")])
+			return -EINVAL;
+		v = strtoull(s, NULL, 10);
+	}
+	if (errno) /* ERANGE: more than 64 bits */
 		return -EINVAL;
 	*out = v;
 	return 0;

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "shell.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,6 +77,36 @@ void shell_fuzz_broken(const char *fmt, ...)
 	abort();
 }
 
+/*
+ * util.h: "a decimal or 0x-hex unsigned number filling the whole string".
+ * Every count, snapshot number and *ADDRESS of the shell is read by it:
+ * each word of the line must be taken exactly when it is one.
+ */
+static void check_numbers(const char *line)
+{
+	char word[128];
+	const char *p = line;
+
+	while (*p) {
+		size_t len = strcspn(p, " "), digits;
+		bool hex;
+		uint64_t v;
+
+		if (len && len < sizeof(word)) {
+			memcpy(word, p, len);
+			word[len] = '\0';
+			hex = word[0] == '0' && (word[1] == 'x' || word[1] == 'X');
+			digits = hex ? strspn(word + 2, "0123456789abcdefABCDEF")
+				     : strspn(word, "0123456789");
+			/* (too big for 64 bits is refused too: only the form is checked here) */
+			if (!esky_parse_u64(word, &v) && !(digits && digits == len - (hex ? 2 : 0)))
+				shell_fuzz_broken("esky_parse_u64 takes \"%s\" as %llu", word,
+						  (unsigned long long)v);
+		}
+		p += len + (p[len] != '\0');
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct shell sh = { .s = shell_fuzz_session() };
@@ -91,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		memcpy(line, p, len);
 		line[len] = '\0';
+		check_numbers(line);
 		(void)shell_wants_location(line);
 		shell_execute(&sh, line);
 		free(line);
