@@ -76,6 +76,7 @@ struct di_func {
 
 struct esky_debuginfo {
 	char *name; /* basename of the file, for messages */
+	char *path; /* the file, opened again for its call frame information */
 	bool is_pie;
 	uint64_t first_vaddr;
 
@@ -1086,7 +1087,8 @@ int esky_debuginfo_open(const char *path, struct esky_debuginfo **out)
 	if (!di)
 		return esky_error(-ENOMEM, "%s: out of memory", path);
 	di->name = strdup(base ? base + 1 : path);
-	if (!di->name) {
+	di->path = strdup(path);
+	if (!di->name || !di->path) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -1125,6 +1127,7 @@ void esky_debuginfo_close(struct esky_debuginfo *di)
 	if (!di)
 		return;
 	free(di->name);
+	free(di->path);
 	esky_buf_free(&di->strs);
 	free(di->text);
 	free(di->files);
@@ -1638,4 +1641,51 @@ int esky_debuginfo_object_at(struct esky_debuginfo *di, uint64_t addr, const cha
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/*
+ * The call frame information is read when asked (finish), not at open:
+ * it is one lookup per command, and the file is opened again for it.
+ */
+int esky_debuginfo_cfa(struct esky_debuginfo *di, uint64_t pc, int *dwarf_reg, int64_t *offset)
+{
+	Dwarf_Debug dbg;
+	Dwarf_Error err = NULL;
+	Dwarf_Cie *cies = NULL;
+	Dwarf_Fde *fdes = NULL, fde;
+	Dwarf_Signed cie_n = 0, fde_n = 0, relevant = 0, reg = 0, off = 0;
+	Dwarf_Addr lo, hi, row_pc = 0, next_pc = 0;
+	Dwarf_Small type = 0;
+	Dwarf_Ptr block = NULL;
+	Dwarf_Bool more = 0;
+	int fd, res, ret = -ENOENT;
+
+	fd = open(di->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	if (dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &dbg, &err) != DW_DLV_OK) {
+		close(fd);
+		return -ENOENT;
+	}
+	/* .eh_frame is there in every binary gcc makes; .debug_frame only with -g and no .eh_frame. */
+	res = dwarf_get_fde_list_eh(dbg, &cies, &cie_n, &fdes, &fde_n, &err);
+	if (res != DW_DLV_OK) {
+		if (res == DW_DLV_ERROR)
+			dwarf_dealloc_error(dbg, err);
+		res = dwarf_get_fde_list(dbg, &cies, &cie_n, &fdes, &fde_n, &err);
+	}
+	if (res == DW_DLV_OK &&
+	    dwarf_get_fde_at_pc(fdes, pc, &fde, &lo, &hi, &err) == DW_DLV_OK &&
+	    dwarf_get_fde_info_for_cfa_reg3_b(fde, pc, &type, &relevant, &reg, &off, &block, &row_pc,
+					      &more, &next_pc, &err) == DW_DLV_OK &&
+	    type == DW_EXPR_OFFSET && relevant) {
+		*dwarf_reg = (int)reg;
+		*offset = off;
+		ret = 0;
+	}
+	if (res == DW_DLV_OK)
+		dwarf_fde_cie_list_dealloc(dbg, cies, cie_n, fdes, fde_n);
+	dwarf_finish(dbg, &err);
+	close(fd);
+	return ret;
 }

@@ -79,6 +79,16 @@ char *esky_debuginfo_describe(struct esky_debuginfo *di, uint64_t addr, char *bu
 int esky_debuginfo_object(struct esky_debuginfo *di, const char *name, uint64_t *addr,
 			  uint64_t *size);
 
+/*
+ * The canonical frame address at a link-time pc, from the file's call
+ * frame information (.eh_frame, else .debug_frame): the caller's stack
+ * pointer before its call, as a DWARF register number whose value at pc
+ * plus offset gives it. Right without a frame pointer, in a prologue or
+ * an epilogue. 0, or -ENOENT where there is no plain register + offset
+ * rule for pc (no message).
+ */
+int esky_debuginfo_cfa(struct esky_debuginfo *di, uint64_t pc, int *dwarf_reg, int64_t *offset);
+
 /* The data object covering a link-time address: its name (the index's) and the offset. */
 int esky_debuginfo_object_at(struct esky_debuginfo *di, uint64_t addr, const char **name,
 			     uint64_t *off);

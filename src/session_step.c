@@ -179,7 +179,8 @@ int esky_session_finish(struct esky_session *s, struct esky_stop_report *r, uint
 	struct esky_loc at;
 	esky_regs_t regs;
 	uint64_t ret_addr, slot, body;
-	int ret;
+	int64_t cfa_off;
+	int cfa_reg, ret;
 
 	memset(r, 0, sizeof(*r));
 	if (!esky_session_alive(s))
@@ -195,9 +196,15 @@ int esky_session_finish(struct esky_session *s, struct esky_stop_report *r, uint
 	snprintf(from, from_n, "%s", at.function);
 	body = after_prologue(s, at.function);
 	esky_loc_clear(&at);
-	/* Before the frame is set up, the return address is where the call left it. */
-	slot = body && arch_regs_ip(&regs) < body ? arch_regs_sp(&regs)
-						  : arch_regs_fp(&regs) + ARCH_FP_RET_OFF;
+	if (!esky_debuginfo_cfa(s->di, arch_regs_ip(&regs) - s->bias, &cfa_reg, &cfa_off) &&
+	    arch_regs_dwarf(&regs, cfa_reg, &slot)) {
+		/* The call frame information knows, frame pointer or not. */
+		slot = slot + (uint64_t)cfa_off - ARCH_CFA_RET_OFF;
+	} else {
+		/* Before the frame is set up, the return address is where the call left it. */
+		slot = body && arch_regs_ip(&regs) < body ? arch_regs_sp(&regs)
+							  : arch_regs_fp(&regs) + ARCH_FP_RET_OFF;
+	}
 	ret = esky_target_read_mem(s->t, slot, &ret_addr, sizeof(ret_addr));
 	if (ret)
 		return esky_error(ret, "finish: cannot read the return address: %s", strerror(-ret));

@@ -52,6 +52,33 @@ static inline uint64_t arch_regs_retval(const esky_regs_t *r) { return r->rax; }
  * return address at fp + 8; right after a call, at sp.
  */
 #define ARCH_FP_RET_OFF 8
+/* The return address lies just below the canonical frame address (DWARF CFA). */
+#define ARCH_CFA_RET_OFF 8
+
+/* A register by its DWARF number (the x86-64 psABI's), general ones only. */
+static inline bool arch_regs_dwarf(const esky_regs_t *r, int reg, uint64_t *value)
+{
+	switch (reg) {
+	case 0: *value = r->rax; return true;
+	case 1: *value = r->rdx; return true;
+	case 2: *value = r->rcx; return true;
+	case 3: *value = r->rbx; return true;
+	case 4: *value = r->rsi; return true;
+	case 5: *value = r->rdi; return true;
+	case 6: *value = r->rbp; return true;
+	case 7: *value = r->rsp; return true;
+	case 8: *value = r->r8; return true;
+	case 9: *value = r->r9; return true;
+	case 10: *value = r->r10; return true;
+	case 11: *value = r->r11; return true;
+	case 12: *value = r->r12; return true;
+	case 13: *value = r->r13; return true;
+	case 14: *value = r->r14; return true;
+	case 15: *value = r->r15; return true;
+	case 16: *value = r->rip; return true;
+	default: return false;
+	}
+}
 
 /*
  * Hardware watchpoints: DR0-DR3 hold addresses, DR6 says which fired (bits
