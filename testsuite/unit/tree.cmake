@@ -4,6 +4,7 @@
 add_executable(tree_test ${CMAKE_CURRENT_LIST_DIR}/tree_test.c)
 target_link_libraries(tree_test PRIVATE esky_core)
 target_compile_options(tree_test PRIVATE ${ESKY_WARNINGS})
+esky_sanitize(tree_test)
 add_test(NAME unit.tree COMMAND tree_test)
 set_tests_properties(unit.tree PROPERTIES
   SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS unit)
