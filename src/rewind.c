@@ -82,6 +82,17 @@ struct region {
 	bool shared;
 };
 
+/*
+ * Field by field, never memcmp: the padding after shared is whatever the
+ * compound literal's stack slot held (under ASan it differed, and 107 of
+ * dirty.patterns-uffd's 116 rewinds thawed instead of rewinding in place).
+ */
+static bool region_same(const struct region *a, const struct region *b)
+{
+	return a->start == b->start && a->end == b->end && a->pgoff == b->pgoff &&
+	       a->ino == b->ino && a->prot == b->prot && a->shared == b->shared;
+}
+
 static void region_add(struct region *r, size_t *n, struct region x)
 {
 	struct region *p = *n ? &r[*n - 1] : NULL;
@@ -149,7 +160,7 @@ static int check_maps(pid_t pid, const struct esky_image_view *v)
 			.shared = vmas[i].shared, .ino = vmas[i].ino, .pgoff = vmas[i].pgoff });
 	}
 	for (size_t i = 0; i < nn && i < nt && !ret; i++)
-		if (memcmp(&now[i], &then[i], sizeof(now[i])))
+		if (!region_same(&now[i], &then[i]))
 			ret = NOT_HERE("the memory at 0x%" PRIx64 "-0x%" PRIx64 " is another now",
 				       then[i].start, then[i].end);
 	if (!ret && nn != nt)
