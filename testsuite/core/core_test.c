@@ -403,6 +403,20 @@ struct note {
 	size_t len;
 };
 
+/*
+ * Word i of a note's descriptor. Notes are aligned to 4 bytes in a core
+ * file (the kernel's too), so a descriptor of 8-byte words may sit at an
+ * address that is not a multiple of 8: no uint64_t pointer into it (UBSan:
+ * misaligned load).
+ */
+static uint64_t desc_word(const unsigned char *desc, size_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, desc + i * sizeof(v), sizeof(v));
+	return v;
+}
+
 static size_t read_notes(const struct core_file *cf, struct note *out, size_t max)
 {
 	const Elf64_Phdr *p = &cf->ph[0];
@@ -447,7 +461,7 @@ static void check_notes(const struct core_file *cf)
 	size_t n = read_notes(cf, notes, 16);
 	struct elf_prstatus st;
 	struct elf_prpsinfo ps;
-	const uint64_t *w;
+	const unsigned char *w;
 	const char *name;
 	uint32_t pkru = 0;
 
@@ -481,20 +495,20 @@ static void check_notes(const struct core_file *cf)
 	CHECK_U64("pr_sname", ps.pr_sname, 'T');
 
 	/* [vdso] is not in this core: AT_SYSINFO_EHDR is hidden, the rest where it was. */
-	w = (const uint64_t *)notes[2].desc;
+	w = notes[2].desc;
 	CHECK_U64("auxv bytes", notes[2].len, 10 * 8);
-	CHECK_U64("auxv[0] (AT_SYSINFO_EHDR hidden)", w[0], AT_IGNORE);
-	CHECK_U64("auxv[2]", w[2], AT_PHDR);
-	CHECK_U64("auxv[3]", w[3], 0x20040);
-	CHECK_U64("auxv[4]", w[4], AT_ENTRY);
-	CHECK_U64("auxv[5]", w[5], 0x21000);
-	CHECK_U64("auxv[8] (AT_NULL)", w[8], AT_NULL);
+	CHECK_U64("auxv[0] (AT_SYSINFO_EHDR hidden)", desc_word(w, 0), AT_IGNORE);
+	CHECK_U64("auxv[2]", desc_word(w, 2), AT_PHDR);
+	CHECK_U64("auxv[3]", desc_word(w, 3), 0x20040);
+	CHECK_U64("auxv[4]", desc_word(w, 4), AT_ENTRY);
+	CHECK_U64("auxv[5]", desc_word(w, 5), 0x21000);
+	CHECK_U64("auxv[8] (AT_NULL)", desc_word(w, 8), AT_NULL);
 
 	/* NT_FILE: B, C, D, I in address order; pgoff in pages. */
-	w = (const uint64_t *)notes[3].desc;
-	CHECK_U64("NT_FILE count", w[0], 4);
-	CHECK_U64("NT_FILE page size", w[1], PAGE);
-	if (w[0] == 4) {
+	w = notes[3].desc;
+	CHECK_U64("NT_FILE count", desc_word(w, 0), 4);
+	CHECK_U64("NT_FILE page size", desc_word(w, 1), PAGE);
+	if (desc_word(w, 0) == 4) {
 		static const uint64_t rec[4][3] = { { 0x20000, 0x26000, 0 },
 						    { 0x30000, 0x32000, 0 },
 						    { 0x40000, 0x41000, 0 },
@@ -503,8 +517,8 @@ static void check_notes(const struct core_file *cf)
 
 		for (int i = 0; i < 4; i++)
 			for (int k = 0; k < 3; k++)
-				CHECK_U64("NT_FILE record", w[2 + 3 * i + k], rec[i][k]);
-		name = (const char *)(w + 14);
+				CHECK_U64("NT_FILE record", desc_word(w, 2 + 3 * i + k), rec[i][k]);
+		name = (const char *)(w + 14 * 8);
 		for (int i = 0; i < 4; i++) {
 			CHECK(!strcmp(name, in_dir(paths[i])), "NT_FILE name %d: expected %s, found %s",
 			      i, in_dir(paths[i]), name);
@@ -649,7 +663,7 @@ static void check_vdso(void)
 		      !memcmp(cf.data + p->p_offset, (const void *)(uintptr_t)base, size),
 	      "[vdso] of this kernel: expected this process's %" PRIu64 " bytes of vDSO", size);
 	n = read_notes(&cf, notes, 16);
-	CHECK(n > 2 && notes[2].type == NT_AUXV && ((const uint64_t *)notes[2].desc)[0] == AT_SYSINFO_EHDR,
+	CHECK(n > 2 && notes[2].type == NT_AUXV && desc_word(notes[2].desc, 0) == AT_SYSINFO_EHDR,
 	      "[vdso] in the core: AT_SYSINFO_EHDR must stay in NT_AUXV");
 	free(cf.data);
 }

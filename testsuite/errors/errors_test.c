@@ -265,6 +265,13 @@ struct proc {
 
 enum { OUT = 0, ERR = 1 };
 
+/*
+ * The processes spawned, for cleanup() at exit. Every struct proc is a
+ * static variable: cleanup() runs after the function that spawned it has
+ * returned (a struct proc on the stack left a dangling pointer here: UBSan
+ * saw garbage in reaped, and kill_group() could have killed the process
+ * group of whatever number was left there).
+ */
 static struct proc *procs[MAX_PROCS];
 
 /*
@@ -319,7 +326,7 @@ static void spawn(struct proc *p, const char *name, char *const argv[], const ch
 		p->in = -1;
 	}
 	for (int i = 0; i < MAX_PROCS; i++)
-		if (!procs[i]) {
+		if (!procs[i] || procs[i] == p) {
 			procs[i] = p;
 			break;
 		}
@@ -571,7 +578,7 @@ static void make_checkpoint(const char *prog, const char *mode, const char *file
 {
 	char *argv[] = { (char *)esky, "start", "-o", (char *)cp, (char *)prog, (char *)mode,
 			 (char *)file, NULL };
-	struct proc p;
+	static struct proc p;
 	char *re = xasprintf("^ready %s", mode), *l;
 
 	spawn(&p, "esky start (making the checkpoint)", argv, NULL, NULL);
@@ -619,7 +626,7 @@ static void refuse_input_at(int line, const char *cmd, const char *path, const c
 	char *before = listing(), *name = xasprintf("esky %s %s", cmd, path), *re;
 	struct buf content = { 0 };
 	struct stat st;
-	struct proc p;
+	static struct proc p;
 	bool ok;
 
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
@@ -820,7 +827,7 @@ static void changed_case(const char *kind)
 	char *cp = in_dir("cp"), *prog = in_dir("prog"), *data = in_dir("data");
 	char *qprog = re_quote(prog), *qdata = re_quote(data), *qcp = re_quote(cp), *before;
 	struct buf content = { 0 };
-	struct proc p;
+	static struct proc p;
 	bool ok;
 
 	copy_file(victim, prog, 0755);
@@ -924,7 +931,7 @@ static void changed_case(const char *kind)
 	} else if (!strcmp(kind, "socket-live")) {
 		/* The checkpointed program still listens there: the resume must not take its name. */
 		char *argv[] = { (char *)esky, "start", "-o", cp, prog, "listen", data, NULL };
-		struct proc orig;
+		static struct proc orig;
 		char *l;
 
 		spawn(&orig, "esky start", argv, NULL, NULL);
@@ -988,7 +995,7 @@ static void refuse_case(const char *mode, const char *how)
 	char *cp = in_dir("cp"), *file = in_dir("file"), *qfile = re_quote(file);
 	char *ready = xasprintf("^ready %s$", mode), *before, *l, *re, *cause = NULL, *out;
 	size_t k;
-	struct proc p, c;
+	static struct proc p, c;
 	bool ok;
 
 	for (k = 0; k < sizeof(refusals) / sizeof(refusals[0]); k++)
@@ -1076,7 +1083,7 @@ static void refuse_case(const char *mode, const char *how)
 static void misc_case(const char *kind)
 {
 	char *cp = in_dir("cp"), *qcp = re_quote(cp), *before = listing();
-	struct proc p, c;
+	static struct proc p, c;
 	bool ok;
 
 	if (!strcmp(kind, "start-nonexistent")) {
