@@ -3,7 +3,7 @@
  * breakpoints or on a timer into a numbered snapshot tree, and rewind to
  * any snapshot. Interactive (GNU readline) and scriptable.
  *
- *   esky-shell [--store DIR] [-x FILE]... [-ex CMD]... [--batch] [PROGRAM [ARGS...]]
+ *   esky-shell [--store DIR] [--force] [-x FILE]... [-ex CMD]... [--batch] [PROGRAM [ARGS...]]
  *
  * Commands come from -x files and -ex options in the order given, then
  * from the terminal (readline) or, when standard input is not a
@@ -12,6 +12,7 @@
  */
 #include "log.h"
 #include "shell.h"
+#include "trust.h"
 #include "util.h"
 
 #include <errno.h>
@@ -42,8 +43,9 @@ static void notify(void *ctx, const char *line)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: esky-shell [--store DIR] [-x FILE]... [-ex CMD]... [--batch] "
+	fprintf(out, "usage: esky-shell [--store DIR] [--force] [-x FILE]... [-ex CMD]... [--batch] "
 		     "[PROGRAM [ARGS...]]\n"
+		     "--force (root): open another user's store (doc/security.md).\n"
 		     "Type help in the shell for its commands; see doc/esky-shell.md.\n");
 }
 
@@ -298,9 +300,14 @@ int main(int argc, char **argv)
 	char **scripts = NULL;   /* "x:FILE" or "e:CMD", in order */
 	size_t nscripts = 0;
 	bool batch = false;
+	unsigned trust = 0;
 	int i, ret;
 
 	esky_log_set_sink(sink, NULL, getenv("ESKY_DEBUG") ? ESKY_LOG_DEBUG : ESKY_LOG_NOTE);
+	if (esky_trust_self()) {
+		fprintf(stderr, "esky-shell: %s\n", esky_last_error());
+		return 1;
+	}
 	scripts = calloc((size_t)argc, sizeof(*scripts));
 	if (!scripts)
 		return 1;
@@ -326,6 +333,8 @@ int main(int argc, char **argv)
 				ret = 1;
 		} else if (!strcmp(a, "--batch") || !strcmp(a, "-batch")) {
 			batch = true;
+		} else if (!strcmp(a, "--force")) {
+			trust = ESKY_TRUST_FORCE;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			ret = 0;
@@ -345,7 +354,7 @@ int main(int argc, char **argv)
 		free(scripts);
 		return ret;
 	}
-	ret = esky_session_new(store, &sh.s);
+	ret = esky_session_new_trust(store, trust, &sh.s);
 	if (ret) {
 		fprintf(stderr, "esky-shell: %s\n", esky_last_error() ? esky_last_error()
 								     : strerror(-ret));

@@ -3,10 +3,10 @@
  *
  *   esky start [-o FILE] [--] PROGRAM [ARGS...]
  *   esky resume [-f FILE] [-o FILE] [--force] [PROGRAM [ARGS...]]
- *   esky checkpoint PID [-o FILE] [--kill]
- *   esky info [-v] FILE
- *   esky core CHECKPOINT [-o FILE]
- *   esky check CHECKPOINT...
+ *   esky checkpoint PID [-o FILE] [--kill] [--force]
+ *   esky info [-v] [--force] FILE
+ *   esky core CHECKPOINT [-o FILE] [--force]
+ *   esky check [--force] CHECKPOINT...
  *   esky snap --at LOCATION... [--every DURATION] [--count N] [-o DIR] -- PROGRAM [ARGS...]
  */
 #include "core.h"
@@ -19,6 +19,7 @@
 #include "store.h"
 #include "target.h"
 #include "tree.h"
+#include "trust.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -60,12 +61,13 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: esky start [-o FILE | --chain DIR] [--] PROGRAM [ARGS...]\n"
-		"       esky resume [-f FILE] [-o FILE] [--force] [--no-verify] [--detach | --gdb]\n"
+		"       esky resume [-f FILE] [-o FILE] [--force] [--no-verify] [--lazy]\n"
+		"                   [--detach | --gdb]\n"
 		"                   [PROGRAM [ARGS...]]\n"
-		"       esky checkpoint PID [-o FILE] [--kill]\n"
-		"       esky info [-v] FILE\n"
-		"       esky core CHECKPOINT [-o FILE] [-q]\n"
-		"       esky check CHECKPOINT...\n"
+		"       esky checkpoint PID [-o FILE] [--kill] [--force]\n"
+		"       esky info [-v] [--force] FILE\n"
+		"       esky core CHECKPOINT [-o FILE] [-q] [--force]\n"
+		"       esky check [--force] CHECKPOINT...\n"
 		"       esky snap [--at LOCATION]... [--every DURATION] [--count N] [-o DIR]\n"
 		"                 [--tsv[=FILE]] [--replace] [--] PROGRAM [ARGS...]\n"
 		"\n"
@@ -77,6 +79,8 @@ static void usage(FILE *out)
 		"check tells whether checkpoints would resume here. snap runs PROGRAM to its end,\n"
 		"writing a checkpoint each time it reaches a LOCATION (FILE:LINE, FUNCTION or\n"
 		"*ADDRESS) and each DURATION of run time.\n"
+		"Files, stores and processes of other users, and set-id programs, are refused;\n"
+		"root may use another user's with --force (doc/security.md).\n"
 		"Options: -q quiet (errors only), --help, --version. See doc/esky.md.\n");
 }
 
@@ -171,12 +175,19 @@ static int take_checkpoint(struct esky_target *t, const char *path)
 	uint64_t t0 = esky_now_ns();
 	int ret;
 
+	/* A set-id program, or one that changed its ids since it started: refused, untouched. */
+	esky_error_clear();
+	ret = esky_trust_process(esky_target_pid(t), 0);
+	if (ret) {
+		fprintf(stderr, "esky: checkpoint: %s\n", esky_last_error() ? esky_last_error()
+									   : strerror(-ret));
+		return ret;
+	}
 	if (chain.dir && chain.prev[0]) {
 		o.parent_id = chain.prev_id;
 		o.parent_hint = chain.prev;
 		o.parent_hash = chain_hash;
 	}
-	esky_error_clear();
 	ret = esky_target_checkpoint(t, path, &o, &st);
 	if (ret) {
 		fprintf(stderr, "esky: checkpoint: %s\n", esky_last_error() ? esky_last_error()
@@ -245,7 +256,7 @@ static void monitor_sigset(sigset_t *set)
 
 static int monitor(struct esky_target *t, const char *out_path)
 {
-	bool want_checkpoint = false;
+	bool want_checkpoint = false, lazy;
 	int sfd, status = -1, ret;
 	sigset_t set;
 
@@ -256,8 +267,13 @@ static int monitor(struct esky_target *t, const char *out_path)
 		perror("esky: signalfd");
 		return 1;
 	}
-	/* A job of hours must not die with its checkpointer: no breakpoints here. */
-	ret = esky_target_survive_monitor(t, true);
+	/*
+	 * A job of hours must not die with its checkpointer: no breakpoints
+	 * here. But while a lazy resume's pages come in, the program dies
+	 * with us: without us they would read as zeros.
+	 */
+	lazy = esky_target_lazy_pending(t);
+	ret = lazy ? 0 : esky_target_survive_monitor(t, true);
 	if (!ret)
 		ret = esky_target_cont(t);
 	while (!ret && status < 0) {
@@ -267,7 +283,15 @@ static int monitor(struct esky_target *t, const char *out_path)
 		};
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (lazy && !esky_target_lazy_pending(t)) {
+			lazy = false;
+			ret = esky_target_lazy_finish(t);
+			if (ret)
+				break;
+			/* (Gone meanwhile: SIGCHLD says how.) */
+			esky_target_survive_monitor(t, true);
+		}
+		if (poll(pfd, 2, lazy ? 5 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -338,6 +362,11 @@ static int monitor(struct esky_target *t, const char *out_path)
 	if (esky_target_checkpoint_busy(t))
 		checkpoint_written(t, chain.dir ? chain.path : out_path);
 	close(sfd);
+	/* A page that failed its checksum killed the program: say which. */
+	if (esky_target_lazy_finish(t)) {
+		fprintf(stderr, "esky: %s\n", esky_last_error());
+		return 1;
+	}
 	if (ret && status < 0) {
 		fprintf(stderr, "esky: lost the program (pid %d): %s\n", esky_target_pid(t),
 			strerror(-ret));
@@ -515,6 +544,7 @@ static int cmd_resume(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "no-verify", no_argument, NULL, 'N' },
+		{ "lazy", no_argument, NULL, 'L' },
 		{ "detach", no_argument, NULL, 'D' },
 		{ "gdb", no_argument, NULL, 'G' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -527,6 +557,7 @@ static int cmd_resume(int argc, char **argv)
 	struct esky_image **chain;
 	struct esky_target *t;
 	char *agent = NULL;
+	unsigned trust;
 	size_t n;
 	int c, ret, status = 0;
 
@@ -543,6 +574,9 @@ static int cmd_resume(int argc, char **argv)
 			break;
 		case 'N':
 			ro.verify_pages = false;
+			break;
+		case 'L':
+			ro.lazy = true;
 			break;
 		case 'D':
 			detach = true;
@@ -565,11 +599,28 @@ static int cmd_resume(int argc, char **argv)
 			gdb ? "--gdb" : "-o");
 		return 2;
 	}
+	if (ro.lazy && (detach || gdb)) {
+		fprintf(stderr, "esky: resume: --lazy needs esky to serve the pages: not with %s\n",
+			detach ? "--detach" : "--gdb");
+		return 2;
+	}
 	if (optind < argc)
 		ro.argv = argv + optind;
+	trust = ro.force ? ESKY_TRUST_FORCE : 0;
+	/* Another user's file is not read at all; the warning of --force comes below. */
+	ret = esky_trust_path(in, trust | ESKY_TRUST_QUIET);
+	if (ret)
+		return fail(ret, NULL);
 	ret = esky_image_open_chain(in, &chain, &n);
 	if (ret)
 		return fail(ret, NULL);
+	ret = esky_trust_chain(chain, n, trust);
+	if (!ret)
+		ret = esky_trust_image_creds(chain[0], trust);
+	if (ret) {
+		esky_image_close_chain(chain, n);
+		return fail(ret, NULL);
+	}
 	if (!detach) {
 		const char *dflt = resume_output(in, n, &why);
 
@@ -627,6 +678,7 @@ static int cmd_checkpoint(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "kill", no_argument, NULL, 'k' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -636,6 +688,7 @@ static int cmd_checkpoint(int argc, char **argv)
 	struct esky_target *t;
 	struct esky_dump_stats st;
 	bool kill_it = false;
+	unsigned trust = 0;
 	uint64_t pid;
 	int c, ret;
 
@@ -646,6 +699,9 @@ static int cmd_checkpoint(int argc, char **argv)
 			break;
 		case 'k':
 			kill_it = true;
+			break;
+		case 'F':
+			trust = ESKY_TRUST_FORCE;
 			break;
 		case 'q':
 			quiet = true;
@@ -663,6 +719,9 @@ static int cmd_checkpoint(int argc, char **argv)
 		return 2;
 	}
 	ret = check_output("a checkpoint", out, NULL, 0, false);
+	/* Read from /proc: a refused process is never stopped. */
+	if (!ret)
+		ret = esky_trust_process((pid_t)pid, trust);
 	if (ret)
 		return fail(ret, NULL);
 	ret = esky_target_attach((pid_t)pid, &t);
@@ -700,17 +759,22 @@ static int cmd_info(int argc, char **argv)
 	struct esky_image *img;
 	static const struct option longopts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool verbose = false;
+	unsigned trust = 0;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			verbose = true;
+			break;
+		case 'F':
+			trust = ESKY_TRUST_FORCE;
 			break;
 		case 'q':
 			break; /* info prints what was asked; errors are one line anyway */
@@ -725,8 +789,11 @@ static int cmd_info(int argc, char **argv)
 		fprintf(stderr, "esky: info: which file? (esky info [-v] FILE)\n");
 		return 2;
 	}
-	ret = esky_image_open(argv[optind], &img);
-	if (!ret && (ret = esky_image_verify_pages(img)))
+	ret = esky_trust_path(argv[optind], trust | ESKY_TRUST_QUIET);
+	if (!ret)
+		ret = esky_image_open(argv[optind], &img);
+	if (!ret && ((ret = esky_trust_fd(esky_image_fd(img), argv[optind], trust)) ||
+		     (ret = esky_image_verify_pages(img))))
 		esky_image_close(img);
 	if (ret)
 		return fail(ret, NULL);
@@ -744,6 +811,7 @@ static int cmd_core(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -752,6 +820,7 @@ static int cmd_core(int argc, char **argv)
 	const struct esky_image_view *v;
 	const char *out = NULL, *exe = "PROGRAM";
 	char def[32], sz[32];
+	unsigned trust = 0;
 	struct stat st;
 	size_t n = 0;
 	int c, ret;
@@ -760,6 +829,9 @@ static int cmd_core(int argc, char **argv)
 		switch (c) {
 		case 'o':
 			out = optarg;
+			break;
+		case 'F':
+			trust = ESKY_TRUST_FORCE;
 			break;
 		case 'q':
 			quiet = true;
@@ -776,7 +848,11 @@ static int cmd_core(int argc, char **argv)
 		return 2;
 	}
 	esky_error_clear();
-	ret = esky_image_open_chain(argv[optind], &chain, &n);
+	ret = esky_trust_path(argv[optind], trust | ESKY_TRUST_QUIET);
+	if (!ret)
+		ret = esky_image_open_chain(argv[optind], &chain, &n);
+	if (!ret)
+		ret = esky_trust_chain(chain, n, trust);
 	for (size_t k = 0; !ret && k < n; k++)
 		ret = esky_image_verify_pages(chain[k]);
 	if (ret)
@@ -815,15 +891,20 @@ out_fail:
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct esky_restore_opts ro = { .verify_pages = true, .check_only = true };
+	unsigned trust = 0;
 	int c, worst = 0;
 
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'F':
+			trust = ESKY_TRUST_FORCE;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -844,7 +925,13 @@ static int cmd_check(int argc, char **argv)
 		int ret, st;
 
 		esky_error_clear();
-		ret = esky_image_open_chain(argv[i], &chain, &n);
+		ret = esky_trust_path(argv[i], trust | ESKY_TRUST_QUIET);
+		if (!ret)
+			ret = esky_image_open_chain(argv[i], &chain, &n);
+		if (!ret)
+			ret = esky_trust_chain(chain, n, trust);
+		if (!ret)
+			ret = esky_trust_image_creds(chain[0], trust);
 		for (size_t k = 0; !ret && k < n; k++)
 			ret = esky_image_verify_pages(chain[k]);
 		if (!ret)
@@ -1282,6 +1369,10 @@ int main(int argc, char **argv)
 	monitor_sigset(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	esky_log_set_sink(sink, NULL, getenv("ESKY_DEBUG") ? ESKY_LOG_DEBUG : ESKY_LOG_NOTE);
+	if (esky_trust_self()) {
+		fprintf(stderr, "esky: %s\n", esky_last_error());
+		return 1;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -40,8 +40,8 @@ void sess_notify(struct esky_session *s, const char *fmt, ...)
 	s->notify(s->notify_ctx, line);
 }
 
-static int session_new(const char *store_dir, const struct esky_snapfile_sink *sink,
-		       struct esky_session **out)
+static int session_new(const char *store_dir, unsigned trust,
+		       const struct esky_snapfile_sink *sink, struct esky_session **out)
 {
 	struct esky_session *s = calloc(1, sizeof(*s));
 	sigset_t set;
@@ -55,11 +55,12 @@ static int session_new(const char *store_dir, const struct esky_snapfile_sink *s
 	s->track_pages = true;
 	s->in_place = true;
 	s->timer_fd = s->intr_fd = s->sig_fd = -1;
+	s->trust = trust;
 	if (sink)
 		s->sink = *sink;
 	else
-		ret = store_dir ? esky_store_open(store_dir, true, &s->store)
-				: esky_store_create_fresh(".esky", &s->store);
+		ret = store_dir ? esky_store_open(store_dir, true, trust, &s->store)
+				: esky_store_create_fresh(".esky", trust, &s->store);
 	if (!sink && ret)
 		goto out_free;
 	/* Program stops arrive as SIGCHLD, read from a signalfd beside the timer. */
@@ -83,14 +84,19 @@ out_free:
 
 int esky_session_new(const char *store_dir, struct esky_session **out)
 {
-	return session_new(store_dir, NULL, out);
+	return session_new(store_dir, 0, NULL, out);
+}
+
+int esky_session_new_trust(const char *store_dir, unsigned trust, struct esky_session **out)
+{
+	return session_new(store_dir, trust, NULL, out);
 }
 
 int esky_session_new_files(const struct esky_snapfile_sink *sink, struct esky_session **out)
 {
 	if (!sink || !sink->name)
 		return -EINVAL;
-	return session_new(NULL, sink, out);
+	return session_new(NULL, 0, sink, out);
 }
 
 void esky_session_pass_signals(struct esky_session *s, bool on)

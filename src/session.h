@@ -75,6 +75,12 @@ typedef void (*esky_session_notify_fn)(void *ctx, const char *line);
  * program (nohup), others are reset to their defaults.
  */
 int esky_session_new(const char *store_dir, struct esky_session **out);
+/*
+ * The same with trust flags (trust.h): ESKY_TRUST_FORCE lets root open
+ * another user's store and rewind, export or gcore its snapshots
+ * (esky-shell --force).
+ */
+int esky_session_new_trust(const char *store_dir, unsigned trust, struct esky_session **out);
 void esky_session_free(struct esky_session *s);
 
 /* A snapshot written as a standalone checkpoint file (esky snap). */

@@ -56,6 +56,7 @@ enum pending_stop { PENDING_NONE, PENDING_TIMER, PENDING_USER };
 
 struct esky_session {
 	struct esky_store *store;
+	unsigned trust;           /* ESKY_TRUST_* for the store's files (trust.h) */
 	char *program;
 	char **args;
 	struct esky_redirect *redirs; /* for the next runs, paths owned */

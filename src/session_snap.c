@@ -5,6 +5,7 @@
  * forget.
  */
 #include "session_int.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -261,6 +262,10 @@ int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, co
 	ret = sess_record_snapshot(s);
 	if (ret)
 		return ret;
+	/* A set-id program, or one that changed its ids: refused, left as it is. */
+	ret = esky_trust_process(esky_target_pid(s->t), s->trust | ESKY_TRUST_QUIET);
+	if (ret)
+		return ret;
 	patches = site_patches(s, &o);
 	if (!patches)
 		return -ENOMEM;
@@ -496,6 +501,10 @@ static int open_snapshot_chain(struct esky_session *s, int id, struct esky_image
 		return -ENOMEM;
 	ret = esky_image_open_chain(path, chain, n);
 	free(path);
+	/* Every file of the chain is the user's and a snapshot of this store (the store warned). */
+	if (!ret && ((ret = esky_trust_chain(*chain, *n, s->trust | ESKY_TRUST_QUIET)) ||
+		     (ret = esky_trust_store_chain(*chain, *n))))
+		esky_image_close_chain(*chain, *n);
 	return ret;
 }
 
@@ -591,6 +600,10 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	ret = open_snapshot_chain(s, id, &chain, &n);
 	if (ret)
 		return ret;
+	/* Taken as another user: only root with --force brings it back (as root). */
+	ret = esky_trust_image_creds(chain[0], s->trust | ESKY_TRUST_QUIET);
+	if (ret)
+		goto out_close;
 	v = esky_image_view(chain[0]);
 	ret = esky_image_page_hashes(chain, n, &to, &to_n);
 	if (ret)
@@ -681,6 +694,9 @@ int esky_session_gcore(struct esky_session *s, int id, const char *path)
 
 		if (!esky_session_alive(s))
 			return sess_no_process();
+		ret = esky_trust_process(esky_target_pid(s->t), s->trust | ESKY_TRUST_QUIET);
+		if (ret)
+			return ret;
 		patches = site_patches(s, &o);
 		/* In the store: the user's folder may not take it (the core's error names it). */
 		if (!patches || asprintf(&tmp, "%s/.gcore-%d.ckpt", esky_store_dir(s->store),

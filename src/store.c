@@ -1,6 +1,7 @@
 /* The snapshot store, see store.h. */
 #include "store.h"
 #include "log.h"
+#include "trust.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -444,13 +445,17 @@ static int check_store_dir(const char *dir)
 	return 0;
 }
 
-int esky_store_open(const char *dir, bool create, struct esky_store **out)
+int esky_store_open(const char *dir, bool create, unsigned trust, struct esky_store **out)
 {
 	struct esky_store *st;
 	char path[4096];
 	struct stat sb;
 	int ret;
 
+	/* Another user's store (or a file of it) is refused before it is read. */
+	ret = esky_trust_store_dir(dir, trust);
+	if (ret)
+		return ret;
 	if (stat(dir, &sb) < 0) {
 		if (errno != ENOENT || !create)
 			return esky_error(-errno, "store %s: %s", dir, strerror(errno));
@@ -474,6 +479,12 @@ int esky_store_open(const char *dir, bool create, struct esky_store **out)
 		esky_store_close(st);
 		return ret;
 	}
+	/* What was opened, in case the lock was swapped since the look above. */
+	ret = esky_trust_fd(st->lock_fd, path, trust | ESKY_TRUST_QUIET);
+	if (ret) {
+		esky_store_close(st);
+		return ret;
+	}
 	ret = lock(st);
 	if (!ret)
 		ret = load(st);
@@ -486,14 +497,19 @@ int esky_store_open(const char *dir, bool create, struct esky_store **out)
 	return 0;
 }
 
-int esky_store_create_fresh(const char *base, struct esky_store **out)
+int esky_store_create_fresh(const char *base, unsigned trust, struct esky_store **out)
 {
 	char dir[4096], stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
+	int ret;
 
 	if (mkdir(base, 0700) < 0 && errno != EEXIST)
 		return esky_error(-errno, "cannot create %s: %s", base, strerror(errno));
+	/* Stores go under base: its owner could rename or replace them. */
+	ret = esky_trust_dir(base, trust);
+	if (ret)
+		return ret;
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
 	for (int i = 0; i < 1000; i++) {
@@ -502,7 +518,7 @@ int esky_store_create_fresh(const char *base, struct esky_store **out)
 		else
 			snprintf(dir, sizeof(dir), "%s/%s", base, stamp);
 		if (mkdir(dir, 0700) == 0)
-			return esky_store_open(dir, false, out);
+			return esky_store_open(dir, false, trust, out);
 		if (errno != EEXIST)
 			return esky_error(-errno, "cannot create the store %s: %s", dir, strerror(errno));
 	}
@@ -609,6 +625,12 @@ void esky_store_file_name(int id, char *buf, size_t n)
 char *esky_store_path(const struct esky_store *st, int id)
 {
 	char name[32], *p;
+
+	/* Only snap-N.img inside the directory: nothing else is a path of the store. */
+	if (id < 1 || id > ESKY_STORE_MAX_ID) {
+		esky_error(-EINVAL, "store %s: no snapshot can have id %d", st->dir, id);
+		return NULL;
+	}
 
 	esky_store_file_name(id, name, sizeof(name));
 	if (asprintf(&p, "%s/%s", st->dir, name) < 0)

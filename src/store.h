@@ -42,10 +42,15 @@ struct esky_snapinfo {
  */
 #define ESKY_STORE_MAX_ID 1000000000
 
-/* Open the store at dir, creating it (and the directory) if create is set. */
-int esky_store_open(const char *dir, bool create, struct esky_store **out);
-/* Create a fresh store in a new directory under base (e.g. ./.esky). */
-int esky_store_create_fresh(const char *base, struct esky_store **out);
+/*
+ * Open the store at dir, creating it (and the directory, 0700) if create
+ * is set. A store of another user (the directory, its tree, lock or any
+ * image: trust.h) is refused unless trust has ESKY_TRUST_FORCE and the
+ * user is root.
+ */
+int esky_store_open(const char *dir, bool create, unsigned trust, struct esky_store **out);
+/* Create a fresh store in a new directory under base (e.g. ./.esky); base must be the user's. */
+int esky_store_create_fresh(const char *base, unsigned trust, struct esky_store **out);
 void esky_store_close(struct esky_store *st);
 
 const char *esky_store_dir(const struct esky_store *st);

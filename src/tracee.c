@@ -192,7 +192,15 @@ static void spawn_child(const struct esky_spawn *sp, int gate, int errfd)
 	if (!err && sp->cwd && chdir(sp->cwd) < 0)
 		err = -errno;
 	if (!err) {
-		if (sp->envp)
+		/*
+		 * A path (the restore's program or agent, named by an image) is
+		 * executed as it is: execvp runs a file the kernel refuses
+		 * (ENOEXEC, a text file) with /bin/sh, and a path from an image
+		 * must never reach a shell. A bare name is looked up in $PATH.
+		 */
+		if (strchr(sp->path, '/'))
+			execve(sp->path, sp->argv, sp->envp ? sp->envp : environ);
+		else if (sp->envp)
 			execvpe(sp->path, sp->argv, sp->envp);
 		else
 			execvp(sp->path, sp->argv);
