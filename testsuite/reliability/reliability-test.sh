@@ -18,6 +18,22 @@
 #                      one line naming the cause and leaves nothing running; a
 #                      single-threaded checkpoint still resumes there
 #   userns-refused.user  the same as uid and gid 65534 (root only; else skip)
+#   owner-refused      (root) a checkpoint of uid 65534 is refused by esky
+#                      resume, info, check and core, through a symbolic link
+#                      too; --force accepts it with a warning; as 65534, a
+#                      checkpoint of root's, and one taken as root but given
+#                      to 65534, are refused, --force or not
+#   setuid-refused     (root) a set-user-ID program of uid 65534 is refused
+#                      at esky start's SIGUSR1, by esky checkpoint PID and
+#                      by esky-shell's snapshot: one line, it carries on
+#   setuid-refused.user  the same as uid 65534, the program root's
+#   store-owner        (root) esky-shell refuses a store of uid 65534 (and
+#                      an image of it linked into root's own store), esky
+#                      resume a snapshot of it; esky-shell --force opens it
+#   tree-escape        tree files whose ids would name a path outside the
+#                      store are refused as damaged; nothing outside made
+#   umask              with umask 000, checkpoints, chains, snaps, exports
+#                      and cores are 0600, stores and their folders 0700
 #
 # Exit 0 pass, 1 fail, 77 skip, 99 harness error.
 set -u
@@ -389,6 +405,295 @@ userns-refused.user)
 		"u/${0##*/}" "$tmp/u/${esky##*/}" "$shell" "$heartbeat" \
 		"$tmp/u/${counter##*/}" userns-refused "$tmp/u/${threaded##*/}"
 	exit $?
+	;;
+owner-refused)
+	# Another user's checkpoint: refused before a byte of it is read.
+	[ "$(id -u)" -eq 0 ] || { echo "reliability-test $case: SKIP: not root" >&2; exit 77; }
+	command -v setpriv > /dev/null || { echo "reliability-test $case: SKIP: no setpriv" >&2; exit 77; }
+	mkdir u && cp "$esky" "$(dirname "$esky")/esky-agent" "$counter" u/ &&
+		chown -R 65534:65534 u && chmod 711 "$tmp" || exit 99
+	nobody="setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all"
+	# ck_of FILE ESKY...: start counter under ESKY..., SIGUSR1, wait for FILE.
+	ck_of() {
+		f=$1
+		shift
+		rm -f c.out c.err
+		"$@" start -q -o "$f" "$counter" 0 20 > c.out 2> c.err &
+		e=$!
+		pids="$pids $e"
+		wait_for c.out '^3$'
+		kill -USR1 $e
+		i=0
+		while [ ! -e "$f" ]; do
+			i=$((i + 1))
+			[ $i -le 2000 ] || { cat c.err >&2; fail "no checkpoint $f"; }
+			sleep 0.01
+		done
+		kill -TERM $e
+		wait $e 2> /dev/null
+	}
+	# A checkpoint taken by uid 65534 of its counter.
+	ck_of u/ck $nobody u/esky
+	[ "$(stat -c %u u/ck)" = 65534 ] || fail "u/ck is not uid 65534's"
+	ln -s u/ck mine.ckpt || exit 99
+	# refused LINE CMD...: status 1, the one line, nothing on stdout.
+	refused() {
+		want=$1
+		shift
+		timeout -s KILL 10 "$@" > out 2> err
+		st=$?
+		[ $st -eq 1 ] || { cat err >&2; fail "$*: exit status $st, expected 1"; }
+		printf '%s\n' "$want" > err.want
+		cmp -s err.want err || { diff err.want err >&2; fail "$*: message"; }
+		[ ! -s out ] || { cat out >&2; fail "$*: printed on stdout (the program ran?)"; }
+	}
+	other="belongs to another user, nobody (uid 65534): refused; --force uses it anyway"
+	refused "esky: resume: u/ck $other" "$esky" resume -f u/ck -o new.ckpt
+	refused "esky: info: u/ck $other" "$esky" info u/ck
+	refused "esky: check: u/ck $other" "$esky" check u/ck
+	refused "esky: core: u/ck $other" "$esky" core u/ck -o new.core
+	refused "esky: resume: mine.ckpt $other" "$esky" resume -f mine.ckpt -o new.ckpt
+	refused "esky: info: mine.ckpt $other" "$esky" info mine.ckpt
+	[ ! -e new.ckpt ] && [ ! -e new.core ] || fail "a refused command wrote a file"
+	# Root's --force: a warning, then as usual.
+	"$esky" info --force u/ck > info.out 2> info.err || { cat info.err >&2; fail "esky info --force"; }
+	has info.err '^esky: warning: u/ck belongs to another user, nobody (uid 65534); using it anyway (--force)$'
+	has info.out '^checkpoint  u/ck '
+	"$esky" check --force -q u/ck 2> check.err || { cat check.err >&2; fail "esky check --force"; }
+	"$esky" core --force -q u/ck -o f.core 2> core.err || { cat core.err >&2; fail "esky core --force"; }
+	"$esky" resume --force -f u/ck -o new.ckpt > res.out 2> res.err &
+	r=$!
+	pids="$pids $r"
+	wait_for res.out '^[0-9]'
+	kill -TERM $r
+	wait $r
+	has res.err '^esky: warning: u/ck was taken as nobody (uid 65534), gid 65534; resuming it as root (uid 0), gid 0 (--force)$'
+	# As uid 65534: root's checkpoint (readable by all) is refused, --force
+	# too; one taken as root and given to 65534 is not resumed by it.
+	ck_of root.ckpt "$esky"
+	cp root.ckpt u/given.ckpt && chown 65534:65534 u/given.ckpt && chmod 644 root.ckpt || exit 99
+	mine="belongs to another user, root (uid 0): refused (only root may use it, with --force)"
+	refused "esky: resume: root.ckpt $mine" $nobody u/esky resume -f root.ckpt -o x.ckpt
+	refused "esky: resume: root.ckpt $mine" $nobody u/esky resume --force -f root.ckpt -o x.ckpt
+	refused "esky: info: root.ckpt $mine" $nobody u/esky info --force root.ckpt
+	taken="was taken as root (uid 0), gid 0, not as you, nobody (uid 65534), gid 65534: refused (resume it as the user who took it)"
+	refused "esky: resume: u/given.ckpt $taken" $nobody u/esky resume --force -f u/given.ckpt -o x.ckpt
+	refused "esky: check: u/given.ckpt $taken" $nobody u/esky check u/given.ckpt
+	[ ! -e x.ckpt ] || fail "a refused resume wrote a file"
+	# Its own checkpoint still resumes as 65534 (the control).
+	$nobody u/esky resume -q -f u/ck -o u/again.ckpt > own.out 2> own.err &
+	r=$!
+	pids="$pids $r"
+	wait_for own.out '^[0-9]'
+	kill -TERM $r
+	wait $r 2> /dev/null
+	;;
+setuid-refused | setuid-nonroot)
+	# A set-user-ID program is never frozen: checkpoint, SIGUSR1, esky-shell.
+	# As root: a copy owned by 65534 (it runs with euid 65534 when not
+	# traced, and under a root esky too); setuid-nonroot (run by
+	# setuid-refused.user as 65534): ./suid given, owned by root.
+	if [ $case = setuid-refused ]; then
+		[ "$(id -u)" -eq 0 ] || { echo "reliability-test $case: SKIP: not root" >&2; exit 77; }
+		cp "$counter" suid && chown 65534:65534 suid && chmod 4755 suid || exit 99
+		owner="owner uid 65534, gid 65534"
+		suid=$tmp/suid
+	else
+		suid=$(cd "$(dirname "$0")" && pwd)/suid
+		[ -u "$suid" ] || { echo "reliability-test: no set-user-ID $suid" >&2; exit 99; }
+		owner="owner uid 0, gid 0"
+	fi
+	why="a set-user-ID program ($owner): refused (esky does not freeze privileged programs)"
+	# esky start, then SIGUSR1: one line, the program carries on, no file.
+	"$esky" start -o ck "$suid" 0 20 > s.out 2> s.err &
+	e=$!
+	pids="$pids $e"
+	wait_for s.out '^3$'
+	p=$(pgrep -P $e | head -n 1)
+	kill -USR1 $e
+	wait_for s.err '^esky: checkpoint: '
+	has s.err "^esky: checkpoint: pid $p runs $suid, $why\$"
+	n=$(wc -l < s.out)
+	wait_lines s.out $((n + 3)) "the program stopped after the refused checkpoint"
+	[ ! -e ck ] && [ -z "$(tmp_files .)" ] || fail "a refused checkpoint left a file"
+	kill -TERM $e
+	wait $e 2> /dev/null
+	# esky checkpoint PID of the program running on its own (set-id at work
+	# as root: euid 65534; as 65534, root's program runs with euid 0).
+	"$suid" 0 20 > p.out 2> /dev/null &
+	p=$!
+	pids="$pids $p"
+	wait_for p.out '^3$'
+	# (As 65534, /proc/PID/exe of the program running as root is out of
+	# reach: its ids tell.)
+	if [ $case = setuid-refused ]; then
+		cwhy="runs $suid, $why"
+	else
+		cwhy="runs with mixed credentials (uid 65534, euid 0, suid 0, gid 65534, egid 65534, sgid 65534): refused (a set-id program, or one that changed its ids; esky does not freeze privileged programs)"
+	fi
+	"$esky" checkpoint $p -o ck2 > c.out 2> c.err
+	expect_status 1 $? "esky checkpoint of a set-user-ID program"
+	[ "$(wc -l < c.err)" -eq 1 ] || { cat c.err >&2; fail "not one line"; }
+	has c.err "^esky: checkpoint: pid $p $cwhy\$"
+	"$esky" checkpoint --force $p -o ck2 > c.out 2> c.err
+	expect_status 1 $? "esky checkpoint --force of a set-user-ID program"
+	has c.err "^esky: checkpoint: pid $p $cwhy\$"
+	grep -q '^TracerPid:[[:space:]]*0$' /proc/$p/status || fail "the program is traced"
+	n=$(wc -l < p.out)
+	wait_lines p.out $((n + 3)) "the program stopped after esky checkpoint"
+	[ ! -e ck2 ] || fail "esky checkpoint wrote ck2"
+	kill -TERM $p
+	# esky-shell: snapshot refused, the session (and the program) go on.
+	cat > s.esky <<-EOF
+	break counter.c:59
+	run
+	snapshot
+	continue
+	info snapshots
+	quit
+	EOF
+	"$shell" --batch -x s.esky --store store "$suid" 5 1 > shell.out 2>&1
+	has shell.out "pid [0-9]* runs $suid, $why"
+	[ -z "$(ls store | grep '^snap-')" ] || fail "esky-shell wrote a snapshot of a set-user-ID program"
+	[ "$(grep -c 'runs .*set-user-ID' shell.out)" -eq 1 ] || { cat shell.out >&2; fail "not one line"; }
+	;;
+setuid-refused.user)
+	# The case above as uid and gid 65534, the set-user-ID program root's.
+	[ "$(id -u)" -eq 0 ] || { echo "reliability-test $case: SKIP: not root" >&2; exit 77; }
+	command -v setpriv > /dev/null || { echo "reliability-test $case: SKIP: no setpriv" >&2; exit 77; }
+	case $0 in /*) ;; *) echo "reliability-test: give its own path absolute, as the others" >&2; exit 99 ;; esac
+	mkdir u && cp "$0" "$esky" "$(dirname "$esky")/esky-agent" "$shell" "$counter" u/ &&
+		chown -R 65534:65534 u && chmod 711 "$tmp" || exit 99
+	cp "$counter" u/suid && chown 0:0 u/suid && chmod 4755 u/suid || exit 99
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+		"$tmp/u/${0##*/}" "$tmp/u/${esky##*/}" "$tmp/u/${shell##*/}" "$heartbeat" \
+		"$tmp/u/${counter##*/}" setuid-nonroot
+	exit $?
+	;;
+store-owner)
+	# Another user's store, as root: refused; --force opens it.
+	[ "$(id -u)" -eq 0 ] || { echo "reliability-test $case: SKIP: not root" >&2; exit 77; }
+	command -v setpriv > /dev/null || { echo "reliability-test $case: SKIP: no setpriv" >&2; exit 77; }
+	mkdir u && cp "$shell" "$esky" "$(dirname "$esky")/esky-agent" "$counter" u/ &&
+		chown -R 65534:65534 u && chmod 711 "$tmp" || exit 99
+	cat > u/s.esky <<-EOF
+	break counter.c:59
+	run
+	snapshot
+	continue
+	snapshot
+	quit
+	EOF
+	chown 65534:65534 u/s.esky
+	(cd u && setpriv --reuid=65534 --regid=65534 --clear-groups \
+		./esky-shell --batch -x s.esky --store store ./counter 0 20 > shell.out 2>&1) ||
+		{ cat u/shell.out >&2; fail "esky-shell as 65534"; }
+	[ -f u/store/snap-2.img ] || fail "no store of 65534"
+	printf 'tree\nquit\n' > t.esky
+	"$shell" --batch -x t.esky --store u/store > o.out 2> o.err
+	expect_status 1 $? "esky-shell on another user's store"
+	[ "$(wc -l < o.err)" -eq 1 ] || { cat o.err >&2; fail "not one line"; }
+	has o.err '^esky-shell: the store u/store belongs to another user, nobody (uid 65534): refused; --force uses it anyway$'
+	ln -s u/store st || exit 99
+	"$shell" --batch -x t.esky --store st > o.out 2> o.err
+	expect_status 1 $? "esky-shell on a symbolic link to another user's store"
+	has o.err '^esky-shell: the store st belongs to another user'
+	"$esky" resume -f u/store/snap-2.img -o x.ckpt > r.out 2> r.err
+	expect_status 1 $? "esky resume of another user's snapshot"
+	has r.err '^esky: resume: u/store/snap-2.img belongs to another user, nobody (uid 65534): refused; --force uses it anyway$'
+	# One image of it linked into root's own store: the store is refused.
+	"$shell" --batch -x u/s.esky --store mine "$counter" 0 20 > m.out 2>&1 ||
+		{ cat m.out >&2; fail "esky-shell as root"; }
+	rm mine/snap-2.img && ln -s ../u/store/snap-2.img mine/snap-2.img || exit 99
+	"$shell" --batch -x t.esky --store mine > o.out 2> o.err
+	expect_status 1 $? "esky-shell on a store holding another user's image"
+	has o.err '^esky-shell: mine/snap-2.img belongs to another user, nobody (uid 65534): refused; --force uses it anyway$'
+	# --force: one warning, and the store is used.
+	printf 'tree\nexport 2 exported.ckpt\nquit\n' > f.esky
+	"$shell" --force --batch -x f.esky --store u/store > f.out 2> f.err ||
+		{ cat f.err >&2; fail "esky-shell --force"; }
+	has f.err '^warning: the store u/store belongs to another user, nobody (uid 65534); using it anyway (--force)$'
+	[ "$(grep -c 'warning' f.err)" -eq 1 ] || { cat f.err >&2; fail "more than one warning"; }
+	"$esky" check -q exported.ckpt 2> /dev/null && fail "root's export of 65534's snapshot checks without --force"
+	"$esky" check -q --force exported.ckpt 2> /dev/null || fail "the export does not check"
+	;;
+tree-escape)
+	# A tree file is read strictly: each snapshot id is a number 1..10^9,
+	# so snap-N.img never names a file outside the store.
+	mkdir out || exit 99
+	printf 'tree\nrewind 1\nexport 1 x.ckpt\nquit\n' > t.esky
+	for id in '../out/x' '1/../../out/x' '-1' '0' '1000000001' '2147483648' ' 1' '1 ' '0x1' '+1' '1e3' '01/..'; do
+		rm -rf store && mkdir store || exit 99
+		printf 'esky-store 1\ncurrent\t1\nnext\t2\n%s\t0\tmanual\t0\t0\t0\tat x\t\n' "$id" > store/tree
+		"$shell" --batch -x t.esky --store store "$counter" 1 1 > o.out 2> o.err
+		st=$?
+		[ $st -eq 1 ] || { cat o.err >&2; fail "id '$id': exit status $st, expected 1"; }
+		[ "$(wc -l < o.err)" -eq 1 ] || { cat o.err >&2; fail "id '$id': not one line"; }
+		has o.err '^esky-shell: store/tree:[0-9]*: damaged'
+		[ -z "$(ls -A out)" ] || fail "id '$id': a file appeared outside the store: $(ls -A out)"
+		[ ! -e x.ckpt ] || fail "id '$id': an export was written"
+	done
+	;;
+umask)
+	# Whatever the umask, what holds a program's memory is the user's alone.
+	umask 000
+	mode() { [ "$(stat -c %a "$1")" = "$2" ] || fail "$1: mode $(stat -c %a "$1"), expected $2"; }
+	"$esky" start -q -o ck "$counter" 0 20 > c.out 2> c.err &
+	e=$!
+	pids="$pids $e"
+	wait_for c.out '^3$'
+	kill -USR1 $e
+	i=0
+	while [ ! -e ck ]; do
+		i=$((i + 1))
+		[ $i -le 2000 ] || { cat c.err >&2; fail "no checkpoint"; }
+		sleep 0.01
+	done
+	kill -TERM $e
+	wait $e 2> /dev/null
+	mode ck 600
+	"$esky" core -q ck -o ck.core || fail "esky core"
+	mode ck.core 600
+	"$esky" start -q --chain chain "$counter" 0 20 > h.out 2> h.err &
+	e=$!
+	pids="$pids $e"
+	wait_for h.out '^3$'
+	kill -USR1 $e
+	i=0
+	while [ ! -e chain/0001.ckpt ]; do
+		i=$((i + 1))
+		[ $i -le 2000 ] || { cat h.err >&2; fail "no chain"; }
+		sleep 0.01
+	done
+	kill -TERM $e
+	wait $e 2> /dev/null
+	mode chain 700
+	mode chain/0001.ckpt 600
+	"$esky" snap -q --at counter.c:59 --count 1 -o snaps -- "$counter" 2 1 > /dev/null 2> snap.err ||
+		{ cat snap.err >&2; fail "esky snap"; }
+	mode snaps 700
+	for f in snaps/*; do mode "$f" 600; done
+	cat > s.esky <<-EOF
+	break counter.c:59
+	run
+	snapshot
+	export 1 exported.ckpt
+	gcore 1 snap.core
+	quit
+	EOF
+	"$shell" --batch -x s.esky --store store "$counter" 0 20 > shell.out 2>&1 ||
+		{ cat shell.out >&2; fail "esky-shell --store store"; }
+	"$shell" --batch -x s.esky "$counter" 0 20 > shell2.out 2>&1 ||
+		{ cat shell2.out >&2; fail "esky-shell with a fresh store"; }
+	mode store 700
+	for f in store/*; do mode "$f" 600; done
+	mode .esky 700
+	for d in .esky/*; do
+		mode "$d" 700
+		for f in "$d"/*; do mode "$f" 600; done
+	done
+	mode exported.ckpt 600
+	mode snap.core 600
 	;;
 *)
 	echo "reliability-test: unknown case $case" >&2
