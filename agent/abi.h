@@ -79,6 +79,7 @@ struct ea_sysv {
 #define EA_VMAF_NOHUGEPAGE 0x20u
 #define EA_VMAF_WRITE_FILE 0x40u /* open the file read-write (shared, may be writable) */
 #define EA_VMAF_HAS_PAGES 0x80u  /* runs of saved pages fall in this mapping */
+#define EA_VMAF_LAZY 0x100u      /* its pages come later, from the monitor (EA_F_LAZY) */
 
 struct ea_vma {
 	uint64_t start, end;
@@ -165,6 +166,7 @@ struct ea_thread {
 /* ea_args.flags */
 #define EA_F_SET_TID 0x1u    /* threads get their tids (clone3 set_tid: in a PID namespace) */
 #define EA_F_DROP_CAPS 0x2u  /* drop every capability before the program runs */
+#define EA_F_LAZY 0x4u       /* EA_VMAF_LAZY mappings: registered, not filled (see lazy_fd) */
 
 struct ea_itimer {
 	uint64_t interval_sec, interval_usec, value_sec, value_usec;
@@ -231,7 +233,17 @@ struct ea_args {
 	uint32_t epoll_off, epoll_n;       /* struct ea_epoll_reg[] */
 	uint32_t thread_off, thread_n;     /* struct ea_thread[] */
 	uint32_t flags;                    /* EA_F_* */
-	uint32_t pad2;
+	/*
+	 * EA_F_LAZY: the fd number (free in the image) where the agent puts
+	 * the userfaultfd of the EA_VMAF_LAZY mappings, then stops on a
+	 * breakpoint with lazy_state 1; the monitor takes the fd, starts
+	 * serving their pages and sets lazy_state 2 before letting it go on.
+	 * lazy_state stays 0 where no such userfaultfd could be made (the
+	 * agent filled them as any other).
+	 */
+	int32_t lazy_fd;
+	uint32_t lazy_state;
+	uint32_t pad3;
 };
 
 /* What the agent writes to report_fd when it gives up. */

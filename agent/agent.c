@@ -66,6 +66,7 @@ static char maps_buf[64 * 1024];
 /* Page data passes through here on its way into userfaultfd-filled memory. */
 static char bounce[1024 * 1024] __attribute__((aligned(4096)));
 static long uffd = -1; /* -1: not tried yet, -2: unavailable */
+static long lazy_uffd = -1; /* EA_F_LAZY: -1 not tried yet, -2: unavailable */
 
 static struct ea_args *args;
 
@@ -352,6 +353,75 @@ static bool fill_pages_uffd(const struct ea_vma *v, const struct ea_run *runs, u
 	return true;
 }
 
+/*
+ * The userfaultfd of lazy mappings: not user-mode only (a system call
+ * the program makes into a page not yet in must wait for it too, not
+ * fail), with the events that change what a page should hold (fork,
+ * mremap, madvise, munmap), at args->lazy_fd. Needs CAP_SYS_PTRACE (or
+ * vm.unprivileged_userfaultfd): where it cannot be made, -2 and the
+ * mappings are filled now.
+ */
+static void lazy_open(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
+			    UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
+			    UFFD_FEATURE_THREAD_ID,
+	};
+	long fd = sys_call(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0), r;
+
+	lazy_uffd = -2;
+	if (fd < 0)
+		return;
+	if (sys_call(__NR_ioctl, fd, UFFDIO_API, &api, 0, 0, 0)) {
+		sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
+		return;
+	}
+	r = sys_call(__NR_dup3, fd, args->lazy_fd, O_CLOEXEC, 0, 0, 0);
+	sys_call(__NR_close, fd, 0, 0, 0, 0, 0);
+	if (r == args->lazy_fd)
+		lazy_uffd = r;
+}
+
+/* Register a lazy mapping for missing pages; false if it must be filled now. */
+static bool register_lazy(const struct ea_vma *v)
+{
+	struct uffdio_register reg = {
+		.range = { .start = v->start, .len = v->end - v->start },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (!(args->flags & EA_F_LAZY) || !(v->flags & EA_VMAF_LAZY))
+		return false;
+	if (lazy_uffd == -1)
+		lazy_open();
+	return lazy_uffd >= 0 && !sys_call(__NR_ioctl, lazy_uffd, UFFDIO_REGISTER, &reg, 0, 0, 0);
+}
+
+/*
+ * Hand the lazy mappings' userfaultfd to the monitor: a breakpoint with
+ * lazy_state 1 (SIGTRAP unblocked for it); from here on the monitor
+ * serves their pages, so that what the agent and the kernel write into
+ * the program's memory later (rseq, the robust list) finds them. Our
+ * copy of the fd goes: nothing of it is left in the program.
+ */
+static void lazy_handoff(void)
+{
+	uint64_t mask = ~AGENT_SIGTRAP_BIT, all = ~0ULL;
+
+	if (lazy_uffd < 0)
+		return;
+	args->lazy_state = 1;
+	sys_call(__NR_rt_sigprocmask, AGENT_SIG_SETMASK, &mask, 0, 8, 0, 0);
+	arch_breakpoint();
+	sys_call(__NR_rt_sigprocmask, AGENT_SIG_SETMASK, &all, 0, 8, 0, 0);
+	if (args->lazy_state != 2)
+		fail(EA_STEP_PAGES, -71 /* EPROTO: the monitor did not take it */, 0, 0);
+	sys_call(__NR_close, lazy_uffd, 0, 0, 0, 0, 0);
+	lazy_uffd = -1;
+}
+
 static void move_special(const struct ea_vma *v, uint32_t index)
 {
 	int slot = v->kind == EA_VMA_VVAR ? 0 : v->kind == EA_VMA_VVAR_VCLOCK ? 1 : 2;
@@ -512,7 +582,8 @@ static void create_vmas(void)
 		first_run = r;
 		while (r < args->run_n && runs[r].addr < v->end)
 			r++;
-		if (!((v->kind == EA_VMA_ANON || v->kind == EA_VMA_SHARED_ANON) &&
+		if (!(v->kind == EA_VMA_ANON && register_lazy(v)) &&
+		    !((v->kind == EA_VMA_ANON || v->kind == EA_VMA_SHARED_ANON) &&
 		      fill_pages_uffd(v, runs + first_run, r - first_run)))
 			fill_pages(runs + first_run, r - first_run);
 		if (fill_prot != prot) {
@@ -977,6 +1048,7 @@ void agent_main(uint64_t *sp)
 	map_args((int)parse_dec(argv[1]), parse_dec(argv[2]));
 	clear_address_space();
 	create_vmas();
+	lazy_handoff();
 	restore_fds();
 	restore_epolls();
 	restore_misc();

@@ -1,5 +1,6 @@
 /* Thawing a checkpoint, the monitor's side. See restore.h and agent/abi.h. */
 #include "restore.h"
+#include "lazy.h"
 #include "fdobj.h"
 #include "abi.h"
 #include "fileid.h"
@@ -384,6 +385,11 @@ struct plan {
 					  * process of a tree shares (the monitor's), or -1 */
 	int32_t *vma_transport;          /* per mapping: the transport of memory shared in a
 					  * tree (a memfd of the monitor's), or -1 */
+	/* lazy resume: the runs served later (not the agent's to fill), and their server */
+	uint8_t *run_lazy;
+	size_t run_lazy_n;
+	struct esky_lazy *lazy;
+	bool lazy_started;
 };
 
 /*
@@ -838,6 +844,88 @@ static int make_objects(struct esky_image *img, const struct esky_image_view *v,
 	return ret;
 }
 
+/* A mapping is served lazily from this much saved data on (less: filled at once, as ever). */
+#define LAZY_MIN_BYTES (1ULL << 20)
+
+_Static_assert(offsetof(struct ea_args, lazy_state) == offsetof(struct ea_args, lazy_fd) + 4,
+	       "lazy_handoff reads lazy_fd and lazy_state in one go");
+
+static uint64_t data_bytes(const struct run_list *runs, size_t first, size_t end)
+{
+	uint64_t n = 0;
+
+	for (size_t i = first; i < end; i++)
+		if (runs->v[i].src != EA_SRC_ZERO)
+			n += runs->v[i].len;
+	return n;
+}
+
+/* run_lazy covering n runs, the new ones not lazy. */
+static int run_lazy_grow(struct plan *p, size_t n)
+{
+	uint8_t *nl;
+
+	if (n <= p->run_lazy_n)
+		return 0;
+	nl = realloc(p->run_lazy, n);
+	if (!nl)
+		return -ENOMEM;
+	memset(nl + p->run_lazy_n, 0, n - p->run_lazy_n);
+	p->run_lazy = nl;
+	p->run_lazy_n = n;
+	return 0;
+}
+
+/* Runs [first, end) are a lazy mapping's: marked, the server made on the first. */
+static int lazy_runs_add(struct plan *p, size_t first, size_t end)
+{
+	int ret = run_lazy_grow(p, end);
+
+	if (ret)
+		return ret;
+	memset(p->run_lazy + first, 1, end - first);
+	return p->lazy ? 0 : esky_lazy_new(&p->lazy);
+}
+
+/*
+ * Give the lazy runs to the server: each source image's fd, the pages'
+ * place in it and their checksums (checked when served, not now).
+ */
+static int lazy_plan(struct esky_image *img, struct plan *p, const struct run_list *runs)
+{
+	int lsrc[EA_MAX_SRC_FDS];
+
+	if (run_lazy_grow(p, runs->n))
+		return -ENOMEM;
+	for (size_t i = 0; i < p->src_n; i++)
+		lsrc[i] = -1;
+	for (size_t i = 0; i < runs->n; i++) {
+		const struct ea_run *r = &runs->v[i];
+		const struct esky_image_view *sv;
+		uint64_t idx;
+		int ret;
+
+		if (!p->run_lazy[i] || r->src == EA_SRC_ZERO)
+			continue;
+		sv = esky_image_view(p->src_img[r->src]);
+		idx = (r->off - sv->pages_off) / ESKY_PAGE_SIZE;
+		if (r->off < sv->pages_off || idx + r->len / ESKY_PAGE_SIZE > sv->hash_n)
+			return esky_error(-EBADMSG, "%s: damaged: page data for 0x%" PRIx64
+					  " has no checksum", sv->path, r->addr);
+		if (lsrc[r->src] < 0) {
+			lsrc[r->src] = esky_lazy_source(p->lazy, esky_image_fd(p->src_img[r->src]),
+							sv->path);
+			if (lsrc[r->src] < 0)
+				return esky_error(lsrc[r->src], "%s: %s", sv->path,
+						  strerror(-lsrc[r->src]));
+		}
+		ret = esky_lazy_add(p->lazy, r->addr, r->len, lsrc[r->src], r->off, sv->hashes + idx);
+		if (ret)
+			return esky_error(ret, "%s: %s", esky_image_view(img)->path, strerror(-ret));
+	}
+	return 0;
+}
+
 static int build_plan(struct esky_image *const *chain, size_t n, const struct esky_restore_opts *o,
 		      int report_wr, int stdio[3], struct plan *p, struct thaw_tree *tt)
 {
@@ -854,6 +942,11 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	int32_t src_fds[EA_MAX_SRC_FDS];
 	int next_fd = 3, ret = 0;
 	size_t r = 0;
+	/* Lazy resume: one process, no threads (the agent makes them in the program's memory). */
+	bool lazy_ok = o->lazy && !tt && !v->thread_n;
+	/* ESKY_LAZY_MIN (bytes): the tests make every mapping with saved pages lazy. */
+	uint64_t lazy_min = getenv("ESKY_LAZY_MIN") ? strtoull(getenv("ESKY_LAZY_MIN"), NULL, 0)
+						    : LAZY_MIN_BYTES;
 
 	p->level_src = calloc(n, sizeof(uint32_t));
 	p->src_img = calloc(n, sizeof(*p->src_img));
@@ -939,6 +1032,12 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 			.prot = m->prot,
 			.flags = vma_flags(m) | (runs.n > first ? EA_VMAF_HAS_PAGES : 0),
 		};
+		if (!ret && lazy_ok && vmas[i].kind == EA_VMA_ANON &&
+		    !(vmas[i].flags & EA_VMAF_GROWSDOWN) &&
+		    data_bytes(&runs, first, runs.n) >= lazy_min) {
+			vmas[i].flags |= EA_VMAF_LAZY;
+			ret = lazy_runs_add(p, first, runs.n);
+		}
 		if (m->kind == ESKY_IMG_VMA_SYSV_SHM) {
 			vmas[i].path_off = sysv_record(ab, v, i, vmas);
 		} else if (m->file >= 0) {
@@ -949,6 +1048,13 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 	if (ret)
 		goto out_free;
 	(void)r;
+	if (p->lazy) {
+		ret = lazy_plan(chain[0], p, &runs);
+		if (ret)
+			goto out_free;
+		a.flags |= EA_F_LAZY;
+		a.lazy_fd = next_free_fd(v, &next_fd);
+	}
 	for (size_t i = 0; i < v->fd_n; i++) {
 		const struct esky_img_fd *f = &v->fds[i];
 
@@ -1129,6 +1235,7 @@ out_free:
  */
 struct verify_job {
 	const struct plan *p;
+	bool lazy_runs;     /* the runs of lazy mappings (the agent filled them after all), not the others */
 	int ret;
 	char err[1024];
 	pthread_t thread;
@@ -1149,6 +1256,9 @@ static void *verify_main(void *arg)
 		const struct esky_image_view *v;
 
 		if (r->src == EA_SRC_ZERO)
+			continue;
+		/* A lazy mapping's pages are checked as they are served. */
+		if (j->lazy_runs != (i < p->run_lazy_n && p->run_lazy[i]))
 			continue;
 		img = p->src_img[r->src];
 		v = esky_image_view(img);
@@ -1382,8 +1492,48 @@ static int thread_wait_trap(struct esky_tracee *t)
 }
 
 /* Run the agent until its breakpoint; 0, or -errno with the agent's report as the error. */
+/*
+ * The agent stopped with its lazy mappings' userfaultfd (lazy_state 1):
+ * take it, start serving, and tell the agent (lazy_state 2).
+ */
+static int lazy_handoff(struct esky_tracee *t, struct plan *p)
+{
+	const uint64_t at = ESKY_AGENT_ARGS_ADDR + offsetof(struct ea_args, lazy_fd);
+	struct lazy_words {
+		int32_t fd;
+		uint32_t state;
+	} st;
+	pid_t pid = esky_tracee_pid(t);
+	int pidfd, ufd, ret;
+
+	ret = esky_tracee_read_mem(t, at, &st, sizeof(st));
+	if (ret)
+		return esky_error(ret, "cannot read the restore agent's arguments: %s", strerror(-ret));
+	if (st.state != 1)
+		return 1; /* not a hand-off: the agent's last stop */
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	ufd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, st.fd, 0);
+	ret = ufd < 0 ? -errno : 0;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (!ret)
+		ret = esky_lazy_start(p->lazy, ufd, pid);
+	if (ret)
+		return esky_error(ret, "cannot take the userfaultfd of pid %d for a lazy resume: %s",
+				  pid, strerror(-ret));
+	p->lazy_started = true;
+	pr_debug("lazy resume: serving %.1f MiB of pid %d", (double)esky_lazy_bytes(p->lazy) / 1048576,
+		 pid);
+	st.state = 2;
+	ret = esky_tracee_write_mem(t, at + offsetof(struct lazy_words, state), &st.state,
+				    sizeof(st.state));
+	return ret ? esky_error(ret, "cannot write the restore agent's arguments: %s",
+				strerror(-ret))
+		   : 0;
+}
+
 static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_rd, int *pending_sig,
-		     struct thaw_threads *threads)
+		     struct thaw_threads *threads, struct plan *p)
 {
 	struct esky_stop st;
 	int ret, sig = 0;
@@ -1398,6 +1548,14 @@ static int run_agent(struct esky_tracee *t, struct esky_image *img, int report_r
 			return esky_error(ret, "lost the restore agent: %s", strerror(-ret));
 		switch (st.kind) {
 		case ESKY_STOP_SIGNAL:
+			if (st.sig == SIGTRAP && st.si_code == SI_KERNEL && p && p->lazy &&
+			    !p->lazy_started) {
+				ret = lazy_handoff(t, p);
+				if (ret < 0)
+					return ret;
+				if (ret == 0)
+					break; /* the agent goes on (SIGTRAP not delivered) */
+			}
 			if (st.sig == SIGTRAP && st.si_code == SI_KERNEL) {
 				/* Every thread is made and stopping (the agent waited for them). */
 				for (size_t i = 0; i < threads->n; i++) {
@@ -1942,7 +2100,7 @@ static int restore_tree(struct esky_image *root, const struct esky_tree_header *
 		ret = verify.ret ? esky_error(verify.ret, "%s", verify.err[0] ? verify.err
 									 : strerror(-verify.ret))
 				 : run_agent(m[i].t, m[i].img, m[i].report[0], &pending_sig,
-					     &m[i].threads);
+					     &m[i].threads, NULL);
 		if (!ret)
 			ret = finish_threads(m[i].img, &m[i].threads);
 		if (!ret)
@@ -2147,11 +2305,19 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		}
 	}
 	t2 = esky_now_ns();
-	ret = run_agent(t, chain[0], report[0], &pending_sig, &threads);
+	ret = run_agent(t, chain[0], report[0], &pending_sig, &threads, &p);
 	t3 = esky_now_ns();
 	if (verifying) {
 		pthread_join(verify.thread, NULL);
 		verifying = false;
+	}
+	/* Lazy mappings the agent filled after all (no userfaultfd for them): checked now. */
+	if (!ret && !verify.ret && p.lazy && !p.lazy_started && o->verify_pages) {
+		struct verify_job lv = { .p = &p, .lazy_runs = true };
+
+		verify_main(&lv);
+		verify.ret = lv.ret;
+		memcpy(verify.err, lv.err, sizeof(verify.err));
 	}
 	if (!ret && verify.ret) {
 		esky_error_clear();
@@ -2182,6 +2348,10 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 	threads_free(&threads, true);
 	if (pending_sig)
 		kill(esky_tracee_pid(t), pending_sig);
+	if (p.lazy_started && o->lazy_out) {
+		*o->lazy_out = p.lazy;
+		p.lazy = NULL;
+	}
 	*out = t;
 out_close:
 	if (memfd >= 0)
@@ -2210,5 +2380,8 @@ out_close:
 	free(p.level_src);
 	free(p.src_img);
 	free(p.runs.v);
+	free(p.run_lazy);
+	/* Not handed over: serving stops (the process is gone, or never got so far). */
+	esky_lazy_free(p.lazy);
 	return ret;
 }

@@ -32,6 +32,15 @@ struct esky_restore_opts {
 	bool follow_threads;
 	/* (restore of a tree: its processes are checked one by one) */
 	bool tree_members_checked;
+	/*
+	 * Lazy resume (lazy.h): large anonymous mappings are served by a
+	 * thread of ours after the program starts, handed over in *lazy_out
+	 * (which must be set with lazy). Where the kernel will not (no
+	 * userfaultfd without CAP_SYS_PTRACE, threads, a tree), or nothing is
+	 * large enough, *lazy_out stays NULL and the resume is as ever.
+	 */
+	bool lazy;
+	struct esky_lazy **lazy_out;
 };
 
 /*

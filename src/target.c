@@ -1,5 +1,6 @@
 /* A program under esky's monitor, see target.h. */
 #include "target.h"
+#include "lazy.h"
 #include "log.h"
 #include "tree.h"
 #include "proc.h"
@@ -55,6 +56,7 @@ struct esky_target {
 	struct esky_dump_stats write_stats;
 	struct esky_dump *uncommitted; /* defer_commit: every page read, not yet in place */
 	uint64_t over_addr;     /* esky_target_step_over: the breakpoint to put back, or 0 */
+	struct esky_lazy *lazy; /* a lazy resume's server, until every page is in */
 };
 
 static struct esky_target *target_new(struct esky_tracee *tr, bool is_parent, uint64_t run_base)
@@ -127,6 +129,7 @@ int esky_target_restore(struct esky_image *const *chain, size_t n,
 {
 	struct esky_restore_opts ro = *o;
 	struct esky_tracee *tr, **threads = NULL;
+	struct esky_lazy *lazy = NULL;
 	size_t thread_n = 0;
 	int ret;
 
@@ -134,10 +137,16 @@ int esky_target_restore(struct esky_image *const *chain, size_t n,
 		ro.threads_out = &threads;
 		ro.thread_n_out = &thread_n;
 	}
+	if (o->lazy)
+		ro.lazy_out = &lazy;
 	ret = esky_restore(chain, n, &ro, &tr);
 	if (ret)
 		return ret;
 	*out = target_new(tr, true, esky_image_view(chain[0])->core->run_ns);
+	if (*out)
+		(*out)->lazy = lazy;
+	else
+		esky_lazy_free(lazy); /* (the program is killed below) */
 	if (*out && o->follow_threads) {
 		ret = esky_target_follow_threads(*out, threads, thread_n);
 		thread_n = 0;
@@ -224,9 +233,27 @@ void esky_target_free(struct esky_target *t)
 	tasks_drop(t, true);
 	esky_tracee_kill(t->t);
 	esky_tracee_free(t->t);
+	esky_lazy_free(t->lazy);
 	if (t->done_fd >= 0)
 		close(t->done_fd);
 	free(t);
+}
+
+bool esky_target_lazy_pending(struct esky_target *t)
+{
+	return t->lazy && !esky_lazy_done(t->lazy);
+}
+
+int esky_target_lazy_finish(struct esky_target *t)
+{
+	int ret;
+
+	if (!t->lazy)
+		return 0;
+	ret = esky_lazy_wait(t->lazy);
+	esky_lazy_free(t->lazy);
+	t->lazy = NULL;
+	return ret;
 }
 
 int esky_target_release(struct esky_target *t, bool stopped)
@@ -234,6 +261,10 @@ int esky_target_release(struct esky_target *t, bool stopped)
 	pid_t pid = esky_tracee_pid(t->t);
 	int ret;
 
+	/* Its memory must be in before nobody serves it. */
+	ret = esky_target_lazy_finish(t);
+	if (ret)
+		return ret;
 	join_writer(t);
 	/*
 	 * A SIGSTOP sent while the program sits in a ptrace stop stays pending;
@@ -993,6 +1024,10 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 
 	if (t->writing || t->uncommitted)
 		return esky_error(-EBUSY, "a checkpoint is still being written");
+	/* A lazy resume's pages still to come are in first (a fork copy would miss them). */
+	ret = esky_target_lazy_finish(t);
+	if (ret)
+		return ret;
 	/*
 	 * A program with children (not under esky-shell, which follows one
 	 * process): the whole tree, each process stopped while all are read.

@@ -83,6 +83,16 @@ int esky_target_allow_tracer(struct esky_target *t, pid_t tracer);
  * dies with esky (esky-shell's, once taken back from gdb). 0 or -errno.
  */
 int esky_target_survive_monitor(struct esky_target *t, bool on);
+
+/*
+ * A lazy resume (esky_restore_opts.lazy): true while pages are still to
+ * come (the program must not outlive esky meanwhile: they would read as
+ * zeros). esky_target_lazy_finish waits for the last of them: 0, or
+ * -errno with esky_error() when serving failed (the program was killed:
+ * a damaged page). Checkpoints and release wait for them themselves.
+ */
+bool esky_target_lazy_pending(struct esky_target *t);
+int esky_target_lazy_finish(struct esky_target *t);
 /*
  * Make the stopped program create a userfaultfd (an injected syscall) and
  * give esky a duplicate of it (*fd, ours); the program's own fd is closed

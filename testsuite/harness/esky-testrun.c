@@ -33,7 +33,8 @@
  *                   at every sync point SIGUSR1 must give an `esky:` line
  *                   matching REGEX and no file; the program carries on.
  *
- * Other options: --pty (stdin is a pseudo-terminal), --sync-syscall NR,
+ * Other options: --pty (stdin is a pseudo-terminal), --lazy (esky resume
+ * --lazy), --sync-syscall NR,
  * --user (as root, run everything as uid/gid 65534 from copies in a fresh
  * directory), --copy FILE (copied too, for --user), --timeout SEC (60; on
  * expiry kill everything and exit 99), --keep DIR (work files and
@@ -113,6 +114,7 @@ static struct {
 	enum mode mode;
 	bool attach;
 	bool pty;
+	bool lazy;      /* esky resume --lazy */
 	bool user;		/* --user given and we are root */
 	long sync_syscall;	/* -1: none */
 	int timeout;
@@ -749,7 +751,14 @@ static char **esky_start_argv(const char *out)
 
 static char **esky_resume_argv(const char *in, const char *out)
 {
-	return make_argv(opt.esky_path, "resume", "-f", in, "-o", out, false);
+	char **v = make_argv(opt.esky_path, "resume", "-f", in, "-o", out, false);
+
+	/* --lazy: esky resume --lazy -f IN -o OUT (make_argv left room for the program's args). */
+	if (opt.lazy) {
+		memmove(v + 3, v + 2, 5 * sizeof(*v));
+		v[2] = "--lazy";
+	}
+	return v;
 }
 
 /* The transcript: stdout, then the exit status on a line of its own. */
@@ -1131,6 +1140,7 @@ static void usage(void)
 	      "  --resume-twice         resume the first checkpoint twice\n"
 	      "  --expect-refusal REGEX esky must refuse to checkpoint\n"
 	      "  --pty                  stdin is a pseudo-terminal\n"
+	      "  --lazy                 esky resume --lazy\n"
 	      "  --sync-syscall NR      \"@@sync nowait\" blocks in syscall NR\n"
 	      "  --user                 as root, run as uid/gid 65534\n"
 	      "  --copy FILE            with --user, copy FILE too\n"
@@ -1177,6 +1187,8 @@ static void parse_args(int argc, char **argv)
 			opt.attach = true;
 		} else if (strcmp(a, "--pty") == 0) {
 			opt.pty = true;
+		} else if (strcmp(a, "--lazy") == 0) {
+			opt.lazy = true;
 		} else if (strcmp(a, "--sync-syscall") == 0 && more) {
 			opt.sync_syscall = strtol(argv[++i], NULL, 0);
 		} else if (strcmp(a, "--user") == 0) {
