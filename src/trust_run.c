@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* check_thread: another user's process, left to ptrace's refusal (see there). */
+#define NOT_MINE 1
+
 /* At most this many processes in the tree below a pid (esky's trees hold far fewer). */
 #define MAX_DESCENDANTS 4096
 
@@ -89,6 +92,23 @@ static uint64_t status_hex(const char *text, const char *name)
 }
 
 /*
+ * Whether pid is in esky's own user namespace. Capabilities held in a user
+ * namespace below ours (a threaded program resumed by esky lives in one
+ * the user made) count only there: they give nothing over the machine.
+ * Unreadable: assumed the same.
+ */
+static bool same_userns(pid_t pid)
+{
+	struct stat mine, its;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	if (stat("/proc/self/ns/user", &mine) < 0 || stat(path, &its) < 0)
+		return true;
+	return mine.st_dev == its.st_dev && mine.st_ino == its.st_ino;
+}
+
+/*
  * One thread (tid) of process pid; what names the process in messages.
  * -ESRCH when it is gone (it ended meanwhile: nothing to refuse).
  */
@@ -119,18 +139,18 @@ static int check_thread(pid_t pid, pid_t tid, const char *what, unsigned flags)
 				  ps.gid[2]);
 	}
 	if (ps.uid[0] != getuid()) {
-		char owner[160];
-
-		snprintf(owner, sizeof(owner), "%s", what);
-		ret = trust_other_owner(owner, ps.uid[0], flags);
-		if (ret)
-			return ret;
+		/*
+		 * Another user's process: an ordinary user cannot attach to it,
+		 * and ptrace's refusal says why (ptrace_scope, another user, a
+		 * tracer); root is refused here unless FORCE.
+		 */
+		return getuid() == 0 ? trust_other_owner(what, ps.uid[0], flags) : NOT_MINE;
 	} else if (ps.gid[0] != getgid()) {
 		return esky_error(-EPERM, "%s runs with gid %u, not yours (%u): refused (esky freezes "
 				  "a program only with the ids it would resume it with)", what,
 				  ps.gid[0], (unsigned)getgid());
 	}
-	if (caps && getuid() != 0)
+	if (caps && getuid() != 0 && same_userns(pid))
 		return esky_error(-EPERM, "%s holds capabilities (CapPrm/CapEff %016" PRIx64 "): "
 				  "refused (esky does not freeze privileged programs)", what, caps);
 	return 0;
@@ -247,6 +267,10 @@ int esky_trust_process(pid_t pid, unsigned flags)
 		ret = check_exe(procs[i], what);
 		if (!ret)
 			ret = check_threads(procs[i], what, flags);
+		if (ret == NOT_MINE) {
+			ret = 0; /* the attach fails, naming the cause: its tree is not ours to read */
+			break;
+		}
 		if (ret == -ESRCH && i) {
 			ret = 0; /* a descendant that ended meanwhile */
 			continue;

@@ -510,6 +510,7 @@ setuid-refused | setuid-nonroot)
 	pids="$pids $e"
 	wait_for s.out '^3$'
 	p=$(pgrep -P $e | head -n 1)
+	pids="$pids $p"
 	kill -USR1 $e
 	wait_for s.err '^esky: checkpoint: '
 	has s.err "^esky: checkpoint: pid $p runs $suid, $why\$"
