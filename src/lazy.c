@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #define PAGE ESKY_PAGE_SIZE
-/* Pages brought in around a fault: the next touches are likely its neighbours. */
-#define FAULT_PAGES 16
+/* Pages brought in from a fault on: a sequential reader touches the next ones next. */
+#define FAULT_PAGES 64
 /* Pages brought in per background step, between two looks at the events. */
 #define STEP_PAGES 256
 #define MAX_SPACES 64
