@@ -8,17 +8,20 @@
 #
 # usage: shell-bench.sh [-s LIST] [-d SECS] [-r N] [-m MODES] [-k]
 #                       [--esky-shell PATH] [--heartbeat PATH] [--gdb PATH]
+#                       [--worker PATH] [-u UNITS]
 #
 #   -s LIST       sizes in MiB, comma-separated (default 64,1024,4096)
 #   -d SECS       how long each program runs once it is ready (default 20)
 #   -r N          runs of each mode at each size (default 1)
-#   -m MODES      among esky,gdb, comma-separated (default both)
+#   -m MODES      among esky,gdb,slow, comma-separated (default all)
+#   -u UNITS      units of work of the slowdown runs (default 50000, ~5 s)
 #   -k            keep the temporary folder (outputs and logs of every run;
 #                 the snapshot stores are deleted after each run all the same)
 #   --esky-shell PATH   default $ESKY_SHELL, else build/bin/esky-shell of
 #                       this source tree
 #   --heartbeat PATH    default $HEARTBEAT, else build/testsuite/bench/heartbeat
 #   --gdb PATH          default $GDB, else gdb in $PATH
+#   --worker PATH       default $WORKER, else build/testsuite/bench/worker
 #
 # How to run it:
 #   cmake --build build --target bench-shell   the full run (64, 1024 and
@@ -103,11 +106,13 @@ root=$(cd "$here/../.." && pwd)
 sizes=64,1024,4096
 dur=20
 reps=1
-mode_list=esky,gdb
+mode_list=esky,gdb,slow
+units=50000
 keep=0
 shell=${ESKY_SHELL:-$root/build/bin/esky-shell}
 hb=${HEARTBEAT:-$root/build/testsuite/bench/heartbeat}
 gdb=${GDB:-gdb}
+worker=${WORKER:-$root/build/testsuite/bench/worker}
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -119,6 +124,8 @@ while [ $# -gt 0 ]; do
 	--esky-shell) shell=${2:-}; shift 2 || usage 2 ;;
 	--heartbeat) hb=${2:-}; shift 2 || usage 2 ;;
 	--gdb) gdb=${2:-}; shift 2 || usage 2 ;;
+	--worker) worker=${2:-}; shift 2 || usage 2 ;;
+	-u) units=${2:-}; shift 2 || usage 2 ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -131,7 +138,8 @@ done
 [ ${#size_args[@]} -gt 0 ] || die "-s: no size in '$sizes'"
 case $dur in ''|*[!0-9]*|0) die "-d: want seconds, not '$dur'" ;; esac
 case $reps in ''|*[!0-9]*|0) die "-r: want a number of runs, not '$reps'" ;; esac
-case ,$mode_list, in *,esky,*|*,gdb,*) ;; *) die "-m: no known mode in '$mode_list'" ;; esac
+case ,$mode_list, in *,esky,*|*,gdb,*|*,slow,*) ;; *) die "-m: no known mode in '$mode_list'" ;; esac
+case $units in ''|*[!0-9]*|0) die "-u: want a number of units, not '$units'" ;; esac
 [ -x "$shell" ] || die "no esky-shell at $shell (build it, or give --esky-shell)"
 [ -x "$hb" ] || die "no heartbeat at $hb (build it, or give --heartbeat)"
 
@@ -564,6 +572,51 @@ for rep in $(seq "$reps"); do
 	done
 done
 
+# ---- slowdown: the CPU time of a fixed work, without esky and under esky-shell ----
+
+# worker's "work U units cpu NS wall NS" line of FILE: NS of CPU, or -.
+work_cpu() { awk '$1 == "work" { print $5; f = 1 } END { if (!f) print "-" }' "$1" 2>/dev/null; }
+
+# Three runs of worker at SIZE: plain, under esky-shell (run: no snapshot,
+# no breakpoint) and under esky-shell every 100ms. Appends "SIZE REP PLAIN
+# SHELL EVERY SNAPSHOTS" (ns of CPU) to $slow.
+run_slow() # DIR SIZE REP
+{
+	local d=$1 size=$2 rep=$3 a b c n
+	mkdir -p "$d"
+	"$worker" -u "$units" "$size" > "$d/plain.out" 2> "$d/plain.err" < /dev/null
+	printf '%s\n' run > "$d/run.esky"
+	printf '%s\n' 'break main' run delete 'every 100ms' continue > "$d/every.esky"
+	(cd "$d" && exec "$shell" --batch -x run.esky "$worker" -u "$units" "$size" \
+		> shell.out 2> shell.err < /dev/null)
+	rm -rf "$d/.esky"
+	(cd "$d" && exec "$shell" --batch -x every.esky "$worker" -u "$units" "$size" \
+		> every.out 2> every.err < /dev/null)
+	rm -rf "$d/.esky"
+	a=$(work_cpu "$d/plain.out") b=$(work_cpu "$d/shell.out") c=$(work_cpu "$d/every.out")
+	n=$(grep -c '^snapshot [0-9]* (timer)' "$d/every.out")
+	echo "$size $rep $a $b $c $n" >> "$slow"
+	printf 'shell-bench: worker, %s MiB, run %s: CPU %s / %s / %s s (plain / esky-shell / every 100ms, %s snapshots)\n' \
+		"$size" "$rep" "$(awk -v v="$a" 'BEGIN { print v == "-" ? "-" : sprintf("%.3f", v / 1e9) }')" \
+		"$(awk -v v="$b" 'BEGIN { print v == "-" ? "-" : sprintf("%.3f", v / 1e9) }')" \
+		"$(awk -v v="$c" 'BEGIN { print v == "-" ? "-" : sprintf("%.3f", v / 1e9) }')" "$n" >&2
+	[ "$a" != - ] && [ "$b" != - ] && [ "$c" != - ] || esky_failed=1
+}
+
+slow=$work/slow
+: > "$slow"
+case ,$mode_list, in *,slow,*)
+	if [ ! -x "$worker" ]; then
+		notes+=("slowdown: not measured (no worker at $worker)")
+	else
+		for rep in $(seq "$reps"); do
+			for size in "${size_args[@]}"; do
+				run_slow "$work/slow.$size.$rep" "$size" "$rep"
+			done
+		done
+	fi ;;
+esac
+
 # ---- the table ----
 
 # Samples of FILE (one number a line) in all runs of MODE at SIZE.
@@ -678,6 +731,36 @@ if case " ${modes[*]} " in *" esky "*) true ;; *) false ;; esac; then
 			"$size" "$(verdict "$r" 50 ms)" "$r" "$(pool esky "$size" rewind | dist "%.1f" med)"
 	done
 	[ $big = 1 ] || echo "  rewind <= 50 ms at 1024 and 4096 MiB: not measured (no size of 1024 MiB or more)"
+	echo
+fi
+if [ -s "$slow" ]; then
+	echo "slowdown: CPU time of $units units of work (worker, ~1 MiB written per 100 ms), min/median of the runs, and the median's ratio to the plain run"
+	printf '  %-6s %-19s %-26s %-26s %s\n' MiB "plain s" "esky-shell, nothing set" "every 100ms" snapshots
+	for size in "${size_args[@]}"; do
+		awk -v s="$size" '
+		function mm(c,   a, n, i, j, t) {
+			n = 0
+			for (i = 1; i <= nr; i++) if (v[i, c] != "-") a[++n] = v[i, c]
+			if (!n) return "-"
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			med[c] = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+			return sprintf("%.3f/%.3f", a[1] / 1e9, med[c] / 1e9)
+		}
+		$1 == s { nr++; for (c = 3; c <= 6; c++) v[nr, c] = $c }
+		END {
+			if (!nr) exit
+			p = mm(3); q = mm(4); r = mm(5)
+			qr = (3 in med && 4 in med) ? sprintf(" (x%.3f)", med[4] / med[3]) : ""
+			rr = (3 in med && 5 in med) ? sprintf(" (x%.3f)", med[5] / med[3]) : ""
+			printf "  %-6s %-19s %-26s %-26s %s\n", s, p, q qr, r rr, v[nr, 6]
+			if ((3 in med) && (5 in med))
+				printf "  runs <= 2%% slower between snapshots at %s MiB: %s\n", s,
+					med[5] <= 1.02 * med[3] ? "met" : sprintf("missed by %.1f%%", 100 * (med[5] / med[3] - 1.02))
+			if ((3 in med) && (4 in med))
+				printf "  full speed under esky-shell with nothing set at %s MiB (within 1%%): %s\n", s,
+					med[4] <= 1.01 * med[3] ? "met" : sprintf("%.1f%% slower", 100 * (med[4] / med[3] - 1))
+		}' "$slow"
+	done
 	echo
 fi
 awk -F '\t' '$10 != "" { print $1 ", " $2 " MiB, run " $3 ": " ($1 == "gdb" ? "not measured" : "failed") ": " $10 }' "$results" |
