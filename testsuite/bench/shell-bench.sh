@@ -401,6 +401,17 @@ while True:
     n += 1
     log.write("checkpoint %d %d %d\n" % (n, t0, time.time_ns() - t0))
 log.write("done %d\n" % n)
+# gdb's rewind: restart the last checkpoints but one, as esky-shell's rewinds.
+for k in (n - 1, n, n - 1, n):
+    if k < 1:
+        break
+    t0 = time.time_ns()
+    try:
+        gdb.execute("restart %d" % k, to_string=True)
+    except gdb.error as e:
+        log.write("error restart: %s\n" % e)
+        break
+    log.write("restart %d %d\n" % (k, time.time_ns() - t0))
 EOF
 
 parse_gdb() # DIR
@@ -429,6 +440,9 @@ parse_gdb() # DIR
 	[ -s "$d/pause" ] || : > "$d/pause"
 	f_over=$(awk '$1 > 5 { n++ } END { print n + 0 }' "$d/gaps")
 	f_note="fork in memory, nothing on disk"
+	awk '$1 == "restart" { printf "%.3f\n", $3 / 1e6 }' "$d/log" > "$d/rewind"
+	f_rn=$(wc -l < "$d/rewind")
+	f_how="restart of a checkpoint (a fork in memory)"
 	return 0
 }
 
@@ -510,6 +524,7 @@ label() # MODE
 	esky) echo "esky-shell every 100ms" ;;
 	rewind) echo "esky-shell rewind" ;;
 	gdb) echo "gdb checkpoint" ;;
+	gdb-restart) echo "gdb restart" ;;
 	esac
 }
 
@@ -664,9 +679,10 @@ echo "load average (1 min) before the runs: $load0, after: $(cut -d' ' -f1 /proc
 echo
 row mode MiB n "own ms" "pause ms" ">5ms" "MiB/snap" note
 row "" "" "" "min/med/p95/max" "med/p99/max" "" "" ""
-for mode in esky rewind gdb; do
+for mode in esky rewind gdb gdb-restart; do
 	src=$mode
 	[ $mode = rewind ] && src=esky
+	[ $mode = gdb-restart ] && src=gdb
 	case " ${modes[*]} " in *" $src "*) ;; *) continue ;; esac
 	for size in "${size_args[@]}"; do
 		case $mode in
@@ -679,10 +695,10 @@ for mode in esky rewind gdb; do
 				"$(over_runs $mode "$size" 5 "%d")" "$grow" \
 				"$(awk -F '\t' -v m=$mode -v s="$size" '$1 == m && $2 == s { l = $9 } END { print l }' "$results")"
 			;;
-		rewind)
-			row "$(label $mode)" "$size" "$(over_runs esky "$size" 7 "%d")" \
-				"$(pool esky "$size" rewind | dist "%.1f" min med p95 max)" - - - \
-				"$(awk -F '\t' -v s="$size" '$1 == "esky" && $2 == s && $8 != "" { l = $8 } END { print l }' "$results")"
+		rewind|gdb-restart)
+			row "$(label $mode)" "$size" "$(over_runs $src "$size" 7 "%d")" \
+				"$(pool $src "$size" rewind | dist "%.1f" min med p95 max)" - - - \
+				"$(awk -F '\t' -v m=$src -v s="$size" '$1 == m && $2 == s && $8 != "" { l = $8 } END { print l }' "$results")"
 			;;
 		esac
 	done
@@ -731,6 +747,19 @@ if case " ${modes[*]} " in *" esky "*) true ;; *) false ;; esac; then
 			"$size" "$(verdict "$r" 50 ms)" "$r" "$(pool esky "$size" rewind | dist "%.1f" med)"
 	done
 	[ $big = 1 ] || echo "  rewind <= 50 ms at 1024 and 4096 MiB: not measured (no size of 1024 MiB or more)"
+	case " ${modes[*]} " in *" gdb "*)
+		echo "against gdb in this run (medians; ratio esky/gdb):"
+		for size in "${size_args[@]}"; do
+			awk -v s="$size" -v ep="$(pool esky "$size" pause | dist "%.2f" med)" \
+				-v gp="$(pool gdb "$size" pause | dist "%.2f" med)" \
+				-v er="$(pool esky "$size" rewind | dist "%.2f" med)" \
+				-v gr="$(pool gdb "$size" rewind | dist "%.2f" med)" 'BEGIN {
+				printf "  %s MiB: pause per snapshot %s ms vs checkpoint %s ms%s; rewind %s ms vs restart %s ms%s\n", s,
+					ep, gp, (ep != "-" && gp != "-" && gp > 0) ? sprintf(" (ratio %.2f)", ep / gp) : "",
+					er, gr, (er != "-" && gr != "-" && gr > 0) ? sprintf(" (ratio %.2f)", er / gr) : ""
+			}'
+		done ;;
+	esac
 	echo
 fi
 if [ -s "$slow" ]; then
