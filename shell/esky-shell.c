@@ -45,7 +45,6 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: esky-shell [--store DIR] [--force] [-x FILE]... [-ex CMD]... [--batch] "
 		     "[PROGRAM [ARGS...]]\n"
-		     "--force (root): open another user's store (doc/security.md).\n"
 		     "Type help in the shell for its commands; see doc/esky-shell.md.\n");
 }
 
