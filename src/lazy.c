@@ -11,6 +11,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -325,19 +326,6 @@ static int on_fault(struct esky_lazy *l, struct space *s, const struct uffd_msg 
 	return bring(l, s, r, k, stretch(r, k, FAULT_PAGES), who);
 }
 
-/* Drop [start, end) (madvise DONTNEED, munmap): those pages read as zeros now. */
-static void on_drop(struct space *s, uint64_t start, uint64_t end)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		struct lrun *r = &s->runs[i];
-		uint64_t a = start > r->addr ? start : r->addr;
-		uint64_t b = end < r->addr + r->npages * PAGE ? end : r->addr + r->npages * PAGE;
-
-		if (a < b)
-			mark(s, r, (a - r->addr) / PAGE, (b - a) / PAGE);
-	}
-}
-
 /* Split run i of s at page k (0 < k < npages): two runs, sharing hashes and marks. */
 static int split(struct space *s, size_t i, uint64_t k)
 {
@@ -355,9 +343,61 @@ static int split(struct space *s, size_t i, uint64_t k)
 	return 0;
 }
 
+/* madvise(DONTNEED) of [start, end): those pages read as zeros now. */
+static void on_drop(struct space *s, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct lrun *r = &s->runs[i];
+		uint64_t a = start > r->addr ? start : r->addr;
+		uint64_t b = end < r->addr + r->npages * PAGE ? end : r->addr + r->npages * PAGE;
+
+		if (a < b)
+			mark(s, r, (a - r->addr) / PAGE, (b - a) / PAGE);
+	}
+}
+
+/*
+ * [start, end) is unmapped: its runs go (split at the edges), so that no
+ * run is left where a later mapping, or a moved run, may come.
+ */
+static int on_unmap(struct space *s, uint64_t start, uint64_t end)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct lrun *r = &s->runs[i];
+		uint64_t rend = r->addr + r->npages * PAGE;
+
+		if (rend <= start || r->addr >= end)
+			continue;
+		if (r->addr < start) {
+			if (split(s, i, (start - r->addr) / PAGE))
+				return -ENOMEM;
+			continue; /* the part from start on is run i + 1, seen next */
+		}
+		if (rend > end && split(s, i, (end - r->addr) / PAGE))
+			return -ENOMEM;
+		/* Wholly inside: its pages will never be brought. */
+		mark(s, &s->runs[i], 0, s->runs[i].npages);
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct lrun *r = &s->runs[i];
+
+		if (r->addr >= start && r->addr + r->npages * PAGE <= end)
+			continue;
+		s->runs[w++] = *r;
+	}
+	s->n = w;
+	s->cursor = 0;
+	return 0;
+}
+
 /* mremap moved [from, from + len) to `to`: so do the pages still to come there. */
 static int on_remap(struct space *s, uint64_t from, uint64_t to, uint64_t len)
 {
+	/* Whatever was at the destination is gone (its unmap may come as an event of its own). */
+	if (on_unmap(s, to, to + len))
+		return -ENOMEM;
 	for (size_t i = 0; i < s->n; i++) {
 		struct lrun *r = &s->runs[i];
 		uint64_t end = r->addr + r->npages * PAGE;
@@ -443,8 +483,14 @@ static int events(struct esky_lazy *l, size_t i)
 				if (s->uffd >= 0) {
 					ret = on_fault(l, s, m);
 					while (ret == -EAGAIN) {
-						/* The mappings change: their events come first. */
+						/*
+						 * The mappings change: their events come
+						 * first; the kernel lets copies in again
+						 * once the changing thread runs on.
+						 */
 						ret = events(l, i);
+						if (ret == 0)
+							sched_yield();
 						if (ret >= 0 && s->uffd >= 0)
 							ret = on_fault(l, s, m);
 					}
@@ -463,8 +509,10 @@ static int events(struct esky_lazy *l, size_t i)
 				ret = on_remap(s, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
 				break;
 			case UFFD_EVENT_REMOVE:
-			case UFFD_EVENT_UNMAP:
 				on_drop(s, m->arg.remove.start, m->arg.remove.end);
+				break;
+			case UFFD_EVENT_UNMAP:
+				ret = on_unmap(s, m->arg.remove.start, m->arg.remove.end);
 				break;
 			default:
 				break;

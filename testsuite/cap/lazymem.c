@@ -2,8 +2,8 @@
  * Memory that a lazy resume (esky resume --lazy) is still bringing in when
  * the program goes on: right after the sync point, before checking
  * anything, it forks (the child checks its copy), drops part of a region
- * with madvise(MADV_DONTNEED) (zeros then), moves one with mremap, unmaps
- * half of another, and has the kernel read from and write into pages not
+ * with madvise(MADV_DONTNEED) (zeros then), moves one with mremap (to a
+ * free place, and one over another region), unmaps half of another, and has the kernel read from and write into pages not
  * in yet (write(2) and read(2) on a pipe). Then every byte is checked.
  * Without esky, or resumed whole, the same happens and prints the same.
  */
@@ -71,6 +71,7 @@ int main(void)
 {
 	char *a = region(32 * MIB, 1), *b = region(8 * MIB, 2), *c = region(8 * MIB, 3);
 	char *d = region(8 * MIB, 4), *e = region(4 * MIB, 5);
+	char *f = region(4 * MIB, 6), *g = region(4 * MIB, 7);
 	/* Where b moves to: reserved now, so that the move is to a place of our choosing. */
 	char *b2 = mmap(NULL, 8 * MIB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int pfd[2], status;
@@ -92,6 +93,8 @@ int main(void)
 	CHECK_SYS(madvise(c + 3 * MIB, MIB, MADV_DONTNEED));
 	CHECK(mremap(b, 8 * MIB, 8 * MIB, MREMAP_MAYMOVE | MREMAP_FIXED, b2) == b2);
 	CHECK_SYS(munmap(d + 4 * MIB, 4 * MIB));
+	/* f over g: g's pages still to come must not be brought over f's. */
+	CHECK(mremap(f, 4 * MIB, 4 * MIB, MREMAP_MAYMOVE | MREMAP_FIXED, g) == g);
 	/* The kernel reads pages not in yet (write), and writes into others (read). */
 	CHECK_INT(write(pfd[1], e + MIB, 64 * 1024), 64 * 1024);
 	CHECK_INT(read(pfd[0], e + 3 * MIB, 64 * 1024), 64 * 1024);
@@ -101,7 +104,8 @@ int main(void)
 	printf("the child saw its memory whole\n");
 	CHECK_PATTERN(a, 1, 0, 32 * MIB);
 	CHECK_PATTERN(b2, 2, 0, 8 * MIB);
-	printf("moved region whole\n");
+	CHECK_PATTERN(g, 6, 0, 4 * MIB);
+	printf("moved regions whole\n");
 	CHECK_PATTERN(c, 3, 0, 3 * MIB);
 	{
 		size_t z = bad_zero(c, 3 * MIB, 4 * MIB);
