@@ -257,6 +257,7 @@ static void monitor_sigset(sigset_t *set)
 static int monitor(struct esky_target *t, const char *out_path)
 {
 	bool want_checkpoint = false, lazy;
+	char lazy_err[512] = "";
 	int sfd, status = -1, ret;
 	sigset_t set;
 
@@ -285,11 +286,11 @@ static int monitor(struct esky_target *t, const char *out_path)
 
 		if (lazy && !esky_target_lazy_pending(t)) {
 			lazy = false;
-			ret = esky_target_lazy_finish(t);
-			if (ret)
-				break;
-			/* (Gone meanwhile: SIGCHLD says how.) */
-			esky_target_survive_monitor(t, true);
+			/* A damaged page killed the program: its end comes as SIGCHLD. */
+			if (esky_target_lazy_finish(t))
+				snprintf(lazy_err, sizeof(lazy_err), "%s", esky_last_error());
+			else
+				esky_target_survive_monitor(t, true); /* (gone meanwhile: SIGCHLD says how) */
 		}
 		if (poll(pfd, 2, lazy ? 5 : -1) < 0) {
 			if (errno == EINTR)
@@ -363,8 +364,10 @@ static int monitor(struct esky_target *t, const char *out_path)
 		checkpoint_written(t, chain.dir ? chain.path : out_path);
 	close(sfd);
 	/* A page that failed its checksum killed the program: say which. */
-	if (esky_target_lazy_finish(t)) {
-		fprintf(stderr, "esky: %s\n", esky_last_error());
+	if (!lazy_err[0] && esky_target_lazy_finish(t))
+		snprintf(lazy_err, sizeof(lazy_err), "%s", esky_last_error());
+	if (lazy_err[0]) {
+		fprintf(stderr, "esky: %s\n", lazy_err);
 		return 1;
 	}
 	if (ret && status < 0) {

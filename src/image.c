@@ -1323,12 +1323,22 @@ int esky_image_open_chain(const char *path, struct esky_image ***out, size_t *no
 					 cur);
 			break;
 		}
+		/*
+		 * esky names a parent by its file name, in the same directory:
+		 * a path (absolute, or through ..) would let an image make esky
+		 * open any file the user may read.
+		 */
+		if (strchr(hint, '/') || !strcmp(hint, ".") || !strcmp(hint, "..")) {
+			ret = esky_error(-EBADMSG, "%s: damaged: its parent is named by a path (%s), "
+					 "not a file beside it", cur, hint);
+			break;
+		}
 		if (n >= 100000) {
 			ret = esky_error(-ELOOP, "%s: chain of parents too long", path);
 			break;
 		}
 		slash = strrchr(cur, '/');
-		if (hint[0] == '/' || !slash)
+		if (!slash)
 			next = strdup(hint);
 		else if (asprintf(&next, "%.*s/%s", (int)(slash - cur), cur, hint) < 0)
 			next = NULL;

@@ -504,7 +504,7 @@ static int open_shared_files(struct thaw_tree *tt)
 			sf->proc = dp;
 			sf->fd = d->fd;
 			sf->mfd = open(view_str(tt->views[dp], tt->views[dp]->files[d->file].path),
-				       (int)((d->flags & ~(unsigned)(O_CREAT | O_TRUNC | O_EXCL)) |
+				       (int)((d->flags & ~(unsigned)(O_CREAT | O_TRUNC | O_EXCL | (O_TMPFILE & ~O_DIRECTORY))) |
 					     O_NOCTTY | O_CLOEXEC));
 			if (sf->mfd < 0)
 				return esky_error(-errno, "cannot reopen %s: %s",
@@ -1063,7 +1063,7 @@ static int build_plan(struct esky_image *const *chain, size_t n, const struct es
 			.kind = f->kind == ESKY_IMG_FD_FILE    ? EA_FD_FILE
 				: f->kind == ESKY_IMG_FD_STDIO ? EA_FD_STDIO
 							       : EA_FD_DUP,
-			.open_flags = (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY,
+			.open_flags = (f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | (O_TMPFILE & ~O_DIRECTORY))) | O_NOCTTY,
 			.cloexec = !!(f->flags & O_CLOEXEC),
 			.pos = f->pos,
 			.stdio_src = f->stdio_src,

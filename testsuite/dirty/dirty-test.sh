@@ -18,6 +18,9 @@ tmp=$(mktemp -d /tmp/esky-dirty-test.XXXXXX) || exit 99
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 99
 fail() { echo "dirty-test $mode: FAIL: $*" >&2; exit 1; }
+# Each mode its own, whatever the caller's environment says (the whole
+# suite is also run with ESKY_DIRTY=hash: these two need the tracking).
+unset ESKY_DIRTY ESKY_REWIND
 [ "$mode" = hash ] && export ESKY_DIRTY=hash
 [ "$mode" = thaw ] && export ESKY_REWIND=thaw
 export ESKY_DEBUG=1 # says how each rewind was made

@@ -886,6 +886,34 @@ static void test_round_trip(void)
 	if (rename(moved, full))
 		harness_error("rename: %s", strerror(errno));
 
+	/* A parent named by a path: refused before it is opened (an image must not make esky open any file). */
+	{
+		static const char *const hints[] = { "../full.img", "/etc/passwd", "..", "sub/full.img" };
+
+		for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+			char *bad = path_of("badhint.img"), exp[8400];
+			struct esky_image_writer *w;
+			struct esky_img_core core = e.core;
+
+			esky_error_clear();
+			must(esky_image_writer_open(bad, &w), "esky_image_writer_open (bad hint)");
+			must(esky_image_set_parent(w, e.id, hints[i]), "esky_image_set_parent");
+			core.cwd = 0;
+			core.cmdline = 0;
+			core.exe_file = UINT32_MAX; /* no file: a core alone */
+			must(esky_image_set_core(w, &core), "esky_image_set_core");
+			must(esky_image_writer_commit(w), "esky_image_writer_commit (bad hint)");
+			esky_error_clear();
+			CHECK(esky_image_open_chain(bad, &chain, &n) == -EBADMSG,
+			      "a parent named %s: expected -EBADMSG", hints[i]);
+			snprintf(exp, sizeof(exp), "%s: damaged: its parent is named by a path (%s), not a "
+				 "file beside it", bad, hints[i]);
+			CHECK_STR("message of a parent named by a path", esky_last_error(), exp);
+			unlink(bad);
+			free(bad);
+		}
+	}
+
 	/* Opened from an fd, under another name; the image keeps its own dup. */
 	fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
