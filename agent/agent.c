@@ -896,6 +896,8 @@ static void thread_stack_fail(uint32_t index, long r)
 	fail(EA_STEP_THREADS, r, 0, index);
 }
 
+static long drop_own_caps(void);
+
 static void thread_main(uint64_t index)
 {
 	const struct ea_thread *th = (const struct ea_thread *)array_at(args->thread_off) + index;
@@ -941,6 +943,10 @@ static void thread_main(uint64_t index)
 		if (r)
 			thread_stack_fail((uint32_t)index, r);
 	}
+	/* The capabilities the namespace lent for set_tid: this thread's own set too. */
+	r = drop_own_caps();
+	if (r)
+		thread_stack_fail((uint32_t)index, r);
 	__atomic_add_fetch(&threads_ready, 1, __ATOMIC_SEQ_CST);
 	sys_call(__NR_futex, &threads_ready, AGENT_FUTEX_WAKE, 1, 0, 0, 0);
 	stop_for_monitor();
@@ -989,19 +995,25 @@ static void make_threads(void)
 }
 
 /* The capabilities a PID namespace lent us for set_tid: the program never has them. */
-static void drop_caps(void)
+static long drop_own_caps(void)
 {
 	struct {
 		uint32_t version;
 		int32_t pid;
 	} hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
 	uint32_t data[6] = { 0, 0, 0, 0, 0, 0 };
-	long r;
 
 	if (!(args->flags & EA_F_DROP_CAPS))
-		return;
+		return 0;
 	sys_call(__NR_prctl, AGENT_PR_CAP_AMBIENT, AGENT_PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0);
-	r = sys_call(__NR_capset, &hdr, data, 0, 0, 0, 0);
+	return sys_call(__NR_capset, &hdr, data, 0, 0, 0, 0);
+}
+
+/* Capabilities are per thread: each thread drops its own (thread_main), this the main one's. */
+static void drop_caps(void)
+{
+	long r = drop_own_caps();
+
 	if (r)
 		fail(EA_STEP_THREADS, r, 0, 0xffffffffu);
 }

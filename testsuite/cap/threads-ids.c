@@ -1,4 +1,4 @@
-/* Threads keep their IDs: after the resume getpid(), each thread's gettid() and pthread_self() are what they were, pthread_kill() and tgkill() reach the thread they name (its handler sees that thread's TID), and pthread_join() collects every thread's value. */
+/* Threads keep their IDs: after the resume getpid(), each thread's gettid() and pthread_self() are what they were, pthread_kill() and tgkill() reach the thread they name (its handler sees that thread's TID), and pthread_join() collects every thread's value. A program without capabilities has none in any thread after the resume (none lent by esky's namespaces stays). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <semaphore.h>
@@ -24,6 +24,23 @@ struct worker {
 };
 
 static struct worker workers[NTHREADS];
+
+/* The CapEff line of thread tid's status ("" if unreadable). */
+static void cap_eff(pid_t tid, char *out, size_t n)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	out[0] = '\0';
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapEff:", 7))
+			snprintf(out, n, "%s", line);
+	fclose(f);
+}
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int phase;
@@ -62,6 +79,7 @@ int main(void)
 {
 	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
 	pid_t pid = getpid(), main_tid = gettid();
+	char caps_before[256];
 
 	sigemptyset(&sa.sa_mask);
 	CHECK_SYS(sigaction(SIGUSR1, &sa, NULL));
@@ -81,6 +99,7 @@ int main(void)
 		cap_wait_in_syscall(workers[i].tid, SYS_futex, WAIT_MS);
 	}
 	printf("%d threads waiting\n", NTHREADS);
+	cap_eff(main_tid, caps_before, sizeof(caps_before));
 
 	cap_sync();
 
@@ -88,6 +107,22 @@ int main(void)
 	CHECK_INT(syscall(SYS_getpid), pid);
 	CHECK_INT(gettid(), main_tid);
 	printf("pid: same\n");
+	/*
+	 * A program without capabilities has none after the resume, in no
+	 * thread. (Root's gets a full set in the user namespace its resume
+	 * makes, where it was root: not compared.)
+	 */
+	if (strstr(caps_before, "\t0000000000000000")) {
+		char now[256];
+
+		cap_eff(main_tid, now, sizeof(now));
+		CHECK_STR(now, caps_before);
+		for (int i = 0; i < NTHREADS; i++) {
+			cap_eff(workers[i].tid, now, sizeof(now));
+			CHECK_STR(now, caps_before);
+		}
+	}
+	printf("capabilities: none added in any thread\n");
 
 	for (int i = 0; i < NTHREADS; i++) {
 		struct worker *w = &workers[i];
