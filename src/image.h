@@ -125,6 +125,21 @@ int esky_image_page_hashes(struct esky_image *const *chain, size_t n, struct esk
 			   size_t *count);
 
 /*
+ * The same table for chain[0], derived from the table `from` of another
+ * snapshot L of the same tree: chain[k] is their nearest common ancestor,
+ * and other[0..m-1] are the images from L up to (not including) it. Only
+ * the pages that an image between the two and their ancestor does not
+ * inherit from its parent are resolved in the chain; every other page has
+ * the ancestor's checksum in both. Rewinding between neighbours of a long
+ * chain costs what the images between them hold, not the whole memory
+ * times the chain's length. *out malloc'd (from is not changed).
+ */
+int esky_image_page_hashes_from(struct esky_image *const *chain, size_t n, size_t k,
+				struct esky_image *const *other, size_t m,
+				const struct esky_page_hash *from, size_t from_n,
+				struct esky_page_hash **out, size_t *count);
+
+/*
  * Write chain[0] as a standalone image at path: every page it refers to
  * in its ancestors is copied in. 0 or -errno with esky_error().
  */

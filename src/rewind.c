@@ -613,16 +613,28 @@ int esky_rewind_in_place(const struct esky_rewind_in *in, struct esky_rewind_sta
 	size_t nfix = 0;
 	int ret;
 
+	uint64_t t[5];
+
 	memset(st, 0, sizeof(*st));
+	t[0] = esky_now_ns();
 	ret = check_shape(in, v, fixes, &nfix);
+	t[1] = esky_now_ns();
 	if (!ret)
 		ret = find_differences(in, v, &d, st);
+	t[2] = esky_now_ns();
 	if (!ret)
 		ret = write_spans(in, v, &d, st);
+	t[3] = esky_now_ns();
 	if (!ret)
 		ret = set_process_state(in, v, fixes, nfix);
 	if (!ret)
 		ret = set_registers(in, v);
+	t[4] = esky_now_ns();
+	if (!ret)
+		pr_debug("rewind in place: shape %.2f ms, differences %.2f ms (%zu spans), pages "
+			 "%.2f ms, state and registers %.2f ms", (double)(t[1] - t[0]) / 1e6,
+			 (double)(t[2] - t[1]) / 1e6, d.n, (double)(t[3] - t[2]) / 1e6,
+			 (double)(t[4] - t[3]) / 1e6);
 	free(d.v);
 	return ret;
 }

@@ -508,6 +508,114 @@ static int open_snapshot_chain(struct esky_session *s, int id, struct esky_image
 	return ret;
 }
 
+/* The snapshot id of a store image from its file name (snap-N.img), or 0. */
+static int image_snapshot_id(const struct esky_image *img)
+{
+	const char *path = esky_image_view(img)->path, *base = strrchr(path, '/');
+	int id = 0, len = 0;
+
+	if (sscanf(base ? base + 1 : path, "snap-%d.img%n", &id, &len) != 1 ||
+	    (base ? base + 1 : path)[len])
+		return 0;
+	return id;
+}
+
+/*
+ * The page hashes of the snapshot in chain, derived from the lineage's
+ * (s->hashes) through their nearest common ancestor in the tree: only
+ * what the images between them hold is looked at (a rewind between
+ * neighbours of a chain of 100 snapshots of 1 GiB: ~1 ms instead of
+ * 40-50). -EAGAIN where it cannot be (no lineage table, the tree and the
+ * images disagree): the caller does it whole.
+ */
+static int hashes_by_path(struct esky_session *s, struct esky_image **chain, size_t n,
+			  struct esky_page_hash **to, size_t *to_n)
+{
+	struct esky_image **other = NULL;
+	size_t k = n, m = 0, cap = 0;
+	int lid = s->lineage, ret = 0;
+
+	if (!s->hashes || !s->lineage || !s->store)
+		return -EAGAIN;
+	/* Up from the lineage until a snapshot of chain: their nearest common ancestor. */
+	for (size_t steps = 0; lid && steps < 100000; steps++) {
+		const struct esky_snapinfo *si;
+		char *path;
+
+		for (size_t i = 0; i < n && k == n; i++)
+			if (image_snapshot_id(chain[i]) == lid)
+				k = i;
+		if (k < n)
+			break;
+		si = esky_store_get(s->store, lid);
+		if (!si) {
+			ret = -EAGAIN;
+			break;
+		}
+		if (m == cap) {
+			struct esky_image **no = realloc(other, (cap ? 2 * cap : 8) * sizeof(*no));
+
+			if (!no) {
+				ret = -ENOMEM;
+				break;
+			}
+			other = no;
+			cap = cap ? 2 * cap : 8;
+		}
+		path = esky_store_path(s->store, lid);
+		ret = path ? esky_image_open(path, &other[m]) : -ENOMEM;
+		free(path);
+		if (ret) {
+			esky_error_clear();
+			ret = -EAGAIN;
+			break;
+		}
+		m++;
+		lid = si->parent;
+	}
+	if (!ret && k == n)
+		ret = -EAGAIN;
+	/* The images must be the ones the tree says: each the parent of the one before. */
+	if (!ret && m && memcmp(esky_image_view(other[0])->hdr->id, s->lineage_id, 16))
+		ret = -EAGAIN;
+	for (size_t q = 0; !ret && q < m; q++) {
+		const uint8_t *up = q + 1 < m ? esky_image_view(other[q + 1])->hdr->id
+					      : esky_image_view(chain[k])->hdr->id;
+
+		if (memcmp(esky_image_view(other[q])->hdr->parent_id, up, 16))
+			ret = -EAGAIN;
+	}
+	if (!ret && !m && memcmp(esky_image_view(chain[k])->hdr->id, s->lineage_id, 16))
+		ret = -EAGAIN;
+	if (!ret && m && esky_trust_chain(other, m, s->trust | ESKY_TRUST_QUIET)) {
+		esky_error_clear();
+		ret = -EAGAIN;
+	}
+	if (!ret)
+		ret = esky_image_page_hashes_from(chain, n, k, other, m, s->hashes, s->nhashes, to,
+						  to_n);
+	for (size_t q = 0; q < m; q++)
+		esky_image_close(other[q]);
+	free(other);
+	/* ESKY_CHECK_HASHES (tests): the whole computation must say the same. */
+	if (!ret && getenv("ESKY_CHECK_HASHES")) {
+		struct esky_page_hash *whole = NULL;
+		size_t whole_n = 0;
+
+		ret = esky_image_page_hashes(chain, n, &whole, &whole_n);
+		if (!ret && (whole_n != *to_n || memcmp(whole, *to, whole_n * sizeof(*whole))))
+			ret = esky_error(-EIO, "rewind: the page hashes derived from snapshot %d (%zu) "
+					 "differ from the whole computation's (%zu)", s->lineage,
+					 *to_n, whole_n);
+		free(whole);
+		if (ret) {
+			free(*to);
+			*to = NULL;
+		}
+	}
+	return ret;
+}
+
 /* The thread that was current when the snapshot was taken is current again. */
 static void make_snapshot_thread_current(struct esky_session *s, struct esky_image *img)
 {
@@ -591,7 +699,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	struct esky_page_hash *to = NULL;
 	struct esky_image **chain;
 	const struct esky_image_view *v;
-	uint64_t t0 = esky_now_ns();
+	uint64_t t0 = esky_now_ns(), t_open;
 	size_t n, to_n = 0;
 	bool in_place = false;
 	int ret;
@@ -605,9 +713,14 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	if (ret)
 		goto out_close;
 	v = esky_image_view(chain[0]);
-	ret = esky_image_page_hashes(chain, n, &to, &to_n);
+	t_open = esky_now_ns();
+	ret = hashes_by_path(s, chain, n, &to, &to_n);
+	if (ret == -EAGAIN)
+		ret = esky_image_page_hashes(chain, n, &to, &to_n);
 	if (ret)
 		goto out_close;
+	pr_debug("rewind to snapshot %d: %zu images opened in %.2f ms, its %zu page hashes in %.2f ms",
+		 id, n, (double)(t_open - t0) / 1e6, to_n, (double)(esky_now_ns() - t_open) / 1e6);
 	ret = rewind_in_place(s, chain, n, to, to_n);
 	if (ret && ret != -EAGAIN) {
 		pr_debug("rewind in place failed (%s): the snapshot is thawed", esky_last_error());

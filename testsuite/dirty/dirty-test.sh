@@ -21,6 +21,8 @@ fail() { echo "dirty-test $mode: FAIL: $*" >&2; exit 1; }
 # Each mode its own, whatever the caller's environment says (the whole
 # suite is also run with ESKY_DIRTY=hash: these two need the tracking).
 unset ESKY_DIRTY ESKY_REWIND
+# Every rewind's page hashes derived from the lineage's are checked against the whole computation.
+export ESKY_CHECK_HASHES=1
 [ "$mode" = hash ] && export ESKY_DIRTY=hash
 [ "$mode" = thaw ] && export ESKY_REWIND=thaw
 export ESKY_DEBUG=1 # says how each rewind was made
