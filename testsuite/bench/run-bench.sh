@@ -64,6 +64,9 @@
 #   restore     from the restore command to the restored program's first beat
 #               (its "resumed" line; under CRIU's time namespace that beat
 #               can come up to one period late)
+#   esky RSS    esky's own peak memory (VmHWM) during the checkpoint: the
+#               monitor of esky start (read after the checkpoint), esky
+#               checkpoint --kill (getrusage of its process; python3 runs it)
 #   +run        from the restore command to the end of the restored
 #               program's check of all its memory (its "memory" line): the
 #               restore and the program's first work, end to end (a lazy
@@ -359,6 +362,7 @@ run_esky_start() # DIR
 	f_size=$(size_kib "$d/image")
 	ran_on "$d" $t0 $t1 || return
 	f_fsync=$(fsync_ns "$d/err")
+	f_rss=$(awk '/^VmHWM:/ { print $2 }' /proc/$e/status 2>/dev/null)
 	kill -9 $p
 	wait_gone $p 10 && wait_gone $e 10 || { fail="esky start did not end with its program"; return 1; }
 	restore_phase "$d" "$d/out" "$esky" resume -f "$d/image" || return
@@ -373,8 +377,18 @@ run_esky_kill() # DIR [--lazy]
 	sync
 	now
 	t0=$NOW
-	ESKY_DEBUG=1 "$esky" checkpoint $p -o "$d/image" --kill >>"$d/cerr" 2>&1
-	rc=$?
+	if command -v python3 >/dev/null 2>&1; then
+		# esky's peak RSS: the only child of python3 (the program is not esky's child).
+		ESKY_DEBUG=1 python3 -c 'import resource, subprocess, sys
+rc = subprocess.run(sys.argv[2:]).returncode
+open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$d/rss" "$esky" checkpoint $p -o "$d/image" --kill >>"$d/cerr" 2>&1
+		rc=$?
+		f_rss=$(cat "$d/rss" 2>/dev/null)
+	else
+		ESKY_DEBUG=1 "$esky" checkpoint $p -o "$d/image" --kill >>"$d/cerr" 2>&1
+		rc=$?
+	fi
 	now
 	t1=$NOW
 	[ $rc -eq 0 ] || { fail="esky checkpoint exited with $rc: $(last_line "$d/cerr")"; return 1; }
@@ -503,7 +517,7 @@ for rep in $(seq "$reps"); do
 	for mode in "${modes[@]}"; do
 		d=$work/$mode.$rep
 		mkdir "$d"
-		f_ckpt=- f_fsync=- f_dirty=- f_stop=- f_size=- f_rest=- f_mem=- fail= f_whole=-
+		f_ckpt=- f_fsync=- f_dirty=- f_stop=- f_size=- f_rest=- f_mem=- fail= f_whole=- f_rss=-
 		case $mode in
 		esky-start) run_esky_start "$d" ;;
 		esky-kill) run_esky_kill "$d" ;;
@@ -517,9 +531,9 @@ for rep in $(seq "$reps"); do
 			[ -n "$fail" ] || fail="the restored program's memory is damaged: $(cat "$d/out" "$d/rout" 2>/dev/null | grep -m1 '^memory')"
 		fi
 		case $mode in esky-*) [ -z "$fail" ] || esky_failed=1 ;; esac
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$rep" "$f_ckpt" \
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$rep" "$f_ckpt" \
 			"$f_fsync" "$f_dirty" "$f_stop" "$f_size" "$f_rest" "$f_mem" "$fail" \
-			"$f_whole" >> "$results"
+			"$f_whole" "${f_rss:--}" >> "$results"
 		printf 'run-bench: %s, run %s: checkpoint %s, stopped %s, restore %s, memory %s%s\n' \
 			"$(label $mode)" "$rep" "$(ms $f_ckpt)" "$(ms $f_stop)" "$(ms $f_rest)" "$f_mem" \
 			"${fail:+; FAILED: $fail}" >&2
@@ -566,7 +580,7 @@ for mode in esky-start criu-lr dmtcp esky-kill esky-lazy criu-kill; do
 	}
 	$1 == mode {
 		nr++
-		for (c = 3; c <= 11; c++)
+		for (c = 3; c <= 12; c++)
 			col[nr, c] = $c
 		if ($9 == "ok") ok++
 		else if ($9 == "BAD") bad++
@@ -579,15 +593,16 @@ for mode in esky-start criu-lr dmtcp esky-kill esky-lazy criu-kill; do
 		mem = bad ? sprintf("BAD %d/%d", bad, nr) : sprintf("ok %d/%d", ok, nr)
 		if (ok + bad < nr)
 			mem = mem sprintf(", %d failed", nr - ok - bad)
-		printf "%-27s %-13s %-13s %-9s %-9s %-13s %-13s %-13s %s\n", label,
+		printf "%-27s %-13s %-13s %-9s %-9s %-13s %-13s %-13s %-9s %s\n", label,
 			fig(3, 1e9, "%.3f"), fig(4, 1e9, "%.3f"), fig(5, 1024, "%.0f"), stop,
-			fig(7, 1024, "%.1f"), fig(8, 1e9, "%.3f"), fig(11, 1e9, "%.3f"), mem
+			fig(7, 1024, "%.1f"), fig(8, 1e9, "%.3f"), fig(11, 1e9, "%.3f"),
+			fig(12, 1024, "%.0f"), mem
 	}' "$results"
 done | {
-	printf '%-27s %-13s %-13s %-9s %-9s %-13s %-13s %-13s %s\n' mode "checkpoint" "fsync" \
-		"unsynced" "stopped" "image" "restore" "+run" "memory"
-	printf '%-27s %-13s %-13s %-9s %-9s %-13s %-13s %-13s %s\n' "" "s" "s" \
-		"MiB" "ms" "MiB" "s" "s" "verified"
+	printf '%-27s %-13s %-13s %-9s %-9s %-13s %-13s %-13s %-9s %s\n' mode "checkpoint" "fsync" \
+		"unsynced" "stopped" "image" "restore" "+run" "esky RSS" "memory"
+	printf '%-27s %-13s %-13s %-9s %-9s %-13s %-13s %-13s %-9s %s\n' "" "s" "s" \
+		"MiB" "ms" "MiB" "s" "s" "MiB" "verified"
 	cat
 }
 echo
@@ -635,6 +650,9 @@ case " ${modes[*]} " in *" esky-lazy "*)
 	printf '  whole resume + run, for comparison (esky resume): %s\n' "$(versus "$(med esky-kill 11)" "$(med criu-kill 11)")"
 	printf '  full checkpoint of a program left running no later than CRIU dump --leave-running: %s\n' \
 		"$(versus "$(med esky-start 3)" "$(med criu-lr 3)")"
+	r=$(med esky-kill 12)
+	printf '  esky checkpoint --kill: peak RSS <= 64 MiB: %s\n' \
+		"$(awk -v r="$r" 'BEGIN { if (r == "-") print "not measured"; else printf "%.0f MiB: %s\n", r / 1024, r <= 65536 ? "met" : "missed" }')"
 	;;
 esac
 
