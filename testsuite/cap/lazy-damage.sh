@@ -3,7 +3,8 @@
 # damaged after it was written: the damaged page is found when it is
 # served, after the program started; the program never sees it (killed),
 # esky says which page in one line and exits 1. Without --lazy the same
-# checkpoint is refused before anything runs. Root only: an ordinary user
+# checkpoint is refused before anything runs. And a SIGUSR1 checkpoint
+# taken while the pages still come in holds them all. Root only: an ordinary user
 # gets no userfaultfd for a lazy resume here (skip).
 # usage: lazy-damage.sh ESKY HEARTBEAT
 # Exit 0 pass, 1 fail, 77 skip, 99 harness error.
@@ -67,5 +68,27 @@ grep -q '^memory' out.lazy && { cat out.lazy >&2; fail "the program saw its memo
 st=$?
 [ $st -eq 0 ] || { cat err.good >&2; fail "esky resume --lazy of the good checkpoint exited $st"; }
 grep -q '^memory ok$' out.good || { cat out.good err.good >&2; fail "the program's memory is not whole (lazy)"; }
+# SIGUSR1 at once after a lazy resume: the checkpoint waits for every page.
+rm -f marker
+"$esky" resume --lazy -f good.img -o again.img > out.again 2> err.again &
+monitor=$!
+pids="$monitor"
+# Once esky blocks SIGUSR1 (from the start of its main), before the pages are in.
+i=0
+until [ $(( 0x$(awk '/^SigBlk:/ { print $2 }' /proc/$monitor/status 2>/dev/null || echo 0) & 0x200 )) -ne 0 ]; do
+	i=$((i + 1))
+	[ $i -le 2000 ] || fail "esky resume --lazy never blocked SIGUSR1"
+	sleep 0.001
+done
+kill -USR1 "$monitor"
+wait_for err.again 'checkpoint written to again.img'
+kill -KILL "$monitor"
+pkill -KILL -f "$heartbeat -p 20 -x $tmp/marker" 2>/dev/null
+wait "$monitor" 2>/dev/null
+touch marker
+"$esky" resume -f again.img > out.again2 2> err.again2
+st=$?
+[ $st -eq 0 ] || { cat err.again err.again2 >&2; fail "the checkpoint taken during a lazy resume did not resume ($st)"; }
+grep -q '^memory ok$' out.again2 || { cat out.again2 err.again2 >&2; fail "the checkpoint taken during a lazy resume lacks pages"; }
 echo "lazy-damage: ok"
 exit 0
