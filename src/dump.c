@@ -78,6 +78,7 @@ struct esky_dump {
 	uint64_t prepare_ns;
 	uint8_t id[16];
 	char *path;
+	size_t packed;               /* pages of the writer buffer being filled (esky_dump_read) */
 };
 
 static int writer_string(struct esky_dump *d, const char *s, uint32_t *off)
@@ -1564,10 +1565,14 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 	if (v->content) {
 		size_t npages = (size_t)((v->img.end - v->img.start) / ESKY_PAGE_SIZE);
 
-		return write_range(d, v, v->img.start, v->content, npages, st);
+		/* Written at once: the buffer's pages, which come before, go first. */
+		d->packed = 0;
+		ret = esky_image_writer_submit(d->w);
+		return ret ? ret : write_range(d, v, v->img.start, v->content, npages, st);
 	}
 	for (addr = v->img.start; addr < v->img.end && !ret; addr += CHUNK_PAGES * ESKY_PAGE_SIZE) {
 		size_t n = (size_t)((v->img.end - addr) / ESKY_PAGE_SIZE), i = 0, ns = 0, nr = 0, bad;
+		size_t need = 0;
 		char *buf;
 
 		if (n > CHUNK_PAGES)
@@ -1581,10 +1586,6 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 			st->pages_parent += n;
 			continue;
 		}
-		/* The chunk's pages land in a writer buffer at their offset in the chunk. */
-		buf = esky_image_writer_buffer(d->w);
-		if (!buf)
-			return -ENOMEM;
 		while (i < n) {
 			size_t e = n, same, j;
 
@@ -1618,29 +1619,47 @@ static int dump_vma(struct esky_dump *d, struct dvma *v, struct esky_tracee *src
 				     j++)
 					;
 				sv[ns++] = (struct stretch){ i, j - i, false };
-				rg[nr++] = (struct esky_mem_range){ addr + i * ESKY_PAGE_SIZE,
-								    buf + i * ESKY_PAGE_SIZE,
+				rg[nr++] = (struct esky_mem_range){ addr + i * ESKY_PAGE_SIZE, NULL,
 								    (j - i) * ESKY_PAGE_SIZE };
+				need += j - i;
 				i = j;
 			}
+		}
+		/*
+		 * The chunk's pages go into the writer buffer after those of the
+		 * chunks before (packed: an incremental snapshot's few hundred
+		 * pages scattered over a GiB fill one buffer, one hand-over to
+		 * the writer thread instead of one per chunk); a full buffer
+		 * goes first.
+		 */
+		if (need && d->packed + need > CHUNK_PAGES) {
+			d->packed = 0;
+			ret = esky_image_writer_submit(d->w);
+			if (ret)
+				return ret;
+		}
+		buf = need ? esky_image_writer_buffer(d->w) : NULL;
+		if (need && !buf)
+			return -ENOMEM;
+		for (size_t k = 0, at = d->packed; k < nr; k++) {
+			rg[k].buf = buf + at * ESKY_PAGE_SIZE;
+			at += rg[k].len / ESKY_PAGE_SIZE;
 		}
 		ret = esky_tracee_read_ranges(src, rg, nr, &bad);
 		if (ret)
 			return esky_error(ret, "cannot read memory at 0x%" PRIx64 " of pid %d: %s",
 					  rg[bad].addr, esky_tracee_pid(src), strerror(-ret));
-		for (size_t k = 0; k < ns && !ret; k++) {
+		for (size_t k = 0, r = 0; k < ns && !ret; k++) {
 			uint64_t at = addr + sv[k].first * ESKY_PAGE_SIZE;
 
 			if (sv[k].parent) {
 				ret = esky_image_add_parent_pages(d->w, at, sv[k].n);
 				st->pages_parent += sv[k].n;
 			} else {
-				ret = write_range(d, v, at, buf + sv[k].first * ESKY_PAGE_SIZE, sv[k].n,
-						  st);
+				ret = write_range(d, v, at, rg[r++].buf, sv[k].n, st);
 			}
 		}
-		if (!ret)
-			ret = esky_image_writer_submit(d->w);
+		d->packed += need;
 	}
 	return ret;
 }
@@ -1673,6 +1692,10 @@ int esky_dump_read(struct esky_dump *d, struct esky_dump_stats *st)
 		if (!ret && v->mode != PAGES_NONE)
 			ret = dump_vma(d, v, src, pagemap_fd, pm, sv, rg, st);
 	}
+	/* The last buffer's pages. */
+	d->packed = 0;
+	if (!ret)
+		ret = esky_image_writer_submit(d->w);
 	free(pm);
 	free(sv);
 	free(rg);
