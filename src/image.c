@@ -924,10 +924,12 @@ static int open_proc(int fd, const char *name, const struct esky_tree_header *h,
 			continue;
 		/* (check_refs made sure that file >= 0.) */
 		if ((size_t)f->file >= i || (h->procs[f->file].flags & ESKY_TREE_ZOMBIE)) {
+			/* The message first: f lives in img. */
+			ret = esky_error(-EBADMSG, "%s: damaged: fd %d of process %u names process "
+					 "table entry %d, not a live process before it", name, f->fd,
+					 p->pid, f->file);
 			esky_image_close(img);
-			return esky_error(-EBADMSG, "%s: damaged: fd %d of process %u names process "
-					  "table entry %d, not a live process before it", name, f->fd,
-					  p->pid, f->file);
+			return ret;
 		}
 	}
 	*out = img;
