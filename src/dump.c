@@ -1389,19 +1389,26 @@ int esky_dump_prepare(struct esky_tracee *t, const char *path, const struct esky
 	int ret;
 
 	ret = check_process(pid, &status, o->tree != NULL);
-	if (ret)
-		return ret;
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->t = t;
-	d->opts = *o;
-	d->path = strdup(path);
-	if (!d->path) {
-		free(d);
-		return -ENOMEM;
+	d = ret ? NULL : calloc(1, sizeof(*d));
+	if (d) {
+		d->t = t;
+		d->opts = *o;
+		d->opts.writer = NULL;
+		d->path = strdup(path);
 	}
-	ret = esky_image_writer_open(path, &d->w);
+	if (!d || !d->path) {
+		if (o->writer)
+			esky_image_writer_abort(o->writer);
+		if (d)
+			free(d);
+		return ret ? ret : -ENOMEM;
+	}
+	if (o->writer) {
+		d->w = o->writer;
+		esky_image_writer_restamp(d->w);
+	} else {
+		ret = esky_image_writer_open(path, &d->w);
+	}
 	if (ret) {
 		free(d->path);
 		free(d);

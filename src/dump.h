@@ -65,6 +65,13 @@ struct esky_dump_opts {
 	 */
 	struct esky_maps_cache *maps_cache;
 	/*
+	 * A writer opened for path ahead of time, while the program ran (an
+	 * esky-shell timer snapshot: creating the temporary file and cleaning
+	 * the directory cost 0.3-0.7 ms of the stop), or NULL. Taken over by
+	 * prepare, on failure too.
+	 */
+	struct esky_image_writer *writer;
+	/*
 	 * Every other thread is stopped by prepare and stays stopped until
 	 * esky_dump_release_threads (or free), unless given here, stopped
 	 * and traced by the caller (esky-shell's all-stop): then they are

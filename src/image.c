@@ -1959,6 +1959,11 @@ int esky_image_writer_open(const char *path, struct esky_image_writer **out)
 	return 0;
 }
 
+void esky_image_writer_restamp(struct esky_image_writer *w)
+{
+	w->hdr.created_ns = esky_wall_ns();
+}
+
 const uint8_t *esky_image_writer_id(const struct esky_image_writer *w)
 {
 	return w->hdr.id;

@@ -231,6 +231,9 @@ int esky_image_set_parent(struct esky_image_writer *w, const uint8_t parent_id[1
 /* This image's random id (known from open on). */
 const uint8_t *esky_image_writer_id(const struct esky_image_writer *w);
 
+/* The image is made now: its creation time (writers opened ahead of time). */
+void esky_image_writer_restamp(struct esky_image_writer *w);
+
 /*
  * How an incremental image asks about its parent: the hash of the page the
  * parent has at vaddr (true), or false if the parent stores none there.

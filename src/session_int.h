@@ -114,6 +114,7 @@ struct esky_session {
 	 * runs (a reservation reads and writes the tree: ~2 ms); 0: none.
 	  */
 	int spare_id;
+	struct esky_image_writer *spare_writer; /* its file, opened ahead too (or NULL) */
 	/* hardware watchpoints: slot i is debug register i */
 	struct watch {
 		int id;

@@ -276,8 +276,14 @@ int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, co
 	if (s->spare_id) {
 		id = s->spare_id;
 		s->spare_id = 0;
+		o.writer = s->spare_writer;
+		s->spare_writer = NULL;
 		path = esky_store_path(s->store, id);
 		ret = path ? 0 : -ENOMEM;
+		if (ret && o.writer) {
+			esky_image_writer_abort(o.writer);
+			o.writer = NULL;
+		}
 	} else {
 		ret = esky_store_reserve(s->store, &id, &path);
 	}
@@ -414,6 +420,9 @@ int sess_record_snapshot(struct esky_session *s)
 		if (esky_store_reserve(s->store, &s->spare_id, &path)) {
 			s->spare_id = 0; /* reserved when it is taken, then */
 			esky_error_clear();
+		} else if (esky_image_writer_open(path, &s->spare_writer)) {
+			s->spare_writer = NULL; /* opened when it is taken, then */
+			esky_error_clear();
 		}
 		free(path);
 	}
@@ -425,6 +434,10 @@ void sess_release_spare(struct esky_session *s)
 {
 	char *said;
 
+	if (s->spare_writer) {
+		esky_image_writer_abort(s->spare_writer);
+		s->spare_writer = NULL;
+	}
 	if (!s->spare_id || !s->store)
 		return;
 	/* A failure leaves a gap in the numbers, and the caller's message as it was. */

@@ -1017,17 +1017,23 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 		.page_unchanged = o->page_unchanged,
 		.unchanged_ctx = o->unchanged_ctx,
 		.maps_cache = o->maps_cache,
+		.writer = o->writer,
 	};
 	struct esky_tracee **mine = NULL;
 	struct esky_dump *d;
 	int ret;
 
-	if (t->writing || t->uncommitted)
-		return esky_error(-EBUSY, "a checkpoint is still being written");
-	/* A lazy resume's pages still to come are in first (a fork copy would miss them). */
-	ret = esky_target_lazy_finish(t);
-	if (ret)
-		return ret;
+	ret = t->writing || t->uncommitted
+		? esky_error(-EBUSY, "a checkpoint is still being written")
+		: esky_target_lazy_finish(t); /* a lazy resume's pages first (a fork copy would miss them) */
+	if (ret || (!t->threads && esky_tree_has_children(esky_tracee_pid(t->t)))) {
+		/* Given a writer and not using it (a tree is written its own way): it goes. */
+		if (dopts.writer)
+			esky_image_writer_abort(dopts.writer);
+		dopts.writer = NULL;
+		if (ret)
+			return ret;
+	}
 	/*
 	 * A program with children (not under esky-shell, which follows one
 	 * process): the whole tree, each process stopped while all are read.
@@ -1044,8 +1050,11 @@ int esky_target_checkpoint(struct esky_target *t, const char *path,
 	if (t->threads) {
 		/* Every thread is stopped (all-stop): the dump takes them as they are. */
 		mine = calloc(t->task_n + 1, sizeof(*mine));
-		if (!mine)
+		if (!mine) {
+			if (dopts.writer)
+				esky_image_writer_abort(dopts.writer);
 			return -ENOMEM;
+		}
 		for (size_t i = 0; i < t->task_n; i++)
 			mine[i] = t->tasks[i].t;
 		dopts.threads = mine;

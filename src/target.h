@@ -224,6 +224,7 @@ struct esky_checkpoint_opts {
 	size_t (*page_unchanged)(void *ctx, uint64_t vaddr, size_t max); /* see esky_dump_opts */
 	void *unchanged_ctx;
 	struct esky_maps_cache *maps_cache;                /* see esky_dump_opts */
+	struct esky_image_writer *writer;                  /* see esky_dump_opts (taken over) */
 };
 
 int esky_target_checkpoint(struct esky_target *t, const char *path,
