@@ -447,6 +447,7 @@ static int check_store_dir(const char *dir)
 
 int esky_store_open(const char *dir, bool create, unsigned trust, struct esky_store **out)
 {
+	bool made = false;
 	struct esky_store *st;
 	char path[4096];
 	struct stat sb;
@@ -456,11 +457,20 @@ int esky_store_open(const char *dir, bool create, unsigned trust, struct esky_st
 	ret = esky_trust_store_dir(dir, trust);
 	if (ret)
 		return ret;
+	/*
+	 * Two sessions started together on a new store: the one whose mkdir
+	 * comes second finds it made (EEXIST), and opens it as any store.
+	 */
 	if (stat(dir, &sb) < 0) {
 		if (errno != ENOENT || !create)
 			return esky_error(-errno, "store %s: %s", dir, strerror(errno));
-		if (mkdir(dir, 0700) < 0)
+		if (mkdir(dir, 0700) == 0)
+			made = true;
+		else if (errno != EEXIST || stat(dir, &sb) < 0)
 			return esky_error(-errno, "cannot create the store %s: %s", dir, strerror(errno));
+	}
+	if (made) {
+		/* empty: nothing to check */
 	} else if (!S_ISDIR(sb.st_mode)) {
 		return esky_error(-ENOTDIR, "store %s: not a directory", dir);
 	} else if ((ret = check_store_dir(dir))) {
