@@ -2224,6 +2224,19 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 	ret = build_plan(chain, n, o, report[1], stdio, &p, NULL);
 	if (ret)
 		goto out_close;
+	/*
+	 * The page data is read in order by the agent (and the checksum
+	 * thread, or the lazy server): ask the kernel for all of it now. A
+	 * checkpoint esky just wrote went to the disk around the page cache
+	 * (O_DIRECT), and read in 1 MiB steps from two readers it came in at
+	 * ~450 MB/s here.
+	 */
+	for (size_t i = 0; i < p.src_n; i++) {
+		const struct esky_image_view *sv = esky_image_view(p.src_img[i]);
+
+		posix_fadvise(esky_image_fd(p.src_img[i]), (off_t)sv->pages_off,
+			      (off_t)sv->pages_size, POSIX_FADV_WILLNEED);
+	}
 	memfd = (int)syscall(SYS_memfd_create, "esky-agent-args", MFD_CLOEXEC);
 	if (memfd < 0) {
 		ret = esky_error(-errno, "memfd_create: %s", strerror(errno));
