@@ -79,6 +79,7 @@ struct esky_session {
 	size_t nsites;
 	/* the snapshot the process descends from, and the hashes of its pages */
 	int lineage;
+	size_t depth;             /* images in the lineage's chain (0: not known) */
 	uint8_t lineage_id[16];
 	struct esky_page_hash *hashes;
 	size_t nhashes;

@@ -231,6 +231,22 @@ static void start_tracking(struct esky_session *s)
 		pr_debug("dirty-page tracking off: %s", strerror(-ret));
 }
 
+/*
+ * The longest chain of incremental snapshots: the next one is whole. A
+ * rewind opens every image of its chain (an fd and ~20 KiB of esky's
+ * memory each, and a thaw takes at most 512 that hold pages); timer
+ * snapshots make a chain of 600 in a minute. The whole one costs a read of
+ * all the memory while the program stands (0.3 s per GiB), once per
+ * chain. ESKY_CHAIN_MAX sets it (tests).
+ */
+static size_t chain_max(void)
+{
+	const char *e = getenv("ESKY_CHAIN_MAX");
+	unsigned long v = e ? strtoul(e, NULL, 10) : 0;
+
+	return v >= 1 && v <= 100000 ? v : 256;
+}
+
 /* A snapshot's file is complete: its id and page hashes become the lineage's. */
 static int snapshot_written(struct esky_session *s, const char *path)
 {
@@ -289,7 +305,7 @@ int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, co
 	}
 	if (ret)
 		goto out_free;
-	if (s->lineage && esky_store_get(s->store, s->lineage)) {
+	if (s->lineage && esky_store_get(s->store, s->lineage) && s->depth < chain_max()) {
 		esky_store_file_name(s->lineage, hint, sizeof(hint));
 		o.parent_id = s->lineage_id;
 		o.parent_hint = hint;
@@ -350,6 +366,7 @@ int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, co
 		}
 	}
 	s->lineage = id;
+	s->depth = o.parent_id ? s->depth + 1 : 1;
 	*idp = id;
 	start_tracking(s);
 	pr_debug("snapshot %d: the program stood %.1f ms (dump %.1f: prepare %.1f, write %.1f)", id,
@@ -767,6 +784,7 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 rewound:
 	memcpy(s->lineage_id, v->hdr->id, sizeof(s->lineage_id));
 	s->lineage = id;
+	s->depth = n;
 	free(s->hashes);
 	s->hashes = to;
 	s->nhashes = to_n;
