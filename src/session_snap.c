@@ -261,6 +261,22 @@ static int snapshot_written(struct esky_session *s, const char *path)
 	return ret;
 }
 
+/*
+ * A reserved id whose snapshot was not made, given back if it is still
+ * the last one reserved; the message of the failure stays the last error.
+ */
+static void give_back_id(struct esky_session *s, int id)
+{
+	char *said = esky_last_error() ? strdup(esky_last_error()) : NULL;
+
+	if (esky_store_unreserve(s->store, id)) {
+		esky_error_clear();
+		if (said)
+			esky_error(-EIO, "%s", said);
+	}
+	free(said);
+}
+
 int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, const char *note,
 			    int *idp, bool defer)
 {
@@ -271,7 +287,7 @@ int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, co
 	char hint[32], where[512], *path = NULL;
 	uint64_t pc = 0;
 	uint64_t t0 = esky_now_ns();
-	int id, ret;
+	int id = 0, ret;
 
 	if (!esky_session_alive(s))
 		return sess_no_process();
@@ -378,6 +394,9 @@ out_free:
 	/* Armed for a snapshot that was not recorded: the next must not trust it. */
 	if (ret)
 		sess_stop_tracking(s);
+	/* Its number is given back (a full disk must not use them all up). */
+	if (ret && id && s->store)
+		give_back_id(s, id);
 	free(path);
 	free(patches);
 	return ret;
@@ -420,6 +439,7 @@ int sess_record_snapshot(struct esky_session *s)
 		sess_notify(s, "snapshot %d could not be recorded: %s", s->unrecorded_si.id,
 		       esky_last_error() ? esky_last_error() : strerror(-ret));
 		unlink(s->unrecorded_path);
+		give_back_id(s, s->unrecorded_si.id);
 		sess_stop_tracking(s);
 		s->lineage = 0;
 		free(s->hashes);
@@ -449,8 +469,6 @@ int sess_record_snapshot(struct esky_session *s)
 /* An id reserved for a timer snapshot that will not come. */
 void sess_release_spare(struct esky_session *s)
 {
-	char *said;
-
 	if (s->spare_writer) {
 		esky_image_writer_abort(s->spare_writer);
 		s->spare_writer = NULL;
@@ -458,13 +476,7 @@ void sess_release_spare(struct esky_session *s)
 	if (!s->spare_id || !s->store)
 		return;
 	/* A failure leaves a gap in the numbers, and the caller's message as it was. */
-	said = esky_last_error() ? strdup(esky_last_error()) : NULL;
-	if (esky_store_unreserve(s->store, s->spare_id)) {
-		esky_error_clear();
-		if (said)
-			esky_error(-EIO, "%s", said);
-	}
-	free(said);
+	give_back_id(s, s->spare_id);
 	s->spare_id = 0;
 }
 
