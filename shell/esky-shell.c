@@ -384,6 +384,7 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	esky_catch_file_size_signal();
 	fprintf(stderr, "esky-shell: snapshots go to %s\n", esky_session_store_dir(sh.s));
 	if (i < argc) {
 		if (esky_session_file(sh.s, argv[i]) || esky_session_set_args(sh.s, argv + i + 1)) {

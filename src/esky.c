@@ -750,6 +750,13 @@ static int cmd_checkpoint(int argc, char **argv)
 		return 0;
 	}
 	ret = esky_target_release(t, false);
+	if (ret == -ESRCH) {
+		/* Killed (SIGKILL) while it stood for us: the file is complete all the same. */
+		esky_target_free(t);
+		fprintf(stderr, "esky: checkpoint: pid %d ended before esky let it go; %s is complete\n",
+			(int)pid, out);
+		return 0;
+	}
 	if (ret) {
 		esky_target_free(t);
 		return fail(ret, "cannot detach");
@@ -1371,6 +1378,7 @@ int main(int argc, char **argv)
 	esky_tracee_note_inherited_signals();
 	monitor_sigset(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	esky_catch_file_size_signal();
 	esky_log_set_sink(sink, NULL, getenv("ESKY_DEBUG") ? ESKY_LOG_DEBUG : ESKY_LOG_NOTE);
 	if (esky_trust_self()) {
 		fprintf(stderr, "esky: %s\n", esky_last_error());

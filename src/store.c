@@ -503,6 +503,13 @@ int esky_store_open(const char *dir, bool create, unsigned trust, struct esky_st
 		esky_store_close(st);
 		return ret;
 	}
+	/*
+	 * A session killed while it wrote a snapshot or the tree left its
+	 * temporary file: a session that only reads (tree, rewind, export)
+	 * would keep it for ever. Those of a live writer are locked: kept.
+	 * Best effort (a read-only store keeps them).
+	 */
+	esky_outfile_clean(dir, NULL);
 	*out = st;
 	return 0;
 }

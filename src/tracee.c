@@ -31,6 +31,7 @@ struct esky_tracee {
 	pid_t pid;
 	bool gone;
 	bool exitkill;         /* dies with us (PTRACE_O_EXITKILL): spawned ones, by default */
+	bool inject_exitkill;  /* ... turned on for the injection only (inject_begin) */
 	int mem_fd;            /* /proc/PID/mem, opened on first need */
 	bool cow_shared;       /* read through mem_fd only (esky_tracee_set_cow_shared) */
 	uint64_t syscall_insn; /* address of a `syscall` instruction, 0 if unknown */
@@ -1253,6 +1254,19 @@ int esky_tracee_inject_begin(struct esky_tracee *t)
 	ret = esky_tracee_get_regs(t, &t->saved_regs);
 	if (!ret)
 		ret = esky_tracee_get_sigmask(t, &t->saved_mask);
+	/*
+	 * From here to inject_end the program holds our registers and signal
+	 * mask: an esky killed (SIGKILL) meanwhile would leave it detached in
+	 * that state, to crash in our code or run on with every signal
+	 * blocked (seen: SIGSEGV after a killed esky checkpoint PID). It dies
+	 * with us for that long instead, even one that outlives its monitor.
+	 */
+	if (!ret && !t->exitkill) {
+		t->exitkill = t->inject_exitkill = true;
+		ret = esky_tracee_set_options(t, 0);
+		if (ret)
+			t->exitkill = t->inject_exitkill = false;
+	}
 	/* Block every signal so that none is delivered in the middle. */
 	if (!ret)
 		ret = esky_tracee_set_sigmask(t, ~0ULL);
@@ -1512,6 +1526,11 @@ int esky_tracee_inject_end(struct esky_tracee *t)
 			return ret;
 	}
 	ret = esky_tracee_set_sigmask(t, t->saved_mask);
+	/* Its own state again: it may outlive us as before (inject_begin). */
+	if (!ret && t->inject_exitkill) {
+		t->exitkill = t->inject_exitkill = false;
+		ret = esky_tracee_set_options(t, 0);
+	}
 	if (t->deferred_sig)
 		kill(t->pid, t->deferred_sig);
 	return ret;

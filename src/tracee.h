@@ -241,7 +241,9 @@ int esky_tracee_write_mem(struct esky_tracee *t, uint64_t addr, const void *buf,
  * -errno for the injection itself and *ret holds the syscall's result;
  * esky_tracee_inject_end puts the saved state back and leaves the tracee
  * in an interrupt stop (ESKY_STOP_INTERRUPT), from which the kernel will
- * restart an interrupted syscall when it is resumed.
+ * restart an interrupted syscall when it is resumed. In between, the
+ * tracee dies with esky (PTRACE_O_EXITKILL) even if it would otherwise
+ * outlive it: never detached in esky's state.
  * A clone/fork made by an injected syscall is reported in *child_pid of
  * esky_tracee_syscall_child (stopped, traced by us, not waited for).
  */

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,6 +417,19 @@ void esky_outfile_abort(struct esky_outfile *of)
 	free(of->tmp_path);
 	free(of->path);
 	of->tmp_path = of->path = NULL;
+}
+
+static void on_sigxfsz(int sig)
+{
+	(void)sig;
+}
+
+void esky_catch_file_size_signal(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigxfsz, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGXFSZ, &sa, NULL);
 }
 
 uint64_t esky_now_ns(void)

@@ -75,6 +75,16 @@ void esky_outfile_abort(struct esky_outfile *of);
  */
 int esky_outfile_clean(const char *dir, unsigned *removed);
 
+/*
+ * Past RLIMIT_FSIZE a write fails with EFBIG and the kernel sends SIGXFSZ,
+ * whose default action ends the process: esky killed half-way through a
+ * checkpoint (its temporary file left, the message lost). Give SIGXFSZ a
+ * handler that does nothing, so that the write's error is reported like a
+ * full disk. A handler, not SIG_IGN: exec resets it, so the programs esky
+ * starts keep the default action (esky_tracee_note_inherited_signals).
+ */
+void esky_catch_file_size_signal(void);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t esky_now_ns(void);
 /* Wall clock in nanoseconds since the epoch. */
