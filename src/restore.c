@@ -2349,6 +2349,23 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		threads_free(&threads, false);
 		esky_tracee_kill(t);
 		esky_tracee_free(t);
+		/*
+		 * The lazy server found a damaged page while the agent still
+		 * worked and killed the process: that is the reason to say.
+		 */
+		if (p.lazy_started) {
+			char *said = esky_last_error() ? strdup(esky_last_error()) : NULL;
+			int lret;
+
+			esky_error_clear();
+			lret = esky_lazy_wait(p.lazy);
+			if (lret) {
+				ret = lret;
+			} else if (said) {
+				esky_error(ret, "%s", said);
+			}
+			free(said);
+		}
 		goto out_close;
 	}
 	/* The other threads run on from here, or are the caller's; the main one is the caller's, stopped. */
