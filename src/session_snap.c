@@ -344,7 +344,9 @@ int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, co
 	o.defer_commit = defer;
 	sess_get_pc(s, &pc);
 	sess_describe(s, pc, where, sizeof(where));
+	esky_outfile_keep_lock(!defer);
 	ret = esky_target_checkpoint(s->t, path, &o, &st);
+	esky_outfile_keep_lock(false);
 	if (ret)
 		goto out_free;
 	if (!defer) {
@@ -380,6 +382,7 @@ int sess_take_snapshot_as(struct esky_session *s, enum esky_snap_cause cause, co
 			unlink(path); /* not in the tree: nobody would ever remove it */
 			goto out_free;
 		}
+		esky_outfile_drop_lock();
 	}
 	s->lineage = id;
 	s->depth = o.parent_id ? s->depth + 1 : 1;
@@ -397,6 +400,7 @@ out_free:
 	/* Its number is given back (a full disk must not use them all up). */
 	if (ret && id && s->store)
 		give_back_id(s, id);
+	esky_outfile_drop_lock();
 	free(path);
 	free(patches);
 	return ret;
@@ -428,13 +432,17 @@ int sess_record_snapshot(struct esky_session *s)
 	{
 		struct esky_dump_stats st = { 0 };
 
+		/* The image stays locked until the tree lists it (store.c's remove_orphans). */
+		esky_outfile_keep_lock(true);
 		ret = s->t ? esky_target_checkpoint_commit(s->t, &st) : -ESRCH;
+		esky_outfile_keep_lock(false);
 		if (!ret)
 			ret = snapshot_written(s, s->unrecorded_path);
 		s->unrecorded_si.bytes = st.file_size;
 	}
 	if (!ret)
 		ret = esky_store_add(s->store, &s->unrecorded_si);
+	esky_outfile_drop_lock();
 	if (ret) {
 		sess_notify(s, "snapshot %d could not be recorded: %s", s->unrecorded_si.id,
 		       esky_last_error() ? esky_last_error() : strerror(-ret));

@@ -445,6 +445,43 @@ static int check_store_dir(const char *dir)
 	return 0;
 }
 
+/*
+ * Images the tree does not list: a session killed between putting a
+ * snapshot's image in place and recording it. A live session keeps the
+ * image locked until the tree lists it (esky_outfile_keep_lock): an image
+ * we can lock is either recorded by now (the tree, read again under the
+ * store's lock, says so) or an orphan, removed with a note. Best effort.
+ */
+static void remove_orphans(struct esky_store *st)
+{
+	DIR *d = opendir(st->dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[4096];
+		int id = 0, len = 0, fd;
+
+		if (sscanf(de->d_name, "snap-%d.img%n", &id, &len) != 1 || de->d_name[len] || id < 1 ||
+		    esky_store_get(st, id))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", st->dir, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && lock(st) == 0) {
+			if (load(st) == 0 && !esky_store_get(st, id) && unlink(path) == 0)
+				pr_note("removed %s, a snapshot its session did not record (it ended first)",
+					path);
+			unlock(st);
+			esky_error_clear();
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
 int esky_store_open(const char *dir, bool create, unsigned trust, struct esky_store **out)
 {
 	bool made = false;
@@ -510,6 +547,7 @@ int esky_store_open(const char *dir, bool create, unsigned trust, struct esky_st
 	 * Best effort (a read-only store keeps them).
 	 */
 	esky_outfile_clean(dir, NULL);
+	remove_orphans(st);
 	*out = st;
 	return 0;
 }

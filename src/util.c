@@ -355,6 +355,21 @@ int esky_outfile_open(struct esky_outfile *of, const char *path)
 	return 0;
 }
 
+static __thread bool keep_lock;
+static __thread int kept_lock = -1;
+
+void esky_outfile_keep_lock(bool on)
+{
+	keep_lock = on;
+}
+
+void esky_outfile_drop_lock(void)
+{
+	if (kept_lock >= 0)
+		close(kept_lock);
+	kept_lock = -1;
+}
+
 int esky_outfile_commit(struct esky_outfile *of)
 {
 	uint64_t t0 = esky_now_ns();
@@ -384,8 +399,12 @@ int esky_outfile_commit(struct esky_outfile *of)
 		esky_error(ret, "cannot write %s: rename: %s", of->path, strerror(-ret));
 		goto out_abort;
 	}
-	if (hold >= 0)
+	if (hold >= 0 && keep_lock) {
+		esky_outfile_drop_lock();
+		kept_lock = hold;
+	} else if (hold >= 0) {
 		close(hold);
+	}
 	of->fd = -1;
 	dir = dir_of(of->path);
 	if (dir) {

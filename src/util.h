@@ -6,6 +6,7 @@
 #ifndef ESKY_UTIL_H
 #define ESKY_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -66,6 +67,16 @@ struct esky_outfile {
 int esky_outfile_open(struct esky_outfile *of, const char *path);
 int esky_outfile_commit(struct esky_outfile *of);
 void esky_outfile_abort(struct esky_outfile *of);
+
+/*
+ * While on, the commits of this thread keep the lock of their file after
+ * the rename (one at a time: a newer one replaces it), until
+ * esky_outfile_drop_lock: esky-shell keeps a snapshot's image locked
+ * until the store's tree lists it, so that a cleaner can tell an image
+ * whose session died before recording it from one being recorded.
+ */
+void esky_outfile_keep_lock(bool on);
+void esky_outfile_drop_lock(void);
 
 /*
  * Remove the temporary files of esky_outfile in dir that no process holds
