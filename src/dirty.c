@@ -32,7 +32,60 @@ struct esky_dirty {
 	struct ranges valid;    /* tracked through the interval */
 	struct ranges written;  /* written in it */
 	uint64_t n_written, n_valid;
+	/* /proc/PID/maps as the last arm left it (NULL: not known) */
+	char *maps;
+	size_t maps_len;
 };
+
+/* The text of /proc/PID/maps (no page-table walk, unlike smaps): *out malloc'd. */
+static int read_maps_text(pid_t pid, char **out, size_t *len)
+{
+	char path[64];
+	size_t cap = 16384, n = 0;
+	char *buf = malloc(cap);
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!buf || fd < 0) {
+		ret = !buf ? -ENOMEM : -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
 
 static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
 {
@@ -199,6 +252,11 @@ static int arm(struct esky_dirty *d, bool first, const struct ranges *still)
 			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, NULL);
 	free(fresh.v);
 	d->poison.n = 0;
+	/* What the next collect compares with: the same maps and no event, the same registrations. */
+	free(d->maps);
+	d->maps = NULL;
+	if (!ret && read_maps_text(d->pid, &d->maps, &d->maps_len))
+		d->maps = NULL;
 	return ret;
 }
 
@@ -284,11 +342,28 @@ int esky_dirty_collect(struct esky_dirty *d)
 {
 	struct ranges notallowed = { 0 }, trust = { 0 };
 	int ret = esky_dirty_read_events(d);
+	bool same = false;
 
 	d->written.n = 0;
 	d->valid.n = 0;
+	/*
+	 * A registration is lost only with its mapping: an unmap, a move or a
+	 * mapping over it (each an event), or a change that maps shows. With
+	 * neither since the last arm, what was registered still is, and the
+	 * page-table walk that checks it (~0.4 ms per GiB in the program's
+	 * stop) is left out.
+	 */
+	if (!ret && !d->poison.n && d->maps) {
+		char *now;
+		size_t len;
+
+		if (!read_maps_text(d->pid, &now, &len)) {
+			same = len == d->maps_len && !memcmp(now, d->maps, len);
+			free(now);
+		}
+	}
 	/* Pages no longer registered (their mapping was replaced) are not trusted. */
-	for (size_t i = 0; i < d->armed.n && !ret; i++)
+	for (size_t i = 0; i < d->armed.n && !ret && !same; i++)
 		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end, 0, PAGE_IS_WPALLOWED,
 			   PAGE_IS_WPALLOWED, &notallowed);
 	if (!ret) {
@@ -370,6 +445,7 @@ void esky_dirty_free(struct esky_dirty *d)
 		close(d->uffd);
 	if (d->pagemap >= 0)
 		close(d->pagemap);
+	free(d->maps);
 	free(d->armed.v);
 	free(d->poison.v);
 	free(d->valid.v);
