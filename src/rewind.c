@@ -431,12 +431,37 @@ static int open_mapped_file(const struct esky_rewind_in *in, const struct esky_i
 	return 0;
 }
 
+/* Ask the kernel for a piece's page data now: the reads that follow find it in. */
+static int readahead_piece(void *ctx, uint64_t vaddr, uint64_t npages, uint32_t kind, size_t level,
+			   uint64_t file_off, const uint64_t *hashes)
+{
+	struct esky_image *const *chain = ctx;
+
+	(void)vaddr;
+	(void)hashes;
+	if (kind == ESKY_IMG_PAGES_DATA)
+		posix_fadvise(esky_image_fd(chain[level]), (off_t)file_off, (off_t)(npages * PAGE),
+			      POSIX_FADV_WILLNEED);
+	return 0;
+}
+
 static int write_spans(const struct esky_rewind_in *in, const struct esky_image_view *v,
 		       const struct spans *d, struct esky_rewind_stats *st)
 {
 	char *buf = malloc(SPAN_MAX_PAGES * PAGE);
 	size_t file_vma = SIZE_MAX;
 	int file_fd = -1, ret = buf ? 0 : -ENOMEM;
+
+	/*
+	 * The pages are scattered over the chain's images, which went to the
+	 * disk around the page cache: one read at a time cost ~60 us a page
+	 * (a first rewind of 400 pages: 24 ms). All asked for first, they
+	 * come in together.
+	 */
+	for (size_t i = 0; i < d->n && !ret; i++)
+		esky_image_resolve(in->chain, in->n, d->v[i].start,
+				   d->v[i].start + d->v[i].npages * PAGE, readahead_piece,
+				   (void *)in->chain);
 
 	for (size_t i = 0; i < d->n && !ret; i++) {
 		const struct span *s = &d->v[i];

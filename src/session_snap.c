@@ -765,8 +765,10 @@ int esky_session_rewind(struct esky_session *s, int id, struct esky_stop_report 
 	v = esky_image_view(chain[0]);
 	t_open = esky_now_ns();
 	ret = hashes_by_path(s, chain, n, &to, &to_n);
-	if (ret == -EAGAIN)
+	if (ret == -EAGAIN) {
+		pr_debug("rewind to snapshot %d: its page hashes by a walk of its whole chain", id);
 		ret = esky_image_page_hashes(chain, n, &to, &to_n);
+	}
 	if (ret)
 		goto out_close;
 	pr_debug("rewind to snapshot %d: %zu images opened in %.2f ms, its %zu page hashes in %.2f ms",
