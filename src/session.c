@@ -908,6 +908,9 @@ static int run_until_stop(struct esky_session *s, unsigned n, struct esky_stop_r
 				int id;
 
 				s->pending = PENDING_NONE;
+				/* The timer went off while its stop was on the way (a failed record): no snapshot. */
+				if (!s->every_ns)
+					break;
 				s->every_left = s->every_ns;
 				s->snap_bp = 0;
 				s->snap_hit = ++s->timer_hits;

@@ -444,8 +444,14 @@ int sess_record_snapshot(struct esky_session *s)
 		ret = esky_store_add(s->store, &s->unrecorded_si);
 	esky_outfile_drop_lock();
 	if (ret) {
-		sess_notify(s, "snapshot %d could not be recorded: %s", s->unrecorded_si.id,
-		       esky_last_error() ? esky_last_error() : strerror(-ret));
+		/*
+		 * The timer stops, as for a snapshot refused: the next one would
+		 * be whole and fail the same way (a full disk, a size limit).
+		 */
+		sess_notify(s, "snapshot %d could not be recorded: %s%s", s->unrecorded_si.id,
+			    esky_last_error() ? esky_last_error() : strerror(-ret),
+			    s->every_ns ? "; timer snapshots off" : "");
+		s->every_ns = s->every_left = 0;
 		unlink(s->unrecorded_path);
 		give_back_id(s, s->unrecorded_si.id);
 		sess_stop_tracking(s);
