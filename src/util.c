@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -295,8 +296,67 @@ int esky_outfile_clean(const char *dir, unsigned *removed)
  * creation and our lock: then its name is gone once we hold the lock, and
  * we make another.
  */
+/*
+ * The temporary file made unnamed (O_TMPFILE), locked, then given its
+ * name: it never exists under its name without its lock, so a cleaner in
+ * another process cannot take a brand-new file for a leftover (with
+ * mkostemp, between the create and the flock, it could: the writer then
+ * made another, but the cleaner had said it removed an interrupted
+ * checkpoint's). -EOPNOTSUPP (or the open's errno) where the file system
+ * has no O_TMPFILE: the caller makes it the older way.
+ */
+static int create_tmp_locked(struct esky_outfile *of, const char *dir, const char *base)
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	char self[64];
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			break; /* no locks here: no cleaner takes it either */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	for (int tries = 0; tries < 16; tries++) {
+		unsigned char rnd[6];
+		char *x;
+
+		free(of->tmp_path);
+		if (asprintf(&of->tmp_path, "%s/.%s" TMP_INFIX TMP_SUFFIX, dir, base) < 0) {
+			of->tmp_path = NULL;
+			close(fd);
+			return -ENOMEM;
+		}
+		x = of->tmp_path + strlen(of->tmp_path) - (sizeof(TMP_SUFFIX) - 1);
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+			uint64_t t = esky_now_ns() ^ ((uint64_t)getpid() << 20) ^ (uint64_t)tries;
+
+			memcpy(rnd, &t, sizeof(rnd));
+		}
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			x[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		if (linkat(AT_FDCWD, self, AT_FDCWD, of->tmp_path, AT_SYMLINK_FOLLOW) == 0) {
+			of->fd = fd;
+			return 0;
+		}
+		if (errno != EEXIST) {
+			int ret = -errno;
+
+			close(fd);
+			return ret;
+		}
+	}
+	close(fd);
+	return -EEXIST;
+}
+
 static int create_tmp(struct esky_outfile *of, const char *dir, const char *base)
 {
+	int ret = create_tmp_locked(of, dir, base);
+
+	/* No O_TMPFILE here (or no /proc to link it through): made, then locked. */
+	if (ret != -EOPNOTSUPP && ret != -EISDIR && ret != -EINVAL && ret != -ENOENT)
+		return ret;
 	for (int tries = 0; tries < 8; tries++) {
 		struct stat st, named;
 
