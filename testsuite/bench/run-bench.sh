@@ -122,15 +122,9 @@ case $reps in ''|*[!0-9]*|0) die "-r: want a number of runs, not '$reps'" ;; esa
 [ -x "$esky" ] || die "no esky at $esky (build it, or give --esky)"
 [ -x "$hb" ] || die "no heartbeat at $hb (build it, or give --heartbeat)"
 
-# An fd inherited from whoever runs us (CTest's pipe, a terminal
-# multiplexer's) would be inherited by the program, and esky refuses to
-# checkpoint a program holding a pipe that is not its stdio. Keep 0-2, and
-# 255 (bash reads this script through it; it is close-on-exec).
-for f in /proc/$$/fd/*; do
-	n=${f##*/}
-	case $n in 0|1|2|255|*[!0-9]*) continue ;; esac
-	eval "exec $n>&-" 2>/dev/null
-done
+# shellcheck source=bench-lib.sh
+. "$here/bench-lib.sh"
+close_inherited_fds
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/esky-bench.XXXXXX") || die "cannot create a temporary folder"
 tmo=$((30 + size / 16))		# seconds any one step may take
@@ -141,43 +135,12 @@ ports=()			# DMTCP coordinators to stop when we exit
 esky_failed=0
 bad_memory=0
 
-# All processes started by this script, and what they started, die with it.
-descendants() # PID: print the descendants of PID
-{
-	local c f
-	for f in /proc/$1/task/*/children; do
-		[ -r "$f" ] || continue
-		for c in $(cat "$f" 2>/dev/null); do
-			descendants "$c"
-			echo "$c"
-		done
-	done
-}
-
-track() { pids+=("$@"); }
-
-untrack() # PID
-{
-	local i
-	for i in "${!pids[@]}"; do
-		[ "${pids[$i]}" = "$1" ] && unset "pids[$i]"
-	done
-}
-
-# Kill the processes we started and what they started; the children first,
-# so that their parent (esky) reaps them rather than an init that may not.
+# Kill the processes we started and what they started, and the DMTCP
+# coordinators.
 kill_ours()
 {
-	local p kids=()
-	for p in "${pids[@]}"; do
-		kids+=($(descendants "$p"))
-	done
-	if [ ${#kids[@]} -gt 0 ]; then
-		kill -9 "${kids[@]}" 2>/dev/null
-		sleep 0.1
-	fi
-	[ ${#pids[@]} -gt 0 ] && kill -9 "${pids[@]}" 2>/dev/null
-	pids=()
+	local p
+	kill_tracked
 	for p in "${ports[@]}"; do
 		timeout 5 "$dmtcp_bin/dmtcp_command" -p "$p" --quit >/dev/null 2>&1
 	done
@@ -200,31 +163,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 now() { local t=$EPOCHREALTIME; NOW=$((10#${t%[.,]*}${t#*[.,]} * 1000)); }
-
-# A process that no longer exists, or a zombie (a restored program that was
-# reparented to an init that does not reap), is gone.
-gone() # PID
-{
-	local s
-	{ read -r s < "/proc/$1/stat"; } 2>/dev/null || return 0
-	s=${s##*) }
-	[ "${s%% *}" = Z ]
-}
-
-wait_gone() # PID SECONDS: 0 once PID is gone, 1 if it is still there after SECONDS
-{
-	local end=$((SECONDS + $2))
-	until gone "$1"; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.01
-	done
-	untrack "$1"
-}
-
-last_line() # FILE: its last non-empty line, for a message
-{
-	awk 'NF { l = $0 } END { print l }' "$1" 2>/dev/null
-}
 
 ms() # NS: in ms, for a progress line
 {

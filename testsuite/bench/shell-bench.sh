@@ -143,15 +143,9 @@ case $units in ''|*[!0-9]*|0) die "-u: want a number of units, not '$units'" ;; 
 [ -x "$shell" ] || die "no esky-shell at $shell (build it, or give --esky-shell)"
 [ -x "$hb" ] || die "no heartbeat at $hb (build it, or give --heartbeat)"
 
-# An fd inherited from whoever runs us (CTest's pipe, a terminal
-# multiplexer's) would be inherited by the program, and esky refuses to
-# snapshot a program holding a pipe that is not its stdio. Keep 0-2, and
-# 255 (bash reads this script through it; it is close-on-exec).
-for f in /proc/$$/fd/*; do
-	n=${f##*/}
-	case $n in 0|1|2|255|*[!0-9]*) continue ;; esac
-	eval "exec $n>&-" 2>/dev/null
-done
+# shellcheck source=bench-lib.sh
+. "$here/bench-lib.sh"
+close_inherited_fds
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/esky-shell-bench.XXXXXX") || die "cannot create a temporary folder"
 period_ms=2
@@ -160,44 +154,8 @@ skip=3				# snapshots after "ready" left out, the 3rd included
 pids=()				# processes to kill when we exit
 esky_failed=0
 
-# All processes started by this script, and what they started, die with it.
-descendants() # PID: print the descendants of PID
-{
-	local c f
-	for f in /proc/$1/task/*/children; do
-		[ -r "$f" ] || continue
-		for c in $(cat "$f" 2>/dev/null); do
-			descendants "$c"
-			echo "$c"
-		done
-	done
-}
-
-track() { pids+=("$@"); }
-
-untrack() # PID: one that has ended and been waited for (its number may be reused)
-{
-	local i
-	for i in "${!pids[@]}"; do
-		[ "${pids[$i]}" = "$1" ] && unset "pids[$i]"
-	done
-}
-
-# Kill the processes we started and what they started (gdb's checkpoints
-# are children of the program), the children first.
-kill_ours()
-{
-	local p kids=()
-	for p in "${pids[@]}"; do
-		kids+=($(descendants "$p"))
-	done
-	if [ ${#kids[@]} -gt 0 ]; then
-		kill -9 "${kids[@]}" 2>/dev/null
-		sleep 0.1
-	fi
-	[ ${#pids[@]} -gt 0 ] && kill -9 "${pids[@]}" 2>/dev/null
-	pids=()
-}
+# Kill the processes we started and what they started.
+kill_ours() { kill_tracked; }
 
 cleanup()
 {
@@ -215,15 +173,6 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A process that no longer exists, or a zombie, is gone.
-gone() # PID
-{
-	local s
-	{ read -r s < "/proc/$1/stat"; } 2>/dev/null || return 0
-	s=${s##*) }
-	[ "${s%% *}" = Z ]
-}
-
 # Wait until FILE has a line matching the extended regex RE: 0; 1 if PID
 # is gone first, 2 after SECONDS.
 wait_line() # FILE RE PID SECONDS
@@ -232,15 +181,6 @@ wait_line() # FILE RE PID SECONDS
 	until grep -Eq "$2" "$1" 2>/dev/null; do
 		gone "$3" && ! grep -Eq "$2" "$1" 2>/dev/null && return 1
 		[ $SECONDS -ge $end ] && return 2
-		sleep 0.01
-	done
-}
-
-wait_gone() # PID SECONDS: 0 once PID is gone, 1 if it is still there after SECONDS
-{
-	local end=$((SECONDS + $2))
-	until gone "$1"; do
-		[ $SECONDS -ge $end ] && return 1
 		sleep 0.01
 	done
 }
@@ -256,11 +196,6 @@ ended() # PID: "exited with N" or "was killed by SIGNAME", for a message
 	else
 		echo "exited with $rc"
 	fi
-}
-
-last_line() # FILE: its last non-empty line, for a message
-{
-	awk 'NF { l = $0 } END { print l }' "$1" 2>/dev/null
 }
 
 # ---- esky-shell: timer snapshots, then rewinds ----
