@@ -15,11 +15,12 @@
  *   image_fuzz_driver FILE...                  run the target on these files (reproduce)
  *
  * A crash, an abort (the target found the reader's contract broken) or a
- * case taking more than CASE_TIMEOUT seconds writes the input to
+ * case taking more than 10 seconds writes the input to
  * ./image_fuzz-crash-CASE.bin first and names it. Exit status: 0 pass,
  * a signal or 1 fail, 99 harness error.
  */
 #include "image_fuzz.h"
+#include "fuzz_guard.h"
 
 #include "hash.h"
 #include "image.h"
@@ -36,23 +37,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
-#ifdef HAVE_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
 
 #define EXIT_PASS 0
 #define EXIT_FAIL 1
 #define EXIT_HARNESS 99
 
 #define PAGE ESKY_IMG_PAGE_SIZE
-#define CASE_TIMEOUT 10 /* seconds: the reader reads at most a few MiB here */
 #define MAX_SEEDS 8
 
 struct input {
@@ -62,11 +52,6 @@ struct input {
 
 static struct input seeds[MAX_SEEDS];
 static size_t seed_n;
-
-/* The input being run, saved by the crash handlers. */
-static const uint8_t *cur_data;
-static size_t cur_size;
-static char crash_path[256];
 
 static void harness_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -82,75 +67,12 @@ static void harness_error(const char *fmt, ...)
 	exit(EXIT_HARNESS);
 }
 
-/* Async-signal-safe: save the current input and say where. */
-static void save_input(void)
-{
-	static const char msg[] = "image_fuzz_driver: the input is saved in ";
-	int fd;
-
-	if (!cur_data)
-		return;
-	fd = open(crash_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return;
-	for (size_t done = 0; done < cur_size;) {
-		ssize_t n = write(fd, cur_data + done, cur_size - done);
-
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	close(fd);
-	if (write(2, msg, sizeof(msg) - 1) < 0 || write(2, crash_path, strlen(crash_path)) < 0 ||
-	    write(2, "\n", 1) < 0)
-		return;
-	cur_data = NULL;
-}
-
-static void on_fatal(int sig)
-{
-	static const char hang[] = "image_fuzz_driver: the reader hangs (no result after "
-				   "10 seconds)\n";
-
-	if (sig == SIGALRM && write(2, hang, sizeof(hang) - 1) < 0)
-		sig = SIGALRM;
-	save_input();
-	signal(sig == SIGALRM ? SIGABRT : sig, SIG_DFL);
-	raise(sig == SIGALRM ? SIGABRT : sig);
-}
-
-#ifdef HAVE_ASAN
-static void on_sanitizer_death(void)
-{
-	save_input();
-}
-#endif
-
-static void install_handlers(void)
-{
-	static const int sigs[] = { SIGABRT, SIGALRM,
-#ifndef HAVE_ASAN
-				    /* ASan reports these itself, then calls the death callback */
-				    SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-#endif
-	};
-
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_fatal);
-#ifdef HAVE_ASAN
-	__sanitizer_set_death_callback(on_sanitizer_death);
-#endif
-}
-
 static void run_one(const uint8_t *data, size_t size, const char *name)
 {
-	snprintf(crash_path, sizeof(crash_path), "image_fuzz-crash-%s.bin", name);
-	cur_data = data;
-	cur_size = size;
-	alarm(CASE_TIMEOUT);
-	LLVMFuzzerTestOneInput(data, size);
-	alarm(0);
-	cur_data = NULL;
+	char path[256];
+
+	snprintf(path, sizeof(path), "image_fuzz-crash-%s.bin", name);
+	fuzz_guard_run(LLVMFuzzerTestOneInput, data, size, path);
 }
 
 /* --stats: how many cases ended with each message (numbers made N). */
@@ -721,7 +643,7 @@ int main(int argc, char **argv)
 	uint8_t *buf;
 	int i = 1;
 
-	install_handlers();
+	fuzz_guard_init("image_fuzz_driver", 2);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--cases") && i + 1 < argc)
 			cases = (unsigned)strtoul(argv[++i], NULL, 0);

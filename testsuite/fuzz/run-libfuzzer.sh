@@ -60,7 +60,7 @@ mkdir -p "$work/corpus"
 $cc $cflags -DESKY_LIBFUZZER -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$inc $files $libs -o "$work/${target}_fuzz"
 # shellcheck disable=SC2086
-$cc $cflags $inc "$driver" $files $libs -o "$work/${target}_fuzz_driver"
+$cc $cflags $inc "$driver" "$fuzz/fuzz_guard.c" $files $libs -o "$work/${target}_fuzz_driver"
 "$work/${target}_fuzz_driver" --write-corpus "$work/corpus"
 if [ -d "$fuzz/regress/$target" ]; then
 	cp "$fuzz/regress/$target"/* "$work/corpus/" 2>/dev/null || true

@@ -20,11 +20,12 @@
  *   NAME_fuzz_driver FILE...           run the target on these files (reproduce)
  *
  * A crash, an abort (the target found a contract broken) or a case taking
- * more than CASE_TIMEOUT seconds writes the input to
+ * more than 10 seconds writes the input to
  * ./NAME_fuzz-crash-CASE.txt first and names it. Exit status: 0 pass, a
  * signal or 1 fail, 99 harness error.
  */
 #include "text_fuzz.h"
+#include "fuzz_guard.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,21 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
-#ifdef HAVE_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
 
 #define EXIT_PASS 0
 #define EXIT_HARNESS 99
 
-#define CASE_TIMEOUT 10   /* seconds: a case is a few lines of text */
 #define MAX_CASE 16384   /* bytes a mutation grows an input to, at most */
 
 struct input {
@@ -64,11 +54,6 @@ struct input {
 static struct input *seeds;
 static size_t seed_n;
 static size_t dict_n;
-
-/* The input being run, saved by the crash handlers. */
-static const char *cur_data;
-static size_t cur_size;
-static char crash_path[512];
 
 static void harness_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -84,67 +69,6 @@ static void harness_error(const char *fmt, ...)
 	exit(EXIT_HARNESS);
 }
 
-/* Async-signal-safe: save the current input and say where. */
-static void save_input(void)
-{
-	static const char msg[] = "text_fuzz_driver: the input is saved in ";
-	int fd;
-
-	if (!cur_data)
-		return;
-	fd = open(crash_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return;
-	for (size_t done = 0; done < cur_size;) {
-		ssize_t n = write(fd, cur_data + done, cur_size - done);
-
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	close(fd);
-	if (write(text_fuzz_err_fd, msg, sizeof(msg) - 1) < 0 ||
-	    write(text_fuzz_err_fd, crash_path, strlen(crash_path)) < 0 ||
-	    write(text_fuzz_err_fd, "\n", 1) < 0)
-		return;
-	cur_data = NULL;
-}
-
-static void on_fatal(int sig)
-{
-	static const char hang[] = "text_fuzz_driver: the target hangs (no result after "
-				   "10 seconds)\n";
-
-	if (sig == SIGALRM && write(text_fuzz_err_fd, hang, sizeof(hang) - 1) < 0)
-		sig = SIGALRM;
-	save_input();
-	signal(sig == SIGALRM ? SIGABRT : sig, SIG_DFL);
-	raise(sig == SIGALRM ? SIGABRT : sig);
-}
-
-#ifdef HAVE_ASAN
-static void on_sanitizer_death(void)
-{
-	save_input();
-}
-#endif
-
-static void install_handlers(void)
-{
-	static const int sigs[] = { SIGABRT, SIGALRM,
-#ifndef HAVE_ASAN
-				    /* ASan reports these itself, then calls the death callback */
-				    SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-#endif
-	};
-
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_fatal);
-#ifdef HAVE_ASAN
-	__sanitizer_set_death_callback(on_sanitizer_death);
-#endif
-}
-
 /*
  * The target's output (the shell prints on every line) to /dev/null; the
  * driver's messages, the targets' and the sanitizers' reports to a copy
@@ -158,20 +82,15 @@ static void quiet(void)
 		harness_error("cannot send the output to /dev/null: %s", strerror(errno));
 	close(null);
 	text_fuzz_err_fd = keep;
-#ifdef HAVE_ASAN
-	__sanitizer_set_report_fd((void *)(long)keep);
-#endif
+	fuzz_guard_init("text_fuzz_driver", keep);
 }
 
 static void run_one(const char *data, size_t size, const char *name)
 {
-	cur_data = data;
-	cur_size = size;
-	snprintf(crash_path, sizeof(crash_path), "%s_fuzz-crash-%.200s.txt", text_fuzz_name, name);
-	alarm(CASE_TIMEOUT);
-	LLVMFuzzerTestOneInput((const uint8_t *)data, size);
-	alarm(0);
-	cur_data = NULL;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s_fuzz-crash-%.200s.txt", text_fuzz_name, name);
+	fuzz_guard_run(LLVMFuzzerTestOneInput, (const uint8_t *)data, size, path);
 }
 
 static void load(const char *path, struct input *in)
@@ -393,7 +312,7 @@ int main(int argc, char **argv)
 	char *buf;
 	int i = 1;
 
-	install_handlers();
+	fuzz_guard_init("text_fuzz_driver", text_fuzz_err_fd);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--cases") && i + 1 < argc)
 			cases = (unsigned)strtoul(argv[++i], NULL, 0);
