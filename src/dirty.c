@@ -16,21 +16,15 @@
 
 #define PAGE 4096ULL
 
-/* Sorted, disjoint [start, end) ranges. */
-struct ranges {
-	struct range { uint64_t start, end; } *v;
-	size_t n, cap;
-};
-
 struct esky_dirty {
 	pid_t pid;
 	int uffd;
 	int pagemap;
-	struct ranges armed;    /* registered and write-protected at the last arm */
-	struct ranges poison;   /* unmapped, moved or discarded since: not trusted */
+	struct esky_ranges armed;    /* registered and write-protected at the last arm */
+	struct esky_ranges poison;   /* unmapped, moved or discarded since: not trusted */
 	/* the last collect's answer */
-	struct ranges valid;    /* tracked through the interval */
-	struct ranges written;  /* written in it */
+	struct esky_ranges valid;    /* tracked through the interval */
+	struct esky_ranges written;  /* written in it */
 	uint64_t n_written, n_valid;
 	/* /proc/PID/maps as the last arm left it (NULL: not known) */
 	char *maps;
@@ -41,116 +35,9 @@ struct esky_dirty {
 static int read_maps_text(pid_t pid, char **out, size_t *len)
 {
 	char path[64];
-	size_t cap = 16384, n = 0;
-	char *buf = malloc(cap);
-	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (!buf || fd < 0) {
-		ret = !buf ? -ENOMEM : -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t r;
-
-		if (n == cap) {
-			char *nb = realloc(buf, cap * 2);
-
-			if (!nb) {
-				ret = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (ret) {
-		free(buf);
-		return ret;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
-static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
-{
-	if (start >= end)
-		return 0;
-	/* Appended in address order by every caller but poison: merged by sort_merge. */
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct range *nv = realloc(r->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		r->v = nv;
-		r->cap = cap;
-	}
-	r->v[r->n++] = (struct range){ start, end };
-	return 0;
-}
-
-static int cmp_range(const void *a, const void *b)
-{
-	const struct range *x = a, *y = b;
-
-	return (x->start > y->start) - (x->start < y->start);
-}
-
-static void sort_merge(struct ranges *r)
-{
-	size_t k = 0;
-
-	if (!r->n)
-		return;
-	qsort(r->v, r->n, sizeof(*r->v), cmp_range);
-	for (size_t i = 1; i < r->n; i++) {
-		if (r->v[i].start <= r->v[k].end) {
-			if (r->v[i].end > r->v[k].end)
-				r->v[k].end = r->v[i].end;
-		} else {
-			r->v[++k] = r->v[i];
-		}
-	}
-	r->n = k + 1;
-}
-
-/* out = a minus b (both sorted and merged). */
-static int ranges_minus(const struct ranges *a, const struct ranges *b, struct ranges *out)
-{
-	size_t j = 0;
-
-	out->n = 0;
-	for (size_t i = 0; i < a->n; i++) {
-		uint64_t s = a->v[i].start, e = a->v[i].end;
-
-		while (j < b->n && b->v[j].end <= s)
-			j++;
-		for (size_t k = j; k < b->n && b->v[k].start < e; k++) {
-			if (b->v[k].start > s && ranges_add(out, s, b->v[k].start))
-				return -ENOMEM;
-			if (b->v[k].end > s)
-				s = b->v[k].end;
-		}
-		if (s < e && ranges_add(out, s, e))
-			return -ENOMEM;
-	}
-	return 0;
+	return esky_read_file(path, out, len);
 }
 
 static bool eligible(const struct esky_vma *v)
@@ -166,7 +53,7 @@ static bool eligible(const struct esky_vma *v)
  * out (if not NULL). flags, inverted and mask as the ioctl takes them.
  */
 static int scan(struct esky_dirty *d, uint64_t start, uint64_t end, uint64_t flags,
-		uint64_t inverted, uint64_t mask, struct ranges *out)
+		uint64_t inverted, uint64_t mask, struct esky_ranges *out)
 {
 	struct page_region vec[512];
 
@@ -187,7 +74,7 @@ static int scan(struct esky_dirty *d, uint64_t start, uint64_t end, uint64_t fla
 		if (n < 0)
 			return errno == ENOTTY || errno == EINVAL ? -ENOTSUP : -errno;
 		for (long i = 0; i < n && out; i++)
-			if (ranges_add(out, vec[i].start, vec[i].end))
+			if (esky_ranges_add(out, vec[i].start, vec[i].end))
 				return -ENOMEM;
 		if (a.walk_end <= start)
 			break;
@@ -197,7 +84,7 @@ static int scan(struct esky_dirty *d, uint64_t start, uint64_t end, uint64_t fla
 }
 
 /* Whether [a, b) lies within one range of r. */
-static bool ranges_cover(const struct ranges *r, uint64_t a, uint64_t b)
+static bool ranges_cover(const struct esky_ranges *r, uint64_t a, uint64_t b)
 {
 	for (size_t i = 0; i < r->n; i++)
 		if (r->v[i].start <= a && b <= r->v[i].end)
@@ -211,9 +98,9 @@ static bool ranges_cover(const struct ranges *r, uint64_t a, uint64_t b)
  * that reported their writes) cost nothing; the others are registered and
  * protected now.
  */
-static int arm(struct esky_dirty *d, bool first, const struct ranges *still)
+static int arm(struct esky_dirty *d, bool first, const struct esky_ranges *still)
 {
-	struct ranges fresh = { 0 };
+	struct esky_ranges fresh = { 0 };
 	struct esky_vma *vmas;
 	size_t n;
 	int ret = esky_proc_read_maps(d->pid, false, &vmas, &n);
@@ -234,23 +121,23 @@ static int arm(struct esky_dirty *d, bool first, const struct ranges *still)
 		if (!eligible(&vmas[i]))
 			continue;
 		if (still && ranges_cover(still, vmas[i].start, vmas[i].end)) {
-			ret = ranges_add(&d->armed, vmas[i].start, vmas[i].end);
+			ret = esky_ranges_add(&d->armed, vmas[i].start, vmas[i].end);
 			continue;
 		}
 		/* Refused (a kind of memory uffd-wp does not take): read it whole each time. */
 		if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0)
 			continue;
-		ret = ranges_add(&d->armed, vmas[i].start, vmas[i].end);
+		ret = esky_ranges_add(&d->armed, vmas[i].start, vmas[i].end);
 		if (!ret)
-			ret = ranges_add(&fresh, vmas[i].start, vmas[i].end);
+			ret = esky_ranges_add(&fresh, vmas[i].start, vmas[i].end);
 	}
 	esky_vmas_free(vmas, n);
-	sort_merge(&d->armed);
+	esky_ranges_merge(&d->armed);
 	/* Write-protect the new ones (pages already protected stay so). */
 	for (size_t i = 0; i < fresh.n && !ret; i++)
 		ret = scan(d, fresh.v[i].start, fresh.v[i].end,
 			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, NULL);
-	free(fresh.v);
+	esky_ranges_free(&fresh);
 	d->poison.n = 0;
 	/* What the next collect compares with: the same maps and no event, the same registrations. */
 	free(d->maps);
@@ -319,15 +206,15 @@ int esky_dirty_read_events(struct esky_dirty *d)
 
 			switch (m->event) {
 			case UFFD_EVENT_REMAP:
-				ret = ranges_add(&d->poison, m->arg.remap.from,
+				ret = esky_ranges_add(&d->poison, m->arg.remap.from,
 						 m->arg.remap.from + m->arg.remap.len);
 				if (!ret)
-					ret = ranges_add(&d->poison, m->arg.remap.to,
+					ret = esky_ranges_add(&d->poison, m->arg.remap.to,
 							 m->arg.remap.to + m->arg.remap.len);
 				break;
 			case UFFD_EVENT_REMOVE:
 			case UFFD_EVENT_UNMAP:
-				ret = ranges_add(&d->poison, m->arg.remove.start, m->arg.remove.end);
+				ret = esky_ranges_add(&d->poison, m->arg.remove.start, m->arg.remove.end);
 				break;
 			default:
 				break; /* no faults in async mode; fork is refused anyway */
@@ -340,7 +227,7 @@ int esky_dirty_read_events(struct esky_dirty *d)
 
 int esky_dirty_collect(struct esky_dirty *d)
 {
-	struct ranges notallowed = { 0 }, trust = { 0 };
+	struct esky_ranges notallowed = { 0 }, trust = { 0 };
 	int ret = esky_dirty_read_events(d);
 	bool same = false;
 
@@ -367,9 +254,9 @@ int esky_dirty_collect(struct esky_dirty *d)
 		ret = scan(d, d->armed.v[i].start, d->armed.v[i].end, 0, PAGE_IS_WPALLOWED,
 			   PAGE_IS_WPALLOWED, &notallowed);
 	if (!ret) {
-		sort_merge(&d->poison);
-		sort_merge(&notallowed);
-		ret = ranges_minus(&d->armed, &notallowed, &trust);
+		esky_ranges_merge(&d->poison);
+		esky_ranges_merge(&notallowed);
+		ret = esky_ranges_minus(&d->armed, &notallowed, &trust);
 	}
 	/*
 	 * What was written, write-protected again as it is reported: in the
@@ -381,16 +268,16 @@ int esky_dirty_collect(struct esky_dirty *d)
 			   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN,
 			   &d->written);
 	if (!ret) {
-		sort_merge(&d->written);
-		ret = ranges_minus(&trust, &d->poison, &d->valid);
+		esky_ranges_merge(&d->written);
+		ret = esky_ranges_minus(&trust, &d->poison, &d->valid);
 	}
 	d->n_written = d->n_valid = 0;
 	for (size_t i = 0; !ret && i < d->written.n; i++)
 		d->n_written += (d->written.v[i].end - d->written.v[i].start) / PAGE;
 	for (size_t i = 0; !ret && i < d->valid.n; i++)
 		d->n_valid += (d->valid.v[i].end - d->valid.v[i].start) / PAGE;
-	free(notallowed.v);
-	free(trust.v);
+	esky_ranges_free(&notallowed);
+	esky_ranges_free(&trust);
 	/* Arm for the next interval: new mappings registered, everything protected. */
 	if (!ret)
 		ret = arm(d, false, &d->valid);
@@ -398,7 +285,7 @@ int esky_dirty_collect(struct esky_dirty *d)
 }
 
 /* The index of the first range of r that ends above a (r->n if none). */
-static size_t ranges_from(const struct ranges *r, uint64_t a)
+static size_t ranges_from(const struct esky_ranges *r, uint64_t a)
 {
 	size_t lo = 0, hi = r->n;
 
@@ -446,9 +333,9 @@ void esky_dirty_free(struct esky_dirty *d)
 	if (d->pagemap >= 0)
 		close(d->pagemap);
 	free(d->maps);
-	free(d->armed.v);
-	free(d->poison.v);
-	free(d->valid.v);
-	free(d->written.v);
+	esky_ranges_free(&d->armed);
+	esky_ranges_free(&d->poison);
+	esky_ranges_free(&d->valid);
+	esky_ranges_free(&d->written);
 	free(d);
 }

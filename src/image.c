@@ -1488,109 +1488,33 @@ int esky_image_page_hashes(struct esky_image *const *chain, size_t n, struct esk
 	return 0;
 }
 
-/* Ranges of addresses, [a, b), for esky_image_page_hashes_from. */
-struct ranges {
-	struct { uint64_t a, b; } *v;
-	size_t n, cap;
-};
-
-static int ranges_add(struct ranges *r, uint64_t a, uint64_t b)
-{
-	if (a >= b)
-		return 0;
-	/* Added in order, mostly: extend the last one when they touch. */
-	if (r->n && r->v[r->n - 1].b == a) {
-		r->v[r->n - 1].b = b;
-		return 0;
-	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 64;
-		void *nv = realloc(r->v, cap * sizeof(*r->v));
-
-		if (!nv)
-			return -ENOMEM;
-		r->v = nv;
-		r->cap = cap;
-	}
-	r->v[r->n].a = a;
-	r->v[r->n++].b = b;
-	return 0;
-}
-
-static int range_cmp(const void *x, const void *y)
-{
-	const uint64_t *a = x, *b = y;
-
-	return (a[0] > b[0]) - (a[0] < b[0]);
-}
-
-/* Sorted, overlapping and touching ranges merged. */
-static void ranges_norm(struct ranges *r)
-{
-	size_t w = 0;
-
-	qsort(r->v, r->n, sizeof(*r->v), range_cmp);
-	for (size_t i = 0; i < r->n; i++) {
-		if (w && r->v[i].a <= r->v[w - 1].b) {
-			if (r->v[i].b > r->v[w - 1].b)
-				r->v[w - 1].b = r->v[i].b;
-		} else {
-			r->v[w++] = r->v[i];
-		}
-	}
-	r->n = w;
-}
-
-/* out = x minus y (both normalized); out is normalized. */
-static int ranges_minus(const struct ranges *x, const struct ranges *y, struct ranges *out)
-{
-	size_t j = 0;
-	int ret = 0;
-
-	for (size_t i = 0; i < x->n && !ret; i++) {
-		uint64_t a = x->v[i].a, b = x->v[i].b;
-
-		while (j < y->n && y->v[j].b <= a)
-			j++;
-		for (size_t k = j; k < y->n && y->v[k].a < b && !ret; k++) {
-			if (y->v[k].a > a)
-				ret = ranges_add(out, a, y->v[k].a);
-			if (y->v[k].b > a)
-				a = y->v[k].b;
-		}
-		if (!ret && a < b)
-			ret = ranges_add(out, a, b);
-	}
-	return ret;
-}
-
-/* out = x intersected with the PARENT runs of image v (x normalized). */
-static int ranges_parent_runs(const struct ranges *x, const struct esky_image_view *v,
-			      struct ranges *out)
+/* out = x intersected with the PARENT runs of image v (x merged). */
+static int ranges_parent_runs(const struct esky_ranges *x, const struct esky_image_view *v,
+			      struct esky_ranges *out)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < x->n && !ret; i++) {
-		for (size_t k = first_run_after(v, x->v[i].a); k < v->run_n && !ret; k++) {
+		for (size_t k = first_run_after(v, x->v[i].start); k < v->run_n && !ret; k++) {
 			const struct esky_img_pagerun *r = &v->runs[k];
 			uint64_t end = r->vaddr + r->npages * ESKY_IMG_PAGE_SIZE;
 
-			if (r->vaddr >= x->v[i].b)
+			if (r->vaddr >= x->v[i].end)
 				break;
 			if (r->kind == ESKY_IMG_PAGES_PARENT)
-				ret = ranges_add(out, r->vaddr > x->v[i].a ? r->vaddr : x->v[i].a,
-						 end < x->v[i].b ? end : x->v[i].b);
+				ret = esky_ranges_add(out, r->vaddr > x->v[i].start ? r->vaddr : x->v[i].start,
+						 end < x->v[i].end ? end : x->v[i].end);
 		}
 	}
 	return ret;
 }
 
-static int ranges_vmas(struct ranges *r, const struct esky_image_view *v)
+static int ranges_vmas(struct esky_ranges *r, const struct esky_image_view *v)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < v->vma_n && !ret; i++)
-		ret = ranges_add(r, v->vmas[i].start, v->vmas[i].end);
+		ret = esky_ranges_add(r, v->vmas[i].start, v->vmas[i].end);
 	return ret;
 }
 
@@ -1599,7 +1523,7 @@ int esky_image_page_hashes_from(struct esky_image *const *chain, size_t n, size_
 				const struct esky_page_hash *from, size_t from_n,
 				struct esky_page_hash **out, size_t *count)
 {
-	struct ranges all = { 0 }, keep = { 0 }, next = { 0 }, cand = { 0 };
+	struct esky_ranges all = { 0 }, keep = { 0 }, next = { 0 }, cand = { 0 };
 	struct hash_collect c = { 0 };
 	struct esky_page_hash *t = NULL;
 	size_t tn = 0, i = 0, j = 0;
@@ -1611,28 +1535,28 @@ int esky_image_page_hashes_from(struct esky_image *const *chain, size_t n, size_
 	ret = ranges_vmas(&all, &chain[0]->view);
 	if (!ret)
 		ret = ranges_vmas(&all, m ? &other[0]->view : &chain[k]->view);
-	ranges_norm(&all);
+	esky_ranges_merge(&all);
 	/* What every image between the two and the ancestor inherits: the ancestor's in both. */
 	for (size_t q = 0; q < all.n && !ret; q++)
-		ret = ranges_add(&keep, all.v[q].a, all.v[q].b);
+		ret = esky_ranges_add(&keep, all.v[q].start, all.v[q].end);
 	for (size_t l = 0; l < k + m && !ret; l++) {
 		const struct esky_image_view *v = l < k ? &chain[l]->view : &other[l - k]->view;
 
 		next.n = 0;
 		ret = ranges_parent_runs(&keep, v, &next);
 		if (!ret) {
-			struct ranges tmp = keep;
+			struct esky_ranges tmp = keep;
 
 			keep = next;
 			next = tmp;
-			ranges_norm(&keep);
+			esky_ranges_merge(&keep);
 		}
 	}
 	if (!ret)
-		ret = ranges_minus(&all, &keep, &cand);
+		ret = esky_ranges_minus(&all, &keep, &cand);
 	/* The candidates resolved in chain: their pages as chain[0] has them. */
 	for (size_t q = 0; q < cand.n && !ret; q++)
-		ret = esky_image_resolve(chain, n, cand.v[q].a, cand.v[q].b, collect_hash, &c);
+		ret = esky_image_resolve(chain, n, cand.v[q].start, cand.v[q].end, collect_hash, &c);
 	if (!ret) {
 		t = malloc((from_n + c.n + 1) * sizeof(*t));
 		if (!t)
@@ -1643,9 +1567,9 @@ int esky_image_page_hashes_from(struct esky_image *const *chain, size_t n, size_
 		bool take_from;
 
 		if (i < from_n) {
-			while (q < cand.n && cand.v[q].b <= from[i].vaddr)
+			while (q < cand.n && cand.v[q].end <= from[i].vaddr)
 				q++;
-			if (q < cand.n && cand.v[q].a <= from[i].vaddr) {
+			if (q < cand.n && cand.v[q].start <= from[i].vaddr) {
 				i++; /* a candidate: chain's value, if any, comes from c */
 				continue;
 			}
@@ -1653,10 +1577,10 @@ int esky_image_page_hashes_from(struct esky_image *const *chain, size_t n, size_
 		take_from = i < from_n && (j >= c.n || from[i].vaddr < c.v[j].vaddr);
 		t[tn++] = take_from ? from[i++] : c.v[j++];
 	}
-	free(all.v);
-	free(keep.v);
-	free(next.v);
-	free(cand.v);
+	esky_ranges_free(&all);
+	esky_ranges_free(&keep);
+	esky_ranges_free(&next);
+	esky_ranges_free(&cand);
 	free(c.v);
 	if (ret) {
 		free(t);

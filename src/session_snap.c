@@ -568,12 +568,8 @@ static int open_snapshot_chain(struct esky_session *s, int id, struct esky_image
 static int image_snapshot_id(const struct esky_image *img)
 {
 	const char *path = esky_image_view(img)->path, *base = strrchr(path, '/');
-	int id = 0, len = 0;
 
-	if (sscanf(base ? base + 1 : path, "snap-%d.img%n", &id, &len) != 1 ||
-	    (base ? base + 1 : path)[len])
-		return 0;
-	return id;
+	return esky_store_file_id(base ? base + 1 : path);
 }
 
 /*

@@ -461,10 +461,9 @@ static void remove_orphans(struct esky_store *st)
 		return;
 	while ((de = readdir(d))) {
 		char path[4096];
-		int id = 0, len = 0, fd;
+		int id = esky_store_file_id(de->d_name), fd;
 
-		if (sscanf(de->d_name, "snap-%d.img%n", &id, &len) != 1 || de->d_name[len] || id < 1 ||
-		    esky_store_get(st, id))
+		if (!id || esky_store_get(st, id))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", st->dir, de->d_name);
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -675,6 +674,21 @@ int esky_store_set_current(struct esky_store *st, int id)
 void esky_store_file_name(int id, char *buf, size_t n)
 {
 	snprintf(buf, n, "snap-%d.img", id);
+}
+
+int esky_store_file_id(const char *name)
+{
+	const char *p = name + 5;
+	int64_t id = 0;
+
+	if (strncmp(name, "snap-", 5) || *p < '1' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		id = id * 10 + (*p - '0');
+		if (id > ESKY_STORE_MAX_ID)
+			return 0;
+	}
+	return strcmp(p, ".img") ? 0 : (int)id;
 }
 
 char *esky_store_path(const struct esky_store *st, int id)

@@ -82,6 +82,8 @@ int esky_store_reserve(struct esky_store *st, int *id, char **path);
 int esky_store_unreserve(struct esky_store *st, int id);
 /* The file name of snapshot id, relative to the store (for parent hints). */
 void esky_store_file_name(int id, char *buf, size_t n);
+/* The id a snapshot's file name says (snap-N.img, N in 1..ESKY_STORE_MAX_ID), or 0. */
+int esky_store_file_id(const char *name);
 /* The path of snapshot id's image, malloc'd. */
 char *esky_store_path(const struct esky_store *st, int id);
 

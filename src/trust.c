@@ -98,17 +98,7 @@ int esky_trust_fd(int fd, const char *name, unsigned flags)
 
 bool esky_trust_snap_name(const char *name)
 {
-	const char *p = name + 5;
-	uint64_t id = 0;
-
-	if (strncmp(name, "snap-", 5) || *p < '1' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		id = id * 10 + (uint64_t)(*p - '0');
-		if (id > ESKY_STORE_MAX_ID)
-			return false;
-	}
-	return !strcmp(p, ".img");
+	return esky_store_file_id(name) != 0;
 }
 
 int esky_trust_store_dir(const char *dir, unsigned flags)

@@ -135,6 +135,82 @@ int esky_read_file(const char *path, char **out, size_t *len)
 	return esky_read_file_at(AT_FDCWD, path, out, len);
 }
 
+int esky_ranges_add(struct esky_ranges *r, uint64_t start, uint64_t end)
+{
+	if (start >= end)
+		return 0;
+	if (r->n && r->v[r->n - 1].end == start) {
+		r->v[r->n - 1].end = end;
+		return 0;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct esky_range *nv = realloc(r->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		r->v = nv;
+		r->cap = cap;
+	}
+	r->v[r->n++] = (struct esky_range){ start, end };
+	return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct esky_range *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+void esky_ranges_merge(struct esky_ranges *r)
+{
+	size_t k = 0;
+
+	if (!r->n)
+		return;
+	qsort(r->v, r->n, sizeof(*r->v), range_cmp);
+	for (size_t i = 1; i < r->n; i++) {
+		if (r->v[i].start <= r->v[k].end) {
+			if (r->v[i].end > r->v[k].end)
+				r->v[k].end = r->v[i].end;
+		} else {
+			r->v[++k] = r->v[i];
+		}
+	}
+	r->n = k + 1;
+}
+
+int esky_ranges_minus(const struct esky_ranges *a, const struct esky_ranges *b,
+		      struct esky_ranges *out)
+{
+	size_t j = 0;
+
+	out->n = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		uint64_t s = a->v[i].start, e = a->v[i].end;
+
+		while (j < b->n && b->v[j].end <= s)
+			j++;
+		for (size_t k = j; k < b->n && b->v[k].start < e; k++) {
+			if (b->v[k].start > s && esky_ranges_add(out, s, b->v[k].start))
+				return -ENOMEM;
+			if (b->v[k].end > s)
+				s = b->v[k].end;
+		}
+		if (s < e && esky_ranges_add(out, s, e))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void esky_ranges_free(struct esky_ranges *r)
+{
+	free(r->v);
+	r->v = NULL;
+	r->n = r->cap = 0;
+}
+
 int esky_buf_reserve(struct esky_buf *b, size_t n)
 {
 	size_t cap;

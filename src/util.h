@@ -49,6 +49,25 @@ int esky_buf_pad(struct esky_buf *b, size_t align);
 void esky_buf_free(struct esky_buf *b);
 
 /*
+ * A set of [start, end) address ranges: appended (a range that touches
+ * the last one extends it), then esky_ranges_merge sorts them and merges
+ * those that overlap or touch. 0 or -ENOMEM.
+ */
+struct esky_ranges {
+	struct esky_range {
+		uint64_t start, end;
+	} *v;
+	size_t n, cap;
+};
+
+int esky_ranges_add(struct esky_ranges *r, uint64_t start, uint64_t end);
+void esky_ranges_merge(struct esky_ranges *r);
+/* out = a minus b, both merged (out is emptied first; it comes out merged). */
+int esky_ranges_minus(const struct esky_ranges *a, const struct esky_ranges *b,
+		      struct esky_ranges *out);
+void esky_ranges_free(struct esky_ranges *r);
+
+/*
  * An output file that appears under its name only when complete: data goes
  * to a temporary file ".NAME.esky-tmp.XXXXXX" in the same directory (mode
  * 0600), locked with flock(LOCK_EX) until esky_outfile_commit fsyncs it,
