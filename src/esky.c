@@ -278,9 +278,10 @@ static int monitor(struct esky_target *t, const char *out_path)
 	if (!ret)
 		ret = esky_target_cont(t);
 	while (!ret && status < 0) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = esky_target_checkpoint_fd(t), .events = POLLIN },
+			{ .fd = lazy ? esky_target_lazy_fd(t) : -1, .events = POLLIN },
 		};
 		struct signalfd_siginfo si;
 
@@ -292,7 +293,7 @@ static int monitor(struct esky_target *t, const char *out_path)
 			else
 				esky_target_survive_monitor(t, true); /* (gone meanwhile: SIGCHLD says how) */
 		}
-		if (poll(pfd, 2, lazy ? 5 : -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;

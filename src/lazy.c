@@ -61,6 +61,7 @@ struct esky_lazy {
 	size_t sp_n;
 	char *buf;
 	int stop_fd;
+	int done_fd;            /* readable once finished */
 	pthread_t thread;
 	bool started;
 	/* shared with the waiters */
@@ -81,6 +82,7 @@ int esky_lazy_new(struct esky_lazy **out)
 	if (!l)
 		return -ENOMEM;
 	l->stop_fd = -1;
+	l->done_fd = -1;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
 	*out = l;
@@ -607,7 +609,18 @@ out:
 	l->finished = true;
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
+	{
+		uint64_t one = 1;
+
+		if (write(l->done_fd, &one, sizeof(one)) < 0)
+			pr_debug("lazy resume: cannot say it is done: %s", strerror(errno));
+	}
 	return NULL;
+}
+
+int esky_lazy_done_fd(const struct esky_lazy *l)
+{
+	return l->done_fd;
 }
 
 int esky_lazy_start(struct esky_lazy *l, int uffd, pid_t pid)
@@ -627,7 +640,8 @@ int esky_lazy_start(struct esky_lazy *l, int uffd, pid_t pid)
 	done = calloc(total ? total : 1, 1);
 	l->buf = aligned_alloc(PAGE, (STEP_PAGES > FAULT_PAGES ? STEP_PAGES : FAULT_PAGES) * PAGE);
 	l->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!done || !l->buf || l->stop_fd < 0 || keep_block(l, NULL, done)) {
+	l->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!done || !l->buf || l->stop_fd < 0 || l->done_fd < 0 || keep_block(l, NULL, done)) {
 		free(done);
 		close(uffd);
 		s->uffd = -1;
@@ -710,6 +724,8 @@ void esky_lazy_free(struct esky_lazy *l)
 	free(l->buf);
 	if (l->stop_fd >= 0)
 		close(l->stop_fd);
+	if (l->done_fd >= 0)
+		close(l->done_fd);
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->cond);
 	free(l);

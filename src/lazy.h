@@ -60,6 +60,8 @@ int esky_lazy_wait(struct esky_lazy *l);
 
 /* True once every page is in (or serving has ended). */
 bool esky_lazy_done(struct esky_lazy *l);
+/* An fd that becomes readable then (an eventfd; -1 before start). */
+int esky_lazy_done_fd(const struct esky_lazy *l);
 
 /* Stop serving (pages still to come then read as zeros: only for a program being killed) and free. */
 void esky_lazy_free(struct esky_lazy *l);

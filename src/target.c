@@ -244,6 +244,11 @@ bool esky_target_lazy_pending(struct esky_target *t)
 	return t->lazy && !esky_lazy_done(t->lazy);
 }
 
+int esky_target_lazy_fd(const struct esky_target *t)
+{
+	return t->lazy ? esky_lazy_done_fd(t->lazy) : -1;
+}
+
 int esky_target_lazy_finish(struct esky_target *t)
 {
 	int ret;

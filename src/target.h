@@ -92,6 +92,8 @@ int esky_target_survive_monitor(struct esky_target *t, bool on);
  * a damaged page). Checkpoints and release wait for them themselves.
  */
 bool esky_target_lazy_pending(struct esky_target *t);
+/* An fd that becomes readable when the last page is in (-1: no lazy resume). */
+int esky_target_lazy_fd(const struct esky_target *t);
 int esky_target_lazy_finish(struct esky_target *t);
 /*
  * Make the stopped program create a userfaultfd (an injected syscall) and
