@@ -2324,6 +2324,9 @@ int esky_restore(struct esky_image *const *chain, size_t n, const struct esky_re
 		pthread_join(verify.thread, NULL);
 		verifying = false;
 	}
+	if (!ret && p.lazy && !p.lazy_started)
+		pr_note("--lazy: no userfaultfd that also waits for the kernel's accesses here "
+			"(it needs CAP_SYS_PTRACE): the memory was filled whole");
 	/* Lazy mappings the agent filled after all (no userfaultfd for them): checked now. */
 	if (!ret && !verify.ret && p.lazy && !p.lazy_started && o->verify_pages) {
 		struct verify_job lv = { .p = &p, .lazy_runs = true };
